@@ -1,0 +1,3 @@
+//! ixs: an interaction routing server.
+//!
+//! See `ARCHITECTURE.md` for how the modules fit together.
