@@ -1,0 +1,79 @@
+//! The interaction record the engine keeps and the store persists.
+
+use super::state::State;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// Attached data of an interaction: a JSON object.
+pub type Properties = Map<String, Value>;
+
+/// The current state of one interaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Interaction {
+    pub id: Uuid,
+    /// The submitter's own id for it; unique per submitter.
+    pub external_id: Option<String>,
+    /// Who submitted it (a gateway or an agent).
+    pub submitted_by: String,
+    pub process: String,
+    pub queue: Option<String>,
+    pub workbin: Option<String>,
+    pub state: State,
+    pub media_type: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub subtype: Option<String>,
+    pub priority: i32,
+    pub properties: Properties,
+    /// The agent it is offered to or handled by.
+    pub agent: Option<String>,
+    pub submitted_at: DateTime<Utc>,
+    pub placed_in_queue_at: Option<DateTime<Utc>>,
+    pub offered_at: Option<DateTime<Utc>>,
+    pub assigned_at: Option<DateTime<Utc>>,
+    pub stopped_at: Option<DateTime<Utc>>,
+    pub stop_reason: Option<String>,
+    /// Incremented by every change; 1 after submit.
+    pub version: i64,
+}
+
+impl Interaction {
+    /// Seconds since it was submitted: its age in a queue. An interaction
+    /// placed back in a queue keeps its original age.
+    pub fn age_secs(&self, now: DateTime<Utc>) -> i64 {
+        (now - self.submitted_at).num_seconds().max(0)
+    }
+}
+
+/// Merges `patch` into `properties`: a `null` value deletes the key.
+pub fn merge_properties(properties: &mut Properties, patch: Properties) {
+    for (key, value) in patch {
+        if value.is_null() {
+            properties.remove(&key);
+        } else {
+            properties.insert(key, value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_sets_replaces_and_deletes() {
+        let mut props = json!({"a": 1, "b": "x", "c": true})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let patch = json!({"a": 2, "b": null, "d": [1]})
+            .as_object()
+            .cloned()
+            .unwrap();
+        merge_properties(&mut props, patch);
+        assert_eq!(Value::Object(props), json!({"a": 2, "c": true, "d": [1]}));
+    }
+}

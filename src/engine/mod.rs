@@ -1,0 +1,513 @@
+//! The routing core: the live state of one instance and every change to it.
+//!
+//! Plain Rust with no I/O: the caller injects the time and new ids, so the
+//! engine runs the same in tests, benchmarks and the daemon. Each command is
+//! validated against the live state, applied in memory, and answered with the
+//! changed interaction and the events to persist; the store's writer makes
+//! them durable before anyone is told.
+
+mod event;
+mod interaction;
+mod queue;
+mod scope;
+pub mod state;
+
+pub use event::{Event, EventKind};
+pub use interaction::{Interaction, Properties, merge_properties};
+pub use queue::QueueIndex;
+pub use scope::{Served, ServedProcess};
+pub use state::{Action, State};
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use uuid::Uuid;
+
+/// How long a stopped interaction stays in memory, so that a repeated submit
+/// with its external id, or a late request on it, is answered without the
+/// database.
+const KEEP_STOPPED: Duration = Duration::minutes(10);
+
+/// A new interaction, already validated for shape by the API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submit {
+    pub external_id: Option<String>,
+    pub submitted_by: String,
+    pub process: String,
+    /// Required from a gateway; optional when an agent submits.
+    pub queue: Option<String>,
+    pub media_type: String,
+    pub kind: String,
+    pub subtype: Option<String>,
+    pub priority: i32,
+    pub properties: Properties,
+    /// Set when an agent submits: the interaction starts in its hands.
+    pub agent: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Submit(Submit),
+    ChangeProperties {
+        id: Uuid,
+        patch: Properties,
+    },
+    PlaceInQueue {
+        id: Uuid,
+        process: Option<String>,
+        queue: String,
+    },
+    Stop {
+        id: Uuid,
+        reason: String,
+    },
+}
+
+/// Why a command was refused. Nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    #[error("business process '{process}' is outside this instance's scope")]
+    OutOfScope { process: String },
+    #[error("business process '{process}' has no queue '{queue}'")]
+    UnknownQueue { process: String, queue: String },
+    #[error("unknown media type '{0}'")]
+    UnknownMediaType(String),
+    #[error("unknown agent '{0}'")]
+    UnknownAgent(String),
+    #[error("a submission from a gateway needs a queue")]
+    QueueRequired,
+    /// Not in the live set: unknown, stopped long ago, or outside scope. The
+    /// caller decides which by asking the store.
+    #[error("interaction {0} is not in this instance's live set")]
+    NotLive(Uuid),
+    #[error("cannot {action} an interaction that is {state}", action = .action.as_str())]
+    Illegal { state: State, action: Action },
+}
+
+/// What a successful command did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    /// The interaction after the command.
+    pub interaction: Interaction,
+    /// Events to append; empty when nothing changed (an idempotent repeat).
+    pub events: Vec<Event>,
+    /// True when the command created the interaction.
+    pub created: bool,
+}
+
+/// Depth and head of one queue.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueueSnapshot {
+    pub process: String,
+    pub queue: String,
+    pub depth: usize,
+    /// Seconds the longest-waiting interaction has waited, 0 when empty.
+    pub oldest_age_secs: i64,
+    pub interactions: Vec<Interaction>,
+}
+
+/// The live state of one instance.
+#[derive(Debug, Default)]
+pub struct Engine {
+    served: Served,
+    live: HashMap<Uuid, Interaction>,
+    /// (submitted_by, external_id) → id, for live and recently stopped ones.
+    external: HashMap<(String, String), Uuid>,
+    queues: BTreeMap<(String, String), QueueIndex>,
+    recently_stopped: HashMap<Uuid, Interaction>,
+    stopped_order: VecDeque<(DateTime<Utc>, Uuid)>,
+}
+
+impl Engine {
+    pub fn new(served: Served) -> Self {
+        Engine {
+            served,
+            ..Engine::default()
+        }
+    }
+
+    pub fn served(&self) -> &Served {
+        &self.served
+    }
+
+    /// Loads interactions recovered from the store. Stopped ones are ignored.
+    /// Offers that were pending, and interactions held by a routing client,
+    /// go back to their queue with their original age, since the invitation or
+    /// the hold died with the previous run; those changes are returned, to be
+    /// persisted like any other.
+    pub fn restore(
+        &mut self,
+        interactions: impl IntoIterator<Item = Interaction>,
+        now: DateTime<Utc>,
+    ) -> Vec<Applied> {
+        let mut requeued = Vec::new();
+        for mut interaction in interactions {
+            if !interaction.state.is_live() {
+                continue;
+            }
+            if matches!(interaction.state, State::Offered | State::Routing)
+                && interaction.queue.is_some()
+            {
+                let from = interaction.state;
+                interaction.state = State::Queued;
+                interaction.agent = None;
+                interaction.offered_at = None;
+                interaction.placed_in_queue_at = Some(now);
+                interaction.version += 1;
+                requeued.push(Applied {
+                    events: vec![Event {
+                        kind: EventKind::PlacedInQueue,
+                        interaction_id: interaction.id,
+                        process: interaction.process.clone(),
+                        at: now,
+                        data: json!({ "from": { "state": from }, "queue": interaction.queue, "reason": "recovery" }),
+                    }],
+                    interaction: interaction.clone(),
+                    created: false,
+                });
+            }
+            self.insert_live(interaction);
+        }
+        requeued
+    }
+
+    pub fn live_count(&self) -> usize {
+        self.live.len()
+    }
+
+    /// A live (or recently stopped) interaction.
+    pub fn get(&self, id: Uuid) -> Option<&Interaction> {
+        self.live
+            .get(&id)
+            .or_else(|| self.recently_stopped.get(&id))
+    }
+
+    /// Applies one command at `now`; `new_id` is called once if it creates an
+    /// interaction.
+    pub fn apply(
+        &mut self,
+        command: Command,
+        now: DateTime<Utc>,
+        new_id: impl FnOnce() -> Uuid,
+    ) -> Result<Applied, EngineError> {
+        self.expire_stopped(now);
+        match command {
+            Command::Submit(submit) => self.submit(submit, now, new_id),
+            Command::ChangeProperties { id, patch } => self.change_properties(id, patch, now),
+            Command::PlaceInQueue { id, process, queue } => {
+                self.place_in_queue(id, process, queue, now)
+            }
+            Command::Stop { id, reason } => self.stop(id, reason, now),
+        }
+    }
+
+    /// The depth, oldest age and first `limit` interactions of a queue.
+    pub fn queue_snapshot(
+        &self,
+        process: &str,
+        queue: &str,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<QueueSnapshot, EngineError> {
+        self.check_queue(process, queue)?;
+        let index = self.queues.get(&(process.to_owned(), queue.to_owned()));
+        let (depth, oldest, interactions) = match index {
+            None => (0, None, Vec::new()),
+            Some(index) => (
+                index.len(),
+                index.oldest(),
+                index
+                    .in_order()
+                    .take(limit)
+                    .filter_map(|id| self.live.get(&id).cloned())
+                    .collect(),
+            ),
+        };
+        Ok(QueueSnapshot {
+            process: process.to_owned(),
+            queue: queue.to_owned(),
+            depth,
+            oldest_age_secs: oldest.map_or(0, |at| (now - at).num_seconds().max(0)),
+            interactions,
+        })
+    }
+
+    fn submit(
+        &mut self,
+        submit: Submit,
+        now: DateTime<Utc>,
+        new_id: impl FnOnce() -> Uuid,
+    ) -> Result<Applied, EngineError> {
+        if let Some(external_id) = &submit.external_id {
+            let key = (submit.submitted_by.clone(), external_id.clone());
+            if let Some(existing) = self.external.get(&key).and_then(|id| self.get(*id)) {
+                return Ok(Applied {
+                    interaction: existing.clone(),
+                    events: Vec::new(),
+                    created: false,
+                });
+            }
+        }
+        if !self.served.serves(&submit.process) {
+            return Err(EngineError::OutOfScope {
+                process: submit.process,
+            });
+        }
+        match (&submit.queue, &submit.agent) {
+            (Some(queue), _) => self.check_queue(&submit.process, queue)?,
+            (None, None) => return Err(EngineError::QueueRequired),
+            (None, Some(_)) => {}
+        }
+        if !self.served.media_types.contains(&submit.media_type) {
+            return Err(EngineError::UnknownMediaType(submit.media_type));
+        }
+        if let Some(agent) = &submit.agent {
+            if !self.served.agents.contains(agent) {
+                return Err(EngineError::UnknownAgent(agent.clone()));
+            }
+        }
+        let by_agent = submit.agent.is_some();
+        let interaction = Interaction {
+            id: new_id(),
+            external_id: submit.external_id,
+            submitted_by: submit.submitted_by,
+            process: submit.process,
+            queue: submit.queue,
+            workbin: None,
+            state: if by_agent {
+                State::Handling
+            } else {
+                State::Queued
+            },
+            media_type: submit.media_type,
+            kind: submit.kind,
+            subtype: submit.subtype,
+            priority: submit.priority,
+            properties: submit.properties,
+            agent: submit.agent,
+            submitted_at: now,
+            placed_in_queue_at: (!by_agent).then_some(now),
+            offered_at: None,
+            assigned_at: by_agent.then_some(now),
+            stopped_at: None,
+            stop_reason: None,
+            version: 1,
+        };
+        let event = Event {
+            kind: EventKind::Submitted,
+            interaction_id: interaction.id,
+            process: interaction.process.clone(),
+            at: now,
+            data: serde_json::to_value(&interaction).unwrap_or_default(),
+        };
+        self.insert_live(interaction.clone());
+        Ok(Applied {
+            interaction,
+            events: vec![event],
+            created: true,
+        })
+    }
+
+    fn change_properties(
+        &mut self,
+        id: Uuid,
+        patch: Properties,
+        now: DateTime<Utc>,
+    ) -> Result<Applied, EngineError> {
+        let current = self.check(id, Action::ChangeProperties)?;
+        let mut changed = current.clone();
+        merge_properties(&mut changed.properties, patch.clone());
+        changed.version += 1;
+        let event = Event {
+            kind: EventKind::PropertiesChanged,
+            interaction_id: id,
+            process: changed.process.clone(),
+            at: now,
+            data: json!({ "changes": patch, "properties": changed.properties }),
+        };
+        self.replace_live(changed.clone());
+        Ok(Applied {
+            interaction: changed,
+            events: vec![event],
+            created: false,
+        })
+    }
+
+    fn place_in_queue(
+        &mut self,
+        id: Uuid,
+        process: Option<String>,
+        queue: String,
+        now: DateTime<Utc>,
+    ) -> Result<Applied, EngineError> {
+        let current = self.check(id, Action::PlaceInQueue)?;
+        let process = process.unwrap_or_else(|| current.process.clone());
+        self.check_queue(&process, &queue)?;
+        if current.state == State::Queued
+            && current.process == process
+            && current.queue.as_deref() == Some(queue.as_str())
+        {
+            // Already there: keeping its place is the whole point.
+            return Ok(Applied {
+                interaction: current.clone(),
+                events: Vec::new(),
+                created: false,
+            });
+        }
+        let mut changed = current.clone();
+        let from =
+            json!({ "process": changed.process, "queue": changed.queue, "state": changed.state });
+        changed.process = process;
+        changed.queue = Some(queue);
+        changed.workbin = None;
+        changed.state = State::Queued;
+        changed.agent = None;
+        changed.placed_in_queue_at = Some(now);
+        changed.version += 1;
+        let event = Event {
+            kind: EventKind::PlacedInQueue,
+            interaction_id: id,
+            process: changed.process.clone(),
+            at: now,
+            data: json!({ "from": from, "queue": changed.queue }),
+        };
+        self.replace_live(changed.clone());
+        Ok(Applied {
+            interaction: changed,
+            events: vec![event],
+            created: false,
+        })
+    }
+
+    fn stop(
+        &mut self,
+        id: Uuid,
+        reason: String,
+        now: DateTime<Utc>,
+    ) -> Result<Applied, EngineError> {
+        let current = self.check(id, Action::Stop)?;
+        let mut changed = current.clone();
+        changed.state = State::Stopped;
+        changed.stopped_at = Some(now);
+        changed.stop_reason = Some(reason.clone());
+        changed.version += 1;
+        let event = Event {
+            kind: EventKind::ProcessingStopped,
+            interaction_id: id,
+            process: changed.process.clone(),
+            at: now,
+            data: json!({ "reason": reason, "from": current.state }),
+        };
+        self.replace_live(changed.clone());
+        Ok(Applied {
+            interaction: changed,
+            events: vec![event],
+            created: false,
+        })
+    }
+
+    /// The live interaction `id`, if `action` is legal on it now.
+    fn check(&self, id: Uuid, action: Action) -> Result<&Interaction, EngineError> {
+        let current = self.get(id).ok_or(EngineError::NotLive(id))?;
+        if !self.served.serves(&current.process) {
+            return Err(EngineError::OutOfScope {
+                process: current.process.clone(),
+            });
+        }
+        match state::next(current.state, action) {
+            Some(_) => Ok(current),
+            None => Err(EngineError::Illegal {
+                state: current.state,
+                action,
+            }),
+        }
+    }
+
+    fn check_queue(&self, process: &str, queue: &str) -> Result<(), EngineError> {
+        if !self.served.serves(process) {
+            return Err(EngineError::OutOfScope {
+                process: process.to_owned(),
+            });
+        }
+        if !self.served.has_queue(process, queue) {
+            return Err(EngineError::UnknownQueue {
+                process: process.to_owned(),
+                queue: queue.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    fn insert_live(&mut self, interaction: Interaction) {
+        if let Some(external_id) = &interaction.external_id {
+            self.external.insert(
+                (interaction.submitted_by.clone(), external_id.clone()),
+                interaction.id,
+            );
+        }
+        self.index(&interaction);
+        self.live.insert(interaction.id, interaction);
+    }
+
+    /// Swaps in the new version of a live interaction, keeping the queue
+    /// indexes and the stopped set in step.
+    fn replace_live(&mut self, changed: Interaction) {
+        if let Some(old) = self.live.remove(&changed.id) {
+            self.unindex(&old);
+        }
+        if changed.state.is_live() {
+            self.index(&changed);
+            self.live.insert(changed.id, changed);
+        } else {
+            let at = changed.stopped_at.unwrap_or_default();
+            self.stopped_order.push_back((at, changed.id));
+            self.recently_stopped.insert(changed.id, changed);
+        }
+    }
+
+    fn index(&mut self, interaction: &Interaction) {
+        if let (State::Queued, Some(queue)) = (interaction.state, &interaction.queue) {
+            self.queues
+                .entry((interaction.process.clone(), queue.clone()))
+                .or_default()
+                .insert(
+                    interaction.id,
+                    interaction.priority,
+                    interaction.submitted_at,
+                );
+        }
+    }
+
+    fn unindex(&mut self, interaction: &Interaction) {
+        if let (State::Queued, Some(queue)) = (interaction.state, &interaction.queue) {
+            if let Some(index) = self
+                .queues
+                .get_mut(&(interaction.process.clone(), queue.clone()))
+            {
+                index.remove(
+                    interaction.id,
+                    interaction.priority,
+                    interaction.submitted_at,
+                );
+            }
+        }
+    }
+
+    fn expire_stopped(&mut self, now: DateTime<Utc>) {
+        while let Some(&(at, id)) = self.stopped_order.front() {
+            if now - at < KEEP_STOPPED {
+                break;
+            }
+            self.stopped_order.pop_front();
+            if let Some(gone) = self.recently_stopped.remove(&id) {
+                if let Some(external_id) = gone.external_id {
+                    self.external.remove(&(gone.submitted_by, external_id));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,485 @@
+use super::*;
+use chrono::TimeZone;
+use serde_json::json;
+
+fn served() -> Served {
+    let process = |queues: &[&str]| ServedProcess {
+        queues: queues.iter().map(|q| q.to_string()).collect(),
+        workbins: Default::default(),
+    };
+    Served {
+        processes: [
+            ("sales-email".to_owned(), process(&["inbound", "overflow"])),
+            ("sales-chat".to_owned(), process(&["inbound"])),
+        ]
+        .into(),
+        media_types: ["email".to_owned(), "chat".to_owned()].into(),
+        agents: ["anna".to_owned()].into(),
+    }
+}
+
+fn at(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
+}
+
+struct Ids(u128);
+impl Ids {
+    fn next(&mut self) -> Uuid {
+        self.0 += 1;
+        Uuid::from_u128(self.0)
+    }
+}
+
+fn submit(process: &str, queue: &str, priority: i32, external_id: Option<&str>) -> Command {
+    Command::Submit(Submit {
+        external_id: external_id.map(str::to_owned),
+        submitted_by: "gateway".into(),
+        process: process.into(),
+        queue: Some(queue.into()),
+        media_type: "email".into(),
+        kind: "inbound".into(),
+        subtype: None,
+        priority,
+        properties: json!({"segment": "gold"}).as_object().cloned().unwrap(),
+        agent: None,
+    })
+}
+
+fn setup() -> (Engine, Ids) {
+    (Engine::new(served()), Ids(0))
+}
+
+fn apply(
+    engine: &mut Engine,
+    ids: &mut Ids,
+    command: Command,
+    t: i64,
+) -> Result<Applied, EngineError> {
+    engine.apply(command, at(t), || ids.next())
+}
+
+#[test]
+fn gateway_submit_queues_and_journals() {
+    let (mut engine, mut ids) = setup();
+    let applied = apply(
+        &mut engine,
+        &mut ids,
+        submit("sales-email", "inbound", 3, None),
+        0,
+    )
+    .unwrap();
+    assert!(applied.created);
+    assert_eq!(applied.interaction.state, State::Queued);
+    assert_eq!(applied.interaction.version, 1);
+    assert_eq!(applied.events.len(), 1);
+    assert_eq!(applied.events[0].kind, EventKind::Submitted);
+    let snap = engine
+        .queue_snapshot("sales-email", "inbound", 10, at(30))
+        .unwrap();
+    assert_eq!(snap.depth, 1);
+    assert_eq!(snap.oldest_age_secs, 30);
+}
+
+#[test]
+fn agent_submit_starts_in_handling_out_of_any_queue() {
+    let (mut engine, mut ids) = setup();
+    let mut cmd = submit("sales-email", "inbound", 0, None);
+    if let Command::Submit(s) = &mut cmd {
+        s.agent = Some("anna".into());
+        s.queue = None;
+    }
+    let applied = apply(&mut engine, &mut ids, cmd, 0).unwrap();
+    assert_eq!(applied.interaction.state, State::Handling);
+    assert_eq!(applied.interaction.agent.as_deref(), Some("anna"));
+    assert_eq!(
+        engine
+            .queue_snapshot("sales-email", "inbound", 10, at(0))
+            .unwrap()
+            .depth,
+        0
+    );
+}
+
+#[test]
+fn idempotent_submit_returns_the_original() {
+    let (mut engine, mut ids) = setup();
+    let first = apply(
+        &mut engine,
+        &mut ids,
+        submit("sales-email", "inbound", 0, Some("m-1")),
+        0,
+    )
+    .unwrap();
+    let again = apply(
+        &mut engine,
+        &mut ids,
+        submit("sales-email", "inbound", 9, Some("m-1")),
+        1,
+    )
+    .unwrap();
+    assert!(!again.created);
+    assert!(again.events.is_empty());
+    assert_eq!(again.interaction, first.interaction);
+    assert_eq!(engine.live_count(), 1);
+    // Still the original after it was stopped, while it is remembered.
+    let id = first.interaction.id;
+    apply(
+        &mut engine,
+        &mut ids,
+        Command::Stop {
+            id,
+            reason: "done".into(),
+        },
+        2,
+    )
+    .unwrap();
+    let late = apply(
+        &mut engine,
+        &mut ids,
+        submit("sales-email", "inbound", 0, Some("m-1")),
+        3,
+    )
+    .unwrap();
+    assert_eq!(late.interaction.id, id);
+    assert_eq!(late.interaction.state, State::Stopped);
+}
+
+#[test]
+fn external_ids_are_per_submitter() {
+    let (mut engine, mut ids) = setup();
+    apply(
+        &mut engine,
+        &mut ids,
+        submit("sales-email", "inbound", 0, Some("m-1")),
+        0,
+    )
+    .unwrap();
+    let mut other = submit("sales-email", "inbound", 0, Some("m-1"));
+    if let Command::Submit(s) = &mut other {
+        s.submitted_by = "other-gateway".into();
+    }
+    assert!(apply(&mut engine, &mut ids, other, 1).unwrap().created);
+    assert_eq!(engine.live_count(), 2);
+}
+
+#[test]
+fn refusals_change_nothing() {
+    let (mut engine, mut ids) = setup();
+    assert_eq!(
+        apply(
+            &mut engine,
+            &mut ids,
+            submit("support-email", "inbound", 0, None),
+            0
+        ),
+        Err(EngineError::OutOfScope {
+            process: "support-email".into()
+        })
+    );
+    assert_eq!(
+        apply(
+            &mut engine,
+            &mut ids,
+            submit("sales-chat", "overflow", 0, None),
+            0
+        ),
+        Err(EngineError::UnknownQueue {
+            process: "sales-chat".into(),
+            queue: "overflow".into()
+        })
+    );
+    let mut bad_media = submit("sales-email", "inbound", 0, None);
+    if let Command::Submit(s) = &mut bad_media {
+        s.media_type = "fax".into();
+    }
+    assert_eq!(
+        apply(&mut engine, &mut ids, bad_media, 0),
+        Err(EngineError::UnknownMediaType("fax".into()))
+    );
+    assert_eq!(engine.live_count(), 0);
+    assert_eq!(ids.0, 0, "no id was drawn for a refused submit");
+}
+
+#[test]
+fn change_properties_merges_and_deletes() {
+    let (mut engine, mut ids) = setup();
+    let id = apply(
+        &mut engine,
+        &mut ids,
+        submit("sales-email", "inbound", 0, None),
+        0,
+    )
+    .unwrap()
+    .interaction
+    .id;
+    let patch = json!({"segment": null, "lang": "fr"})
+        .as_object()
+        .cloned()
+        .unwrap();
+    let applied = apply(
+        &mut engine,
+        &mut ids,
+        Command::ChangeProperties { id, patch },
+        1,
+    )
+    .unwrap();
+    assert_eq!(
+        serde_json::Value::Object(applied.interaction.properties),
+        json!({"lang": "fr"})
+    );
+    assert_eq!(applied.interaction.version, 2);
+    assert_eq!(applied.events[0].kind, EventKind::PropertiesChanged);
+}
+
+#[test]
+fn place_in_queue_keeps_original_age_and_order() {
+    let (mut engine, mut ids) = setup();
+    let old = apply(
+        &mut engine,
+        &mut ids,
+        submit("sales-email", "inbound", 0, None),
+        0,
+    )
+    .unwrap()
+    .interaction
+    .id;
+    let young = apply(
+        &mut engine,
+        &mut ids,
+        submit("sales-email", "overflow", 0, None),
+        100,
+    )
+    .unwrap()
+    .interaction
+    .id;
+    let moved = apply(
+        &mut engine,
+        &mut ids,
+        Command::PlaceInQueue {
+            id: old,
+            process: None,
+            queue: "overflow".into(),
+        },
+        200,
+    )
+    .unwrap();
+    assert_eq!(moved.interaction.queue.as_deref(), Some("overflow"));
+    assert_eq!(moved.interaction.submitted_at, at(0));
+    let snap = engine
+        .queue_snapshot("sales-email", "overflow", 10, at(300))
+        .unwrap();
+    let order: Vec<_> = snap.interactions.iter().map(|i| i.id).collect();
+    assert_eq!(
+        order,
+        vec![old, young],
+        "the moved one keeps its place by age"
+    );
+    assert_eq!(snap.oldest_age_secs, 300);
+    assert_eq!(
+        engine
+            .queue_snapshot("sales-email", "inbound", 10, at(300))
+            .unwrap()
+            .depth,
+        0
+    );
+}
+
+#[test]
+fn place_in_queue_across_processes_within_scope_only() {
+    let (mut engine, mut ids) = setup();
+    let id = apply(
+        &mut engine,
+        &mut ids,
+        submit("sales-email", "inbound", 0, None),
+        0,
+    )
+    .unwrap()
+    .interaction
+    .id;
+    let err = apply(
+        &mut engine,
+        &mut ids,
+        Command::PlaceInQueue {
+            id,
+            process: Some("support-chat".into()),
+            queue: "inbound".into(),
+        },
+        1,
+    );
+    assert_eq!(
+        err,
+        Err(EngineError::OutOfScope {
+            process: "support-chat".into()
+        })
+    );
+    let moved = apply(
+        &mut engine,
+        &mut ids,
+        Command::PlaceInQueue {
+            id,
+            process: Some("sales-chat".into()),
+            queue: "inbound".into(),
+        },
+        1,
+    )
+    .unwrap();
+    assert_eq!(moved.interaction.process, "sales-chat");
+}
+
+#[test]
+fn stopped_refuses_everything_with_its_state() {
+    let (mut engine, mut ids) = setup();
+    let id = apply(
+        &mut engine,
+        &mut ids,
+        submit("sales-email", "inbound", 0, None),
+        0,
+    )
+    .unwrap()
+    .interaction
+    .id;
+    let stopped = apply(
+        &mut engine,
+        &mut ids,
+        Command::Stop {
+            id,
+            reason: "answered".into(),
+        },
+        5,
+    )
+    .unwrap();
+    assert_eq!(stopped.interaction.stop_reason.as_deref(), Some("answered"));
+    assert_eq!(
+        engine
+            .queue_snapshot("sales-email", "inbound", 10, at(5))
+            .unwrap()
+            .depth,
+        0
+    );
+    for command in [
+        Command::Stop {
+            id,
+            reason: "again".into(),
+        },
+        Command::ChangeProperties {
+            id,
+            patch: Properties::new(),
+        },
+        Command::PlaceInQueue {
+            id,
+            process: None,
+            queue: "inbound".into(),
+        },
+    ] {
+        match apply(&mut engine, &mut ids, command, 6) {
+            Err(EngineError::Illegal {
+                state: State::Stopped,
+                ..
+            }) => {}
+            other => panic!("expected illegal on stopped, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn stopped_interactions_are_forgotten_after_a_while() {
+    let (mut engine, mut ids) = setup();
+    let id = apply(
+        &mut engine,
+        &mut ids,
+        submit("sales-email", "inbound", 0, Some("x")),
+        0,
+    )
+    .unwrap()
+    .interaction
+    .id;
+    apply(
+        &mut engine,
+        &mut ids,
+        Command::Stop {
+            id,
+            reason: "r".into(),
+        },
+        1,
+    )
+    .unwrap();
+    let later = 1 + KEEP_STOPPED.num_seconds() + 1;
+    assert_eq!(
+        apply(
+            &mut engine,
+            &mut ids,
+            Command::Stop {
+                id,
+                reason: "r".into()
+            },
+            later
+        ),
+        Err(EngineError::NotLive(id))
+    );
+    assert!(engine.get(id).is_none());
+}
+
+#[test]
+fn restore_requeues_pending_offers() {
+    let (mut engine, mut ids) = setup();
+    let id = apply(
+        &mut engine,
+        &mut ids,
+        submit("sales-email", "inbound", 0, None),
+        0,
+    )
+    .unwrap()
+    .interaction;
+    let mut offered = id.clone();
+    offered.state = State::Offered;
+    offered.agent = Some("anna".into());
+    let mut fresh = Engine::new(served());
+    let changed = fresh.restore([offered], at(50));
+    assert_eq!(changed.len(), 1);
+    assert_eq!(changed[0].interaction.state, State::Queued);
+    assert_eq!(changed[0].interaction.agent, None);
+    let snap = fresh
+        .queue_snapshot("sales-email", "inbound", 10, at(60))
+        .unwrap();
+    assert_eq!(snap.depth, 1);
+    assert_eq!(snap.oldest_age_secs, 60, "keeps its original age");
+}
+
+#[test]
+fn snapshot_orders_by_priority_then_age_and_limits() {
+    let (mut engine, mut ids) = setup();
+    let low = apply(
+        &mut engine,
+        &mut ids,
+        submit("sales-email", "inbound", 1, None),
+        0,
+    )
+    .unwrap()
+    .interaction
+    .id;
+    let high_late = apply(
+        &mut engine,
+        &mut ids,
+        submit("sales-email", "inbound", 9, None),
+        10,
+    )
+    .unwrap()
+    .interaction
+    .id;
+    let high_early = apply(
+        &mut engine,
+        &mut ids,
+        submit("sales-email", "inbound", 9, None),
+        5,
+    )
+    .unwrap()
+    .interaction
+    .id;
+    let snap = engine
+        .queue_snapshot("sales-email", "inbound", 2, at(20))
+        .unwrap();
+    assert_eq!(snap.depth, 3);
+    let order: Vec<_> = snap.interactions.iter().map(|i| i.id).collect();
+    assert_eq!(order, vec![high_early, high_late]);
+    let _ = low;
+}
