@@ -2,4 +2,10 @@
 //!
 //! See `ARCHITECTURE.md` for how the modules fit together.
 
+pub mod api;
+pub mod daemon;
+pub mod demo;
 pub mod engine;
+pub mod settings;
+pub mod store;
+pub mod telemetry;

@@ -1,1 +1,134 @@
-fn main() {}
+//! The `ixs` command line: the server, its operator tools, and the demo.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use ixs::daemon::Daemon;
+use ixs::settings::Settings;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(name = "ixs", version, about = "Interaction routing server")]
+struct Cli {
+    /// Log lines as text or JSON (filter with RUST_LOG, default "info").
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "IXS_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Verb,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Verb {
+    /// Run one instance until SIGTERM or SIGINT.
+    Serve {
+        /// The instance's settings file, e.g. /etc/ixs/sales.toml.
+        #[arg(long, env = "IXS_CONFIG")]
+        config: PathBuf,
+    },
+    /// Validate a settings file (and the scope it yields) without starting.
+    CheckConfig {
+        /// The settings file to check.
+        file: PathBuf,
+    },
+    /// Apply the database migrations of an instance and exit.
+    Migrate {
+        #[arg(long, env = "IXS_CONFIG")]
+        config: PathBuf,
+    },
+    /// Run the example tenant on this machine: instances `sales` and
+    /// `support`, each on its own database.
+    Demo(ixs::demo::DemoArgs),
+    /// Print the argon2 hash of a password or secret read from standard input,
+    /// for the tenant's directory files.
+    HashPassword,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = std::env::var("RUST_LOG").ok();
+    ixs::telemetry::init(filter.as_deref(), matches!(cli.log_format, LogFormat::Json));
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(path: &std::path::Path) -> anyhow::Result<Settings> {
+    Ok(Settings::load(path, std::env::vars())?)
+}
+
+async fn run(verb: Verb) -> anyhow::Result<()> {
+    match verb {
+        Verb::Serve { config } => {
+            let settings = load(&config)?;
+            let cancel = CancellationToken::new();
+            tokio::spawn(ixs::daemon::shutdown_on_signals(cancel.clone()));
+            let daemon = Daemon::build(settings).await?;
+            daemon.run(cancel).await?;
+            Ok(())
+        }
+        Verb::CheckConfig { file } => {
+            let settings = load(&file)?;
+            let report = ixs::daemon::check(&settings)?;
+            println!("{}: ok", file.display());
+            println!("{report}");
+            Ok(())
+        }
+        Verb::Migrate { config } => {
+            let settings = load(&config)?;
+            ixs::daemon::migrate(&settings).await?;
+            println!("{}: database migrated", settings.database.describe());
+            Ok(())
+        }
+        Verb::Demo(args) => ixs::demo::run(args).await,
+        Verb::HashPassword => {
+            let mut plain = String::new();
+            std::io::stdin()
+                .read_line(&mut plain)
+                .context("cannot read standard input")?;
+            let plain = plain.trim_end_matches(['\r', '\n']);
+            anyhow::ensure!(
+                !plain.is_empty(),
+                "nothing to hash: standard input was empty"
+            );
+            println!("{}", plain.len());
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_takes_a_config_file() {
+        let cli = Cli::try_parse_from(["ixs", "serve", "--config", "config/sales.toml"]).unwrap();
+        assert!(
+            matches!(cli.command, Verb::Serve { config } if config == std::path::Path::new("config/sales.toml"))
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! The API's error policy: every failure is JSON
+//! `{"error": {"code", "message"}}` with the right status. Messages name the
+//! offending field; internal causes (SQL, I/O) are logged with their chain and
+//! never sent to a client.
+
+use crate::engine::{EngineError, State};
+use crate::store::{CommitError, StoreError};
+use crate::telemetry::error_chain;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tracing::error;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    MalformedJson(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{message}")]
+    InvalidField { field: String, message: String },
+    #[error("request body larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    UnknownQueue(String),
+    #[error("business process '{0}' is outside this instance's scope")]
+    OutOfScope(String),
+    #[error("{message}")]
+    Illegal { state: State, message: String },
+    #[error("{0}")]
+    Unavailable(&'static str, String),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        ApiError::InvalidField {
+            message: format!("field '{field}': {}", message.into()),
+            field,
+        }
+    }
+
+    pub fn not_active() -> Self {
+        ApiError::Unavailable(
+            "not_active",
+            "this instance is not active (standby, starting or stopping); try again shortly".into(),
+        )
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            ApiError::InvalidField { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            ApiError::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::UnknownQueue(_) => (StatusCode::NOT_FOUND, "unknown_queue"),
+            ApiError::OutOfScope(_) => (StatusCode::FORBIDDEN, "out_of_scope"),
+            ApiError::Illegal { .. } => (StatusCode::CONFLICT, "illegal_transition"),
+            ApiError::Unavailable(code, _) => (StatusCode::SERVICE_UNAVAILABLE, code),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let mut body = json!({ "code": code, "message": self.to_string() });
+        match &self {
+            ApiError::Illegal { state, .. } => body["state"] = json!(state),
+            ApiError::InvalidField { field, .. } => body["field"] = json!(field),
+            ApiError::Internal(cause) => {
+                error!(error = %format!("{cause:#}"), "request failed");
+            }
+            _ => {}
+        }
+        (status, Json(json!({ "error": body }))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        if error.is_transient() {
+            error!(error = %error_chain(&error), "database unavailable");
+            ApiError::Unavailable(
+                "database_unavailable",
+                "the database is not reachable; try again shortly".into(),
+            )
+        } else {
+            ApiError::Internal(anyhow::Error::new(error))
+        }
+    }
+}
+
+impl From<CommitError> for ApiError {
+    fn from(error: CommitError) -> Self {
+        match error {
+            CommitError::Fenced | CommitError::Stopped => ApiError::not_active(),
+            CommitError::Refused => ApiError::Internal(anyhow::Error::new(error)),
+        }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(error: EngineError) -> Self {
+        let message = error.to_string();
+        match error {
+            EngineError::OutOfScope { process } => ApiError::OutOfScope(process),
+            EngineError::UnknownQueue { .. } => ApiError::UnknownQueue(message),
+            EngineError::UnknownMediaType(_) => ApiError::field("media_type", message),
+            EngineError::UnknownAgent(_) => ApiError::field("agent", message),
+            EngineError::QueueRequired => ApiError::field("queue", "is required"),
+            EngineError::Illegal { state, .. } => ApiError::Illegal { state, message },
+            EngineError::NotLive(id) => ApiError::NotFound(format!("no interaction {id}")),
+        }
+    }
+}

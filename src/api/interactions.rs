@@ -1,0 +1,331 @@
+//! Interactions: submit, get, find, change properties, place in queue, stop.
+
+use super::extract::{InteractionId, JsonBody};
+use super::{ApiError, AppState, Shared};
+use crate::daemon::live::Committed;
+use crate::engine::{Command, EngineError, Interaction, Properties, State, Submit};
+use crate::store::{FindFilter, Store};
+use axum::Json;
+use axum::extract::{Query, State as Extract};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+const MAX_NAME: usize = 128;
+const MAX_EXTERNAL_ID: usize = 255;
+const MAX_REASON: usize = 1024;
+const MAX_PROPERTY_KEY: usize = 128;
+const MAX_PROPERTIES_BYTES: usize = 64 * 1024;
+const FIND_DEFAULT: i64 = 100;
+const FIND_MAX: i64 = 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitBody {
+    process: String,
+    #[serde(default)]
+    queue: Option<String>,
+    media_type: String,
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    subtype: Option<String>,
+    #[serde(default)]
+    priority: Option<i64>,
+    #[serde(default)]
+    external_id: Option<String>,
+    #[serde(default)]
+    properties: Option<Properties>,
+    #[serde(default)]
+    submitted_by: Option<String>,
+    #[serde(default)]
+    agent: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceInQueueBody {
+    queue: String,
+    #[serde(default)]
+    process: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopBody {
+    reason: String,
+}
+
+/// A required, non-blank name of at most `max` characters.
+fn name(field: &str, value: String, max: usize) -> Result<String, ApiError> {
+    if value.trim().is_empty() {
+        return Err(ApiError::field(field, "must not be empty"));
+    }
+    if value.chars().count() > max {
+        return Err(ApiError::field(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::field(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(value)
+}
+
+fn optional_name(
+    field: &str,
+    value: Option<String>,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
+    value.map(|v| name(field, v, max)).transpose()
+}
+
+fn properties(field: &str, value: Properties) -> Result<Properties, ApiError> {
+    for key in value.keys() {
+        if key.is_empty() || key.chars().count() > MAX_PROPERTY_KEY {
+            return Err(ApiError::field(
+                format!("{field}.{key}"),
+                format!("property names must be 1 to {MAX_PROPERTY_KEY} characters"),
+            ));
+        }
+    }
+    let size = serde_json::to_vec(&value)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if size > MAX_PROPERTIES_BYTES {
+        return Err(ApiError::field(
+            field,
+            format!("must be at most {MAX_PROPERTIES_BYTES} bytes of JSON"),
+        ));
+    }
+    Ok(value)
+}
+
+impl SubmitBody {
+    fn validate(self, shared: &Shared) -> Result<Submit, ApiError> {
+        let limits = &shared.limits;
+        let priority = match self.priority {
+            None => limits.min_priority.max(0).min(limits.max_priority),
+            Some(p) if (limits.min_priority as i64..=limits.max_priority as i64).contains(&p) => {
+                p as i32
+            }
+            Some(_) => {
+                return Err(ApiError::field(
+                    "priority",
+                    format!(
+                        "must be between {} and {}",
+                        limits.min_priority, limits.max_priority
+                    ),
+                ));
+            }
+        };
+        Ok(Submit {
+            process: name("process", self.process, MAX_NAME)?,
+            queue: optional_name("queue", self.queue, MAX_NAME)?,
+            media_type: name("media_type", self.media_type, MAX_NAME)?,
+            kind: optional_name("type", self.kind, MAX_NAME)?.unwrap_or_else(|| "inbound".into()),
+            subtype: optional_name("subtype", self.subtype, MAX_NAME)?,
+            priority,
+            external_id: optional_name("external_id", self.external_id, MAX_EXTERNAL_ID)?,
+            properties: properties("properties", self.properties.unwrap_or_default())?,
+            submitted_by: optional_name("submitted_by", self.submitted_by, MAX_NAME)?
+                .unwrap_or_else(|| "anonymous".into()),
+            agent: optional_name("agent", self.agent, MAX_NAME)?,
+        })
+    }
+}
+
+/// Waits until the change is durable, or answers 503 after the commit
+/// timeout (the change may still commit).
+async fn committed(shared: &Shared, committed: Committed) -> Result<(), ApiError> {
+    match tokio::time::timeout(shared.limits.commit_timeout, committed).await {
+        Ok(Ok(result)) => Ok(result?),
+        Ok(Err(_)) => Err(ApiError::not_active()),
+        Err(_) => Err(ApiError::Unavailable(
+            "commit_pending",
+            "the change was accepted but is not yet durable; repeat the request (with the same \
+             external_id for a submit) to learn its outcome"
+                .into(),
+        )),
+    }
+}
+
+/// Applies `command` and answers once it is durable.
+async fn apply(shared: &Shared, command: Command) -> Result<(Interaction, bool), ApiError> {
+    let live = shared.live()?;
+    let id = command_target(&command);
+    match live
+        .apply(command)
+        .await
+        .map_err(|_| ApiError::not_active())?
+    {
+        Ok((applied, commit)) => {
+            committed(shared, commit).await?;
+            Ok((applied.interaction, applied.created))
+        }
+        Err(EngineError::NotLive(_)) => Err(explain_not_live(shared, id).await),
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn command_target(command: &Command) -> Option<Uuid> {
+    match command {
+        Command::Submit(_) => None,
+        Command::ChangeProperties { id, .. }
+        | Command::PlaceInQueue { id, .. }
+        | Command::Stop { id, .. } => Some(*id),
+    }
+}
+
+/// Why an interaction the engine does not hold cannot be acted on: it does
+/// not exist, belongs to another scope, or was stopped long ago.
+async fn explain_not_live(shared: &Shared, id: Option<Uuid>) -> ApiError {
+    let Some(id) = id else {
+        return ApiError::Internal(anyhow::anyhow!("submit reported an unknown interaction"));
+    };
+    match shared.store.get(id).await {
+        Ok(None) => ApiError::NotFound(format!("no interaction {id}")),
+        Ok(Some(found)) if !shared.served.serves(&found.process) => {
+            ApiError::OutOfScope(found.process)
+        }
+        Ok(Some(found)) if found.state == State::Stopped => ApiError::Illegal {
+            state: State::Stopped,
+            message: format!("interaction {id} is stopped"),
+        },
+        Ok(Some(found)) => ApiError::Internal(anyhow::anyhow!(
+            "interaction {id} is {} in the database but not in the live set",
+            found.state
+        )),
+        Err(error) => error.into(),
+    }
+}
+
+pub async fn submit(
+    Extract(shared): Extract<AppState>,
+    JsonBody(body): JsonBody<SubmitBody>,
+) -> Result<(StatusCode, Json<Interaction>), ApiError> {
+    let submit = body.validate(&shared)?;
+    shared.check_scope(&submit.process)?;
+    if let Some(external_id) = &submit.external_id {
+        if let Some(original) = shared
+            .store
+            .by_external_id(&submit.submitted_by, external_id)
+            .await?
+        {
+            shared.check_scope(&original.process)?;
+            return Ok((StatusCode::OK, Json(original)));
+        }
+    }
+    let (interaction, created) = apply(&shared, Command::Submit(submit)).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(interaction)))
+}
+
+pub async fn get_one(
+    Extract(shared): Extract<AppState>,
+    InteractionId(id): InteractionId,
+) -> Result<Json<Interaction>, ApiError> {
+    let interaction = shared
+        .store
+        .get(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no interaction {id}")))?;
+    shared.check_scope(&interaction.process)?;
+    Ok(Json(interaction))
+}
+
+pub async fn find(
+    Extract(shared): Extract<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut filter = FindFilter {
+        limit: FIND_DEFAULT,
+        ..FindFilter::default()
+    };
+    for (key, value) in params {
+        match key.as_str() {
+            "process" => {
+                shared.check_scope(&value)?;
+                filter.processes = vec![value];
+            }
+            "queue" => filter.queue = Some(name("queue", value, MAX_NAME)?),
+            "external_id" => {
+                filter.external_id = Some(name("external_id", value, MAX_EXTERNAL_ID)?)
+            }
+            "state" => {
+                filter.state = Some(State::parse(&value).ok_or_else(|| {
+                    ApiError::field(
+                        "state",
+                        format!(
+                            "'{value}' is not a state (one of {})",
+                            State::ALL.map(State::as_str).join(", ")
+                        ),
+                    )
+                })?)
+            }
+            "limit" => {
+                filter.limit = value
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| (1..=FIND_MAX).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::field("limit", format!("must be a number from 1 to {FIND_MAX}"))
+                    })?
+            }
+            other => {
+                return Err(ApiError::field(
+                    other,
+                    "is not a filter (process, queue, state, external_id, limit)",
+                ));
+            }
+        }
+    }
+    if filter.processes.is_empty() {
+        filter.processes = shared.served.processes.keys().cloned().collect();
+    }
+    let found = shared.store.find(&filter).await?;
+    Ok(Json(serde_json::json!({ "interactions": found })))
+}
+
+pub async fn change_properties(
+    Extract(shared): Extract<AppState>,
+    InteractionId(id): InteractionId,
+    JsonBody(patch): JsonBody<Properties>,
+) -> Result<Json<Interaction>, ApiError> {
+    let patch = properties("properties", patch)?;
+    let (interaction, _) = apply(&shared, Command::ChangeProperties { id, patch }).await?;
+    Ok(Json(interaction))
+}
+
+pub async fn place_in_queue(
+    Extract(shared): Extract<AppState>,
+    InteractionId(id): InteractionId,
+    JsonBody(body): JsonBody<PlaceInQueueBody>,
+) -> Result<Json<Interaction>, ApiError> {
+    let queue = name("queue", body.queue, MAX_NAME)?;
+    let process = optional_name("process", body.process, MAX_NAME)?;
+    if let Some(process) = &process {
+        shared.check_scope(process)?;
+    }
+    let (interaction, _) = apply(&shared, Command::PlaceInQueue { id, process, queue }).await?;
+    Ok(Json(interaction))
+}
+
+pub async fn stop(
+    Extract(shared): Extract<AppState>,
+    InteractionId(id): InteractionId,
+    JsonBody(body): JsonBody<StopBody>,
+) -> Result<Json<Interaction>, ApiError> {
+    let reason = name("reason", body.reason, MAX_REASON)?;
+    let (interaction, _) = apply(&shared, Command::Stop { id, reason }).await?;
+    Ok(Json(interaction))
+}

@@ -1,0 +1,102 @@
+//! The HTTP API under `/v1`: JSON in and out, every input validated before
+//! anything is written, errors as `{"error": {"code", "message"}}`.
+
+mod error;
+mod extract;
+mod health;
+mod interactions;
+mod queues;
+
+pub use error::ApiError;
+
+use crate::daemon::live::LiveHandle;
+use crate::engine::Served;
+use crate::store::{PgStore, WriterStats};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, patch, post};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Who this instance is, as the directory says.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Identity {
+    pub instance: String,
+    pub application: String,
+    /// The person the application logs on as; `None`: it sees nothing.
+    pub person: Option<String>,
+    pub access_groups: Vec<String>,
+}
+
+/// Request limits from the settings.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub commit_timeout: Duration,
+    pub min_priority: i32,
+    pub max_priority: i32,
+    pub snapshot_default: usize,
+    pub snapshot_max: usize,
+}
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct Shared {
+    pub identity: Identity,
+    pub served: Served,
+    pub store: PgStore,
+    /// The live state while this instance holds its lease; `None` while it
+    /// waits as a backup, starts or stops.
+    pub live: watch::Receiver<Option<LiveHandle>>,
+    pub limits: Limits,
+    pub writer_stats: Arc<WriterStats>,
+}
+
+pub type AppState = Arc<Shared>;
+
+impl Shared {
+    fn live(&self) -> Result<LiveHandle, ApiError> {
+        self.live.borrow().clone().ok_or_else(ApiError::not_active)
+    }
+
+    fn check_scope(&self, process: &str) -> Result<(), ApiError> {
+        if self.served.serves(process) {
+            Ok(())
+        } else {
+            Err(ApiError::OutOfScope(process.to_owned()))
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.limits.max_body_bytes;
+    let v1 = Router::new()
+        .route(
+            "/interactions",
+            post(interactions::submit).get(interactions::find),
+        )
+        .route("/interactions/{id}", get(interactions::get_one))
+        .route(
+            "/interactions/{id}/properties",
+            patch(interactions::change_properties),
+        )
+        .route(
+            "/interactions/{id}/place-in-queue",
+            post(interactions::place_in_queue),
+        )
+        .route("/interactions/{id}/stop", post(interactions::stop))
+        .route("/queues", get(queues::list))
+        .route("/queues/{process}/{queue}", get(queues::snapshot))
+        .route("/scope", get(health::scope));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .fallback(health::not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}

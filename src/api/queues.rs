@@ -1,0 +1,61 @@
+//! Queues: depth, oldest age and the head of each queue.
+
+use super::{ApiError, AppState};
+use crate::engine::QueueSnapshot;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+/// Every served queue with its depth and oldest age.
+pub async fn list(State(shared): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let live = shared.live()?;
+    let queues = live.queues().await.map_err(|_| ApiError::not_active())?;
+    let queues: Vec<Value> = queues
+        .into_iter()
+        .map(|q| {
+            json!({
+                "process": q.process,
+                "queue": q.queue,
+                "depth": q.depth,
+                "oldest_age_secs": q.oldest_age_secs,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "queues": queues })))
+}
+
+/// Depth, oldest age and the first `limit` interactions in routing order
+/// (`priority desc, submitted_at asc`).
+pub async fn snapshot(
+    State(shared): State<AppState>,
+    Path((process, queue)): Path<(String, String)>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<QueueSnapshot>, ApiError> {
+    let limits = &shared.limits;
+    let mut limit = limits.snapshot_default;
+    for (key, value) in params {
+        match key.as_str() {
+            "limit" => {
+                limit = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (0..=limits.snapshot_max).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::field(
+                            "limit",
+                            format!("must be a number from 0 to {}", limits.snapshot_max),
+                        )
+                    })?
+            }
+            other => return Err(ApiError::field(other, "is not a parameter (limit)")),
+        }
+    }
+    shared.check_scope(&process)?;
+    let live = shared.live()?;
+    let snapshot = live
+        .snapshot(&process, &queue, limit)
+        .await
+        .map_err(|_| ApiError::not_active())??;
+    Ok(Json(snapshot))
+}

@@ -1,0 +1,154 @@
+//! The one owner of an instance's live state: a task that holds the engine
+//! and takes every change as a message, in arrival order. It applies each
+//! command in memory and hands the outcome to the writer without waiting for
+//! the commit, so commands pipeline while the caller alone waits for
+//! durability.
+
+use crate::engine::{Applied, Command, Engine, EngineError, QueueSnapshot};
+use crate::store::{CommitError, WriterHandle};
+use chrono::{DateTime, SubsecRound, Utc};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+/// Resolves once the change is committed.
+pub type Committed = oneshot::Receiver<Result<(), CommitError>>;
+
+enum Request {
+    Apply {
+        command: Command,
+        reply: oneshot::Sender<Result<(Applied, Committed), EngineError>>,
+    },
+    Snapshot {
+        process: String,
+        queue: String,
+        limit: usize,
+        reply: oneshot::Sender<Result<QueueSnapshot, EngineError>>,
+    },
+    Queues {
+        reply: oneshot::Sender<Vec<QueueSnapshot>>,
+    },
+}
+
+/// How the API talks to the live state.
+#[derive(Clone, Debug)]
+pub struct LiveHandle {
+    tx: mpsc::Sender<Request>,
+}
+
+/// The live task stopped: the instance is shutting down or lost its lease.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the instance's live state is not running")]
+pub struct Gone;
+
+impl LiveHandle {
+    /// Applies `command`; on success, the outcome and a receiver that
+    /// resolves once it is durable.
+    pub async fn apply(
+        &self,
+        command: Command,
+    ) -> Result<Result<(Applied, Committed), EngineError>, Gone> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Apply { command, reply })
+            .await
+            .map_err(|_| Gone)?;
+        rx.await.map_err(|_| Gone)
+    }
+
+    pub async fn snapshot(
+        &self,
+        process: &str,
+        queue: &str,
+        limit: usize,
+    ) -> Result<Result<QueueSnapshot, EngineError>, Gone> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Snapshot {
+                process: process.to_owned(),
+                queue: queue.to_owned(),
+                limit,
+                reply,
+            })
+            .await
+            .map_err(|_| Gone)?;
+        rx.await.map_err(|_| Gone)
+    }
+
+    /// Depth and oldest age of every served queue.
+    pub async fn queues(&self) -> Result<Vec<QueueSnapshot>, Gone> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Queues { reply })
+            .await
+            .map_err(|_| Gone)?;
+        rx.await.map_err(|_| Gone)
+    }
+}
+
+/// Starts the owner of `engine`; it runs until every handle is dropped, then
+/// drops its writer handle so that the writer can flush and stop.
+pub fn spawn(
+    engine: Engine,
+    writer: WriterHandle,
+    capacity: usize,
+    tracker: &tokio_util::task::TaskTracker,
+    span: tracing::Span,
+) -> LiveHandle {
+    use tracing::Instrument;
+    let (tx, rx) = mpsc::channel(capacity);
+    tracker.spawn(run(engine, writer, rx).instrument(span));
+    LiveHandle { tx }
+}
+
+async fn run(mut engine: Engine, writer: WriterHandle, mut rx: mpsc::Receiver<Request>) {
+    while let Some(request) = rx.recv().await {
+        match request {
+            Request::Apply { command, reply } => {
+                let outcome = engine.apply(command, now(), Uuid::now_v7);
+                let answer = match outcome {
+                    Ok(applied) => {
+                        let rows = if applied.events.is_empty() {
+                            Vec::new()
+                        } else {
+                            vec![applied.interaction.clone()]
+                        };
+                        // Even a change-less answer (an idempotent repeat) goes
+                        // through the writer, so that it is given only once
+                        // the original is durable.
+                        let committed = writer.send(rows, applied.events.clone()).await;
+                        Ok((applied, committed))
+                    }
+                    Err(error) => Err(error),
+                };
+                let _ = reply.send(answer);
+            }
+            Request::Snapshot {
+                process,
+                queue,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(engine.queue_snapshot(&process, &queue, limit, now()));
+            }
+            Request::Queues { reply } => {
+                let now = now();
+                let served = engine.served().clone();
+                let snapshots = served
+                    .processes
+                    .iter()
+                    .flat_map(|(process, def)| def.queues.iter().map(move |q| (process, q)))
+                    .filter_map(|(process, queue)| {
+                        engine.queue_snapshot(process, queue, 0, now).ok()
+                    })
+                    .collect();
+                let _ = reply.send(snapshots);
+            }
+        }
+    }
+}
+
+/// The time, at the database's precision (microseconds), so that what a
+/// caller is told is exactly what a later read returns.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}

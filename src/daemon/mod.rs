@@ -1,0 +1,470 @@
+//! Wiring of one instance: build (connect, migrate, bind — port 0 allowed),
+//! then run until cancelled, then shut down gracefully within the grace
+//! period.
+//!
+//! Several daemons can run in one process: nothing here is global.
+
+pub mod live;
+mod scope;
+
+use crate::api::{self, Identity, Limits, Shared};
+use crate::engine::{Engine, Served};
+use crate::settings::{OnLeaseHeld, Settings};
+use crate::store::{
+    Fence, LeaseHolder, LeaseOutcome, PgStore, RetentionPolicy, Store, Writer, WriterStats,
+    run_retention,
+};
+use crate::telemetry::error_chain;
+use anyhow::Context;
+use chrono::Utc;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, Span, error, info, info_span, warn};
+
+/// Why an instance stopped other than by being asked to.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(
+        "database {database} is {outcome}: another ixs instance is active on it. Stop it, or set \
+         database.on_lease_held = \"wait\" to run this one as its hot backup"
+    )]
+    LeaseHeld {
+        database: String,
+        outcome: LeaseOutcome,
+    },
+    #[error("the database lease was lost to another holder; this instance stopped writing")]
+    LeaseLost,
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// What runs while the lease is held.
+struct Held {
+    fence: Fence,
+    /// Cancelled when the lease is lost or the writer is fenced.
+    lost: CancellationToken,
+    stop_background: CancellationToken,
+    writer: tokio::task::JoinHandle<()>,
+}
+
+/// A built instance, bound and connected, not yet serving.
+pub struct Daemon {
+    settings: Settings,
+    listener: Option<TcpListener>,
+    addr: SocketAddr,
+    store: Arc<PgStore>,
+    identity: Identity,
+    served: Served,
+    span: Span,
+}
+
+impl Daemon {
+    /// Loads the scope, connects to the database (creating it if the
+    /// settings say so), applies migrations and binds the HTTP listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Daemon> {
+        settings.validate()?;
+        let span = info_span!("instance", instance = %settings.instance.name);
+        async move {
+            let (identity, served) = scope::resolve(&settings)?;
+            info!(
+                application = %identity.application,
+                person = ?identity.person,
+                processes = ?served.processes.keys().collect::<Vec<_>>(),
+                "scope computed"
+            );
+            let options = settings.database.connect_options()?;
+            let database = settings.database.describe();
+            if settings.database.create
+                && PgStore::ensure_database(&options)
+                    .await
+                    .with_context(|| format!("cannot create database {database}"))?
+            {
+                info!(%database, "database created");
+            }
+            let store = PgStore::connect(
+                options,
+                settings.database.max_connections,
+                settings.database.acquire_timeout,
+            )
+            .await
+            .with_context(|| format!("cannot connect to database {database}"))?;
+            store
+                .migrate()
+                .await
+                .with_context(|| format!("cannot migrate database {database}"))?;
+            let listener = TcpListener::bind(settings.listen.http)
+                .await
+                .with_context(|| format!("cannot listen on {}", settings.listen.http))?;
+            let addr = listener.local_addr()?;
+            info!(%addr, %database, "built");
+            Ok(Daemon {
+                settings,
+                listener: Some(listener),
+                addr,
+                store: Arc::new(store),
+                identity,
+                served,
+                span: Span::current(),
+            })
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The address the HTTP API listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn store(&self) -> &PgStore {
+        &self.store
+    }
+
+    /// Serves until `cancel` fires, then drains: in-flight requests finish,
+    /// the writer flushes, the lease is released — all within the grace
+    /// period.
+    pub async fn run(self, cancel: CancellationToken) -> Result<(), RunError> {
+        let span = self.span.clone();
+        self.run_inner(cancel).instrument(span).await
+    }
+
+    async fn run_inner(mut self, cancel: CancellationToken) -> Result<(), RunError> {
+        let settings = &self.settings;
+        let tracker = TaskTracker::new();
+        let (live_tx, live_rx) = watch::channel(None);
+        let writer_stats = Arc::new(WriterStats::default());
+        let shared = Arc::new(Shared {
+            identity: self.identity.clone(),
+            served: self.served.clone(),
+            store: (*self.store).clone(),
+            live: live_rx,
+            limits: Limits {
+                max_body_bytes: settings.listen.max_body_bytes,
+                commit_timeout: settings.listen.commit_timeout,
+                min_priority: settings.routing.min_priority,
+                max_priority: settings.routing.max_priority,
+                snapshot_default: settings.routing.snapshot_default,
+                snapshot_max: settings.routing.snapshot_max,
+            },
+            writer_stats: writer_stats.clone(),
+        });
+
+        // HTTP serves from the start: /healthz answers while waiting for the
+        // lease, and /readyz says why it is not ready.
+        let http_stop = CancellationToken::new();
+        let listener = self.listener.take().context("the daemon already ran")?;
+        let server = axum::serve(listener, api::router(shared))
+            .with_graceful_shutdown(http_stop.clone().cancelled_owned());
+        let http = tokio::spawn(async move { server.await }.in_current_span());
+
+        let held = self.hold(&cancel, &tracker, &live_tx, writer_stats).await;
+        let result = match &held {
+            Ok(Some(held)) => {
+                info!("serving");
+                tokio::select! {
+                    _ = cancel.cancelled() => Ok(()),
+                    _ = held.lost.cancelled() => Err(RunError::LeaseLost),
+                }
+            }
+            Ok(None) => Ok(()),
+            Err(_) => Ok(()),
+        };
+
+        // Drain, in order: stop accepting and let in-flight requests finish
+        // (they still need the engine and the writer); then let the live
+        // task and the writer flush; then give the lease up.
+        let deadline = tokio::time::Instant::now() + settings.shutdown.grace_period;
+        http_stop.cancel();
+        match tokio::time::timeout_at(deadline, http).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => warn!(error = %e, "HTTP server ended with an error"),
+            Ok(Err(e)) => warn!(error = %e, "HTTP server task failed"),
+            Err(_) => warn!("in-flight requests did not finish within the grace period"),
+        }
+        live_tx.send_replace(None);
+        let result = match held {
+            Ok(Some(held)) => {
+                held.stop_background.cancel();
+                match tokio::time::timeout_at(deadline, held.writer).await {
+                    Ok(_) if result.is_ok() => self.release(&held.fence).await,
+                    Ok(_) => {}
+                    Err(_) => warn!(
+                        "the writer did not flush within the grace period; \
+                         uncommitted changes were not acknowledged"
+                    ),
+                }
+                result
+            }
+            Ok(None) => result,
+            Err(e) => Err(e),
+        };
+        tracker.close();
+        if tokio::time::timeout_at(deadline, tracker.wait())
+            .await
+            .is_err()
+        {
+            warn!("background tasks did not finish within the grace period");
+        }
+        info!("stopped");
+        result
+    }
+
+    /// Takes the lease (or waits for it), recovers the live state, and starts
+    /// the engine, writer, lease keeper and retention. `None` if cancelled
+    /// before the lease was had.
+    async fn hold(
+        &self,
+        cancel: &CancellationToken,
+        tracker: &TaskTracker,
+        live_tx: &watch::Sender<Option<live::LiveHandle>>,
+        writer_stats: Arc<WriterStats>,
+    ) -> Result<Option<Held>, RunError> {
+        let settings = &self.settings;
+        let Some(fence) = self.take_lease(cancel).await? else {
+            return Ok(None);
+        };
+        info!(epoch = fence.epoch, "holding the database lease");
+
+        let (writer, writer_handle) = Writer::new(
+            self.store.clone(),
+            fence.clone(),
+            settings.database.writer_queue,
+            settings.database.writer_batch_max,
+            writer_stats,
+        );
+        let lost = CancellationToken::new();
+        let writer = {
+            let lost = lost.clone();
+            tracker.spawn(
+                async move {
+                    if let Err(e) = writer.run().await {
+                        error!(error = %e, "writer stopped");
+                        lost.cancel();
+                    }
+                }
+                .in_current_span(),
+            )
+        };
+
+        let engine = match self.recover(&writer_handle).await {
+            Ok(engine) => engine,
+            Err(e) => {
+                drop(writer_handle);
+                let _ = writer.await;
+                self.release(&fence).await;
+                return Err(e.into());
+            }
+        };
+        live_tx.send_replace(Some(live::spawn(
+            engine,
+            writer_handle,
+            settings.database.writer_queue,
+            tracker,
+            Span::current(),
+        )));
+
+        let stop_background = CancellationToken::new();
+        tracker.spawn(
+            keep_lease(
+                self.store.clone(),
+                fence.clone(),
+                settings.database.lease_ttl,
+                settings.database.lease_renew,
+                stop_background.clone(),
+                lost.clone(),
+            )
+            .in_current_span(),
+        );
+        tracker.spawn(
+            run_retention(
+                self.store.clone(),
+                fence.clone(),
+                RetentionPolicy {
+                    stopped: settings.retention.stopped_interactions,
+                    events: settings.retention.events,
+                    batch: settings.retention.batch_size,
+                    interval: settings.retention.interval,
+                },
+                stop_background.clone(),
+            )
+            .in_current_span(),
+        );
+        Ok(Some(Held {
+            fence,
+            lost,
+            stop_background,
+            writer,
+        }))
+    }
+
+    /// Rebuilds the engine from the database. Offers that were pending go
+    /// back to their queues, durably, before anything is served.
+    async fn recover(&self, writer: &crate::store::WriterHandle) -> anyhow::Result<Engine> {
+        let processes: Vec<String> = self.served.processes.keys().cloned().collect();
+        let recovered = self
+            .store
+            .load_live(&processes)
+            .await
+            .context("cannot load the live state")?;
+        let count = recovered.len();
+        let mut engine = Engine::new(self.served.clone());
+        let requeued = engine.restore(recovered, Utc::now());
+        for applied in &requeued {
+            writer
+                .send(vec![applied.interaction.clone()], applied.events.clone())
+                .await
+                .await
+                .map_err(|_| anyhow::anyhow!("the writer stopped during recovery"))?
+                .context("cannot persist recovery")?;
+        }
+        info!(
+            live = count,
+            requeued = requeued.len(),
+            "live state recovered"
+        );
+        Ok(engine)
+    }
+
+    async fn release(&self, fence: &Fence) {
+        match self.store.release_lease(fence).await {
+            Ok(()) => info!(epoch = fence.epoch, "database lease released"),
+            Err(e) => {
+                warn!(error = %error_chain(&e), "could not release the lease; it expires by itself")
+            }
+        }
+    }
+
+    /// The lease, or `None` if cancelled while waiting for it.
+    async fn take_lease(&self, cancel: &CancellationToken) -> Result<Option<Fence>, RunError> {
+        let settings = &self.settings.database;
+        let holder = LeaseHolder::new(&self.settings.instance.name);
+        let mut announced = false;
+        loop {
+            let outcome = match self.store.acquire_lease(&holder, settings.lease_ttl).await {
+                Ok(outcome) => outcome,
+                Err(e) if e.is_transient() => {
+                    warn!(error = %error_chain(&e), "cannot reach the database for the lease; retrying");
+                    tokio::select! {
+                        _ = cancel.cancelled() => return Ok(None),
+                        _ = tokio::time::sleep(settings.lease_renew) => continue,
+                    }
+                }
+                Err(e) => {
+                    return Err(anyhow::Error::new(e)
+                        .context("cannot take the lease")
+                        .into());
+                }
+            };
+            match outcome {
+                LeaseOutcome::Acquired(fence) => return Ok(Some(fence)),
+                held if settings.on_lease_held == OnLeaseHeld::Exit => {
+                    return Err(RunError::LeaseHeld {
+                        database: settings.describe(),
+                        outcome: held,
+                    });
+                }
+                held => {
+                    if !announced {
+                        info!(lease = %held, "standing by as a backup until the lease is free");
+                        announced = true;
+                    }
+                    tokio::select! {
+                        _ = cancel.cancelled() => return Ok(None),
+                        _ = tokio::time::sleep(settings.lease_renew) => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Renews the lease every `renew` until stopped; cancels `lost` if another
+/// holder took it.
+async fn keep_lease<S: Store>(
+    store: Arc<S>,
+    fence: Fence,
+    ttl: Duration,
+    renew: Duration,
+    stop: CancellationToken,
+    lost: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(renew);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match store.renew_lease(&fence, ttl).await {
+            Ok(true) => {}
+            Ok(false) => {
+                error!(epoch = fence.epoch, "the database lease was taken over");
+                lost.cancel();
+                return;
+            }
+            Err(e) => warn!(error = %error_chain(&e), "cannot renew the lease; retrying"),
+        }
+    }
+}
+
+/// Cancels `cancel` on the first SIGTERM or SIGINT.
+pub async fn shutdown_on_signals(cancel: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        error!("cannot install signal handlers; stop this process with SIGKILL");
+        return;
+    };
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    info!(signal = name, "shutting down");
+    cancel.cancel();
+}
+
+/// Validates settings and the scope they yield, without touching the
+/// database; returns a summary for the operator.
+pub fn check(settings: &Settings) -> anyhow::Result<String> {
+    settings.validate()?;
+    let (identity, served) = scope::resolve(settings)?;
+    let processes: Vec<&String> = served.processes.keys().collect();
+    Ok(format!(
+        "instance {} as application {} (person {}); database {}; listens on {}; serves {:?}",
+        identity.instance,
+        identity.application,
+        identity
+            .person
+            .as_deref()
+            .unwrap_or("none: it sees nothing"),
+        settings.database.describe(),
+        settings.listen.http,
+        processes
+    ))
+}
+
+/// Creates the database if the settings say so, and applies migrations.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let options = settings.database.connect_options()?;
+    let database = settings.database.describe();
+    if settings.database.create {
+        PgStore::ensure_database(&options)
+            .await
+            .with_context(|| format!("cannot create database {database}"))?;
+    }
+    let store = PgStore::connect(options, 2, settings.database.acquire_timeout)
+        .await
+        .with_context(|| format!("cannot connect to database {database}"))?;
+    store
+        .migrate()
+        .await
+        .with_context(|| format!("cannot migrate database {database}"))?;
+    Ok(())
+}

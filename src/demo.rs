@@ -1,0 +1,142 @@
+//! `ixs demo`: the example tenant on one machine in one command — instances
+//! `sales` and `support`, each on its own database of one PostgreSQL server,
+//! until Ctrl-C.
+
+use crate::daemon::{self, Daemon};
+use crate::settings;
+use anyhow::Context;
+use sqlx::postgres::PgConnectOptions;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::str::FromStr;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// The PostgreSQL server; each instance gets its own database on it
+    /// (`ixs_demo_sales`, `ixs_demo_support`), created if missing.
+    #[arg(
+        long,
+        env = "IXS_DEMO_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    pub database_url: String,
+    /// The tenant's directory files.
+    #[arg(long, default_value = "config/tenant")]
+    pub tenant: PathBuf,
+    /// Address the instances listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Port of `sales`; `support` listens on the next one.
+    #[arg(long, default_value_t = 7201)]
+    pub port: u16,
+}
+
+/// The demo's instances: name, application, port offset.
+const SOLUTIONS: [(&str, &str, u16); 2] =
+    [("sales", "ixs-sales", 0), ("support", "ixs-support", 1)];
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let server = PgConnectOptions::from_str(&args.database_url)
+        .context("--database-url is not a PostgreSQL URL")?;
+    let cancel = CancellationToken::new();
+    tokio::spawn(daemon::shutdown_on_signals(cancel.clone()));
+
+    let mut daemons = Vec::new();
+    for (name, application, offset) in SOLUTIONS {
+        let database = format!("ixs_demo_{name}");
+        let url = url_with_database(&args.database_url, &server, &database);
+        let settings = settings::for_instance(
+            name,
+            application,
+            SocketAddr::new(args.host, args.port + offset),
+            &url,
+            args.tenant.clone(),
+        );
+        let daemon = Daemon::build(settings)
+            .await
+            .with_context(|| format!("cannot start instance {name}"))?;
+        daemons.push((name, database, daemon));
+    }
+
+    println!("ixs demo: tenant 'acme' from {}", args.tenant.display());
+    for (name, database, daemon) in &daemons {
+        println!(
+            "  {name:<8} http://{}  (database {database})",
+            daemon.local_addr()
+        );
+    }
+    println!(
+        "  people: gateway, agents anna and arno (sales), bea and bob (support), admin; \
+         every password is 'demo'"
+    );
+    println!(
+        "  try:  curl -s http://{}/v1/scope",
+        daemons[0].2.local_addr()
+    );
+    println!("Ctrl-C stops both.");
+
+    let mut tasks = Vec::new();
+    for (name, _, daemon) in daemons {
+        let cancel = cancel.clone();
+        let span = tracing::info_span!("demo", solution = name);
+        tasks.push(tokio::spawn(
+            async move { (name, daemon.run(cancel).await) }.instrument(span),
+        ));
+    }
+    let mut failed = None;
+    for task in tasks {
+        let (name, result) = task.await.context("an instance task failed")?;
+        if let Err(e) = result {
+            // One instance failing does not stop the other.
+            eprintln!("instance {name} stopped: {e}");
+            failed.get_or_insert(name);
+        }
+    }
+    match failed {
+        Some(name) => anyhow::bail!("instance {name} stopped with an error"),
+        None => Ok(()),
+    }
+}
+
+/// `url` with its database replaced by `database`.
+fn url_with_database(url: &str, server: &PgConnectOptions, database: &str) -> String {
+    let base = url.split('?').next().unwrap_or(url);
+    let query = url
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
+    match base.rsplit_once('/') {
+        Some((head, _)) if head.contains("://") => {
+            format!("{head}/{database}{query}")
+        }
+        _ => format!(
+            "postgres://{}@{}:{}/{database}{query}",
+            server.get_username(),
+            server.get_host(),
+            server.get_port()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_is_replaced_in_the_url() {
+        let url = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable";
+        let server = PgConnectOptions::from_str(url).unwrap();
+        assert_eq!(
+            url_with_database(url, &server, "ixs_demo_sales"),
+            "postgres://postgres@127.0.0.1:5432/ixs_demo_sales?sslmode=disable"
+        );
+        let bare = "postgres://postgres@127.0.0.1:5432";
+        let server = PgConnectOptions::from_str(bare).unwrap();
+        assert_eq!(
+            url_with_database(bare, &server, "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+    }
+}

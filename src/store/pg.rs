@@ -1,0 +1,519 @@
+//! The PostgreSQL store. Plain SQL that PostgreSQL-compatible distributed
+//! engines also run: no advisory locks, no LISTEN/NOTIFY.
+
+use super::{Batch, Fence, JournalEntry, LeaseHolder, LeaseOutcome, Purged, Store, StoreError};
+use crate::engine::{Event, EventKind, Interaction, State};
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, Executor, FromRow, PgConnection};
+use std::collections::HashMap;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Filters of `find`; `None` matches everything.
+#[derive(Debug, Default, Clone)]
+pub struct FindFilter {
+    /// Restricts to these processes (the instance's scope).
+    pub processes: Vec<String>,
+    pub queue: Option<String>,
+    pub state: Option<State>,
+    pub external_id: Option<String>,
+    pub limit: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+const COLUMNS: &str = "id, external_id, submitted_by, process, queue, workbin, state, media_type, \
+     type, subtype, priority, properties, agent, submitted_at, placed_in_queue_at, offered_at, \
+     assigned_at, stopped_at, stop_reason, version";
+
+#[derive(FromRow)]
+struct Row {
+    id: Uuid,
+    external_id: Option<String>,
+    submitted_by: String,
+    process: String,
+    queue: Option<String>,
+    workbin: Option<String>,
+    state: String,
+    media_type: String,
+    #[sqlx(rename = "type")]
+    kind: String,
+    subtype: Option<String>,
+    priority: i32,
+    properties: serde_json::Value,
+    agent: Option<String>,
+    submitted_at: DateTime<Utc>,
+    placed_in_queue_at: Option<DateTime<Utc>>,
+    offered_at: Option<DateTime<Utc>>,
+    assigned_at: Option<DateTime<Utc>>,
+    stopped_at: Option<DateTime<Utc>>,
+    stop_reason: Option<String>,
+    version: i64,
+}
+
+impl TryFrom<Row> for Interaction {
+    type Error = StoreError;
+    fn try_from(row: Row) -> Result<Self, StoreError> {
+        let state = State::parse(&row.state).ok_or_else(|| {
+            StoreError::Other(sqlx::Error::Decode(
+                format!("unknown interaction state '{}'", row.state).into(),
+            ))
+        })?;
+        let properties = match row.properties {
+            serde_json::Value::Object(map) => map,
+            _ => Default::default(),
+        };
+        Ok(Interaction {
+            id: row.id,
+            external_id: row.external_id,
+            submitted_by: row.submitted_by,
+            process: row.process,
+            queue: row.queue,
+            workbin: row.workbin,
+            state,
+            media_type: row.media_type,
+            kind: row.kind,
+            subtype: row.subtype,
+            priority: row.priority,
+            properties,
+            agent: row.agent,
+            submitted_at: row.submitted_at,
+            placed_in_queue_at: row.placed_in_queue_at,
+            offered_at: row.offered_at,
+            assigned_at: row.assigned_at,
+            stopped_at: row.stopped_at,
+            stop_reason: row.stop_reason,
+            version: row.version,
+        })
+    }
+}
+
+fn rows_to_interactions(rows: Vec<Row>) -> Result<Vec<Interaction>, StoreError> {
+    rows.into_iter().map(Interaction::try_from).collect()
+}
+
+impl PgStore {
+    /// Connects a pool of at most `max_connections`.
+    pub async fn connect(
+        options: PgConnectOptions,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(acquire_timeout)
+            .connect_with(options.disable_statement_logging())
+            .await?;
+        Ok(PgStore { pool })
+    }
+
+    /// A store over an existing pool.
+    pub fn from_pool(pool: PgPool) -> Self {
+        PgStore { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies the migrations in `migrations/`. Without the advisory lock
+    /// sqlx would take by default; if a second instance migrates the same
+    /// database at the same moment, one of them fails and tries again.
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        let mut migrator = sqlx::migrate!();
+        migrator.set_locking(false);
+        match migrator.run(&self.pool).await {
+            Ok(()) => Ok(()),
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                migrator.run(&self.pool).await
+            }
+        }
+    }
+
+    /// Creates the database `options` names if it does not exist yet, by
+    /// connecting to the server's `postgres` database.
+    pub async fn ensure_database(options: &PgConnectOptions) -> Result<bool, sqlx::Error> {
+        let name = options.get_database().unwrap_or("postgres").to_owned();
+        let mut admin = PgConnection::connect_with(&options.clone().database("postgres")).await?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(&name)
+                .fetch_one(&mut admin)
+                .await?;
+        if !exists {
+            let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+            if let Err(error) = admin.execute(sql.as_str()).await {
+                // Another process may have created it in the meantime.
+                let raced = error
+                    .as_database_error()
+                    .and_then(|e| e.code())
+                    .is_some_and(|c| c == "42P04" || c == "23505");
+                if !raced {
+                    return Err(error);
+                }
+            }
+        }
+        admin.close().await?;
+        Ok(!exists)
+    }
+
+    /// Interactions matching `filter`, oldest first.
+    pub async fn find(&self, filter: &FindFilter) -> Result<Vec<Interaction>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM interactions
+             WHERE process = ANY($1)
+               AND ($2::text IS NULL OR queue = $2)
+               AND ($3::text IS NULL OR state = $3)
+               AND ($4::text IS NULL OR external_id = $4)
+             ORDER BY submitted_at, id
+             LIMIT $5"
+        );
+        let rows: Vec<Row> = sqlx::query_as(&sql)
+            .bind(&filter.processes)
+            .bind(&filter.queue)
+            .bind(filter.state.map(State::as_str))
+            .bind(&filter.external_id)
+            .bind(filter.limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows_to_interactions(rows)
+    }
+
+    /// The interaction a submitter already submitted under `external_id`.
+    pub async fn by_external_id(
+        &self,
+        submitted_by: &str,
+        external_id: &str,
+    ) -> Result<Option<Interaction>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM interactions WHERE submitted_by = $1 AND external_id = $2"
+        );
+        let row: Option<Row> = sqlx::query_as(&sql)
+            .bind(submitted_by)
+            .bind(external_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(Interaction::try_from).transpose()
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}
+
+/// Checks inside `tx` that `fence` still holds, and keeps the lease row from
+/// being taken over until the transaction ends.
+async fn check_fence(tx: &mut PgConnection, fence: &Fence) -> Result<(), StoreError> {
+    let held: Option<i64> = sqlx::query_scalar(
+        "SELECT epoch FROM instance_lease WHERE id = 1 AND holder = $1 AND epoch = $2 FOR SHARE",
+    )
+    .bind(&fence.holder)
+    .bind(fence.epoch)
+    .fetch_optional(&mut *tx)
+    .await?;
+    match held {
+        Some(_) => Ok(()),
+        None => Err(StoreError::Fenced(fence.epoch)),
+    }
+}
+
+async fn upsert_rows(tx: &mut PgConnection, rows: &[Interaction]) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let n = rows.len();
+    let mut id = Vec::with_capacity(n);
+    let mut external_id = Vec::with_capacity(n);
+    let mut submitted_by = Vec::with_capacity(n);
+    let mut process = Vec::with_capacity(n);
+    let mut queue = Vec::with_capacity(n);
+    let mut workbin = Vec::with_capacity(n);
+    let mut state = Vec::with_capacity(n);
+    let mut media_type = Vec::with_capacity(n);
+    let mut kind = Vec::with_capacity(n);
+    let mut subtype = Vec::with_capacity(n);
+    let mut priority = Vec::with_capacity(n);
+    let mut properties = Vec::with_capacity(n);
+    let mut agent = Vec::with_capacity(n);
+    let mut submitted_at = Vec::with_capacity(n);
+    let mut placed_in_queue_at = Vec::with_capacity(n);
+    let mut offered_at = Vec::with_capacity(n);
+    let mut assigned_at = Vec::with_capacity(n);
+    let mut stopped_at = Vec::with_capacity(n);
+    let mut stop_reason = Vec::with_capacity(n);
+    let mut version = Vec::with_capacity(n);
+    for row in rows {
+        id.push(row.id);
+        external_id.push(row.external_id.as_deref());
+        submitted_by.push(row.submitted_by.as_str());
+        process.push(row.process.as_str());
+        queue.push(row.queue.as_deref());
+        workbin.push(row.workbin.as_deref());
+        state.push(row.state.as_str());
+        media_type.push(row.media_type.as_str());
+        kind.push(row.kind.as_str());
+        subtype.push(row.subtype.as_deref());
+        priority.push(row.priority);
+        properties.push(serde_json::Value::Object(row.properties.clone()));
+        agent.push(row.agent.as_deref());
+        submitted_at.push(row.submitted_at);
+        placed_in_queue_at.push(row.placed_in_queue_at);
+        offered_at.push(row.offered_at);
+        assigned_at.push(row.assigned_at);
+        stopped_at.push(row.stopped_at);
+        stop_reason.push(row.stop_reason.as_deref());
+        version.push(row.version);
+    }
+    sqlx::query(
+        "INSERT INTO interactions (id, external_id, submitted_by, process, queue, workbin, state,
+             media_type, type, subtype, priority, properties, agent, submitted_at,
+             placed_in_queue_at, offered_at, assigned_at, stopped_at, stop_reason, version)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
+             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int4[],
+             $12::jsonb[], $13::text[], $14::timestamptz[], $15::timestamptz[],
+             $16::timestamptz[], $17::timestamptz[], $18::timestamptz[], $19::text[],
+             $20::int8[])
+         ON CONFLICT (id) DO UPDATE SET
+             process = EXCLUDED.process, queue = EXCLUDED.queue, workbin = EXCLUDED.workbin,
+             state = EXCLUDED.state, priority = EXCLUDED.priority,
+             properties = EXCLUDED.properties, agent = EXCLUDED.agent,
+             placed_in_queue_at = EXCLUDED.placed_in_queue_at,
+             offered_at = EXCLUDED.offered_at, assigned_at = EXCLUDED.assigned_at,
+             stopped_at = EXCLUDED.stopped_at, stop_reason = EXCLUDED.stop_reason,
+             version = EXCLUDED.version
+         WHERE interactions.version < EXCLUDED.version",
+    )
+    .bind(id)
+    .bind(external_id)
+    .bind(submitted_by)
+    .bind(process)
+    .bind(queue)
+    .bind(workbin)
+    .bind(state)
+    .bind(media_type)
+    .bind(kind)
+    .bind(subtype)
+    .bind(priority)
+    .bind(properties)
+    .bind(agent)
+    .bind(submitted_at)
+    .bind(placed_in_queue_at)
+    .bind(offered_at)
+    .bind(assigned_at)
+    .bind(stopped_at)
+    .bind(stop_reason)
+    .bind(version)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_events(tx: &mut PgConnection, events: &[Event]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let interaction_id: Vec<Uuid> = events.iter().map(|e| e.interaction_id).collect();
+    let kind: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    let process: Vec<&str> = events.iter().map(|e| e.process.as_str()).collect();
+    let at: Vec<DateTime<Utc>> = events.iter().map(|e| e.at).collect();
+    let data: Vec<&serde_json::Value> = events.iter().map(|e| &e.data).collect();
+    sqlx::query(
+        "INSERT INTO interaction_events (interaction_id, kind, process, at, data)
+         SELECT interaction_id, kind, process, at, data
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[])
+             WITH ORDINALITY AS e(interaction_id, kind, process, at, data, n)
+         ORDER BY n",
+    )
+    .bind(interaction_id)
+    .bind(kind)
+    .bind(process)
+    .bind(at)
+    .bind(data)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+impl Store for PgStore {
+    async fn commit(&self, fence: &Fence, batch: &Batch) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        check_fence(&mut tx, fence).await?;
+        upsert_rows(&mut tx, &batch.rows).await?;
+        insert_events(&mut tx, &batch.events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn load_live(&self, processes: &[String]) -> Result<Vec<Interaction>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM interactions WHERE state <> 'stopped' AND process = ANY($1)"
+        );
+        let rows: Vec<Row> = sqlx::query_as(&sql)
+            .bind(processes)
+            .fetch_all(&self.pool)
+            .await?;
+        rows_to_interactions(rows)
+    }
+
+    async fn read_journal(&self, after: i64, limit: i64) -> Result<Vec<JournalEntry>, StoreError> {
+        #[derive(FromRow)]
+        struct EventRow {
+            id: i64,
+            interaction_id: Uuid,
+            kind: String,
+            process: String,
+            at: DateTime<Utc>,
+            data: serde_json::Value,
+        }
+        let rows: Vec<EventRow> = sqlx::query_as(
+            "SELECT id, interaction_id, kind, process, at, data FROM interaction_events
+             WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let kinds: HashMap<&str, EventKind> = [
+            EventKind::Submitted,
+            EventKind::PlacedInQueue,
+            EventKind::PropertiesChanged,
+            EventKind::ProcessingStopped,
+        ]
+        .into_iter()
+        .map(|k| (k.as_str(), k))
+        .collect();
+        rows.into_iter()
+            .map(|row| {
+                let kind = kinds.get(row.kind.as_str()).copied().ok_or_else(|| {
+                    StoreError::Other(sqlx::Error::Decode(
+                        format!("unknown event kind '{}'", row.kind).into(),
+                    ))
+                })?;
+                Ok(JournalEntry {
+                    position: row.id,
+                    event: Event {
+                        kind,
+                        interaction_id: row.interaction_id,
+                        process: row.process,
+                        at: row.at,
+                        data: row.data,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn purge(
+        &self,
+        fence: &Fence,
+        stopped_before: DateTime<Utc>,
+        events_before: DateTime<Utc>,
+        batch: i64,
+    ) -> Result<Purged, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        check_fence(&mut tx, fence).await?;
+        let interactions = sqlx::query(
+            "DELETE FROM interactions WHERE id IN (
+                 SELECT id FROM interactions
+                 WHERE stopped_at IS NOT NULL AND stopped_at < $1
+                 ORDER BY stopped_at LIMIT $2)",
+        )
+        .bind(stopped_before)
+        .bind(batch)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let events = sqlx::query(
+            "DELETE FROM interaction_events WHERE id IN (
+                 SELECT id FROM interaction_events WHERE at < $1 ORDER BY id LIMIT $2)",
+        )
+        .bind(events_before)
+        .bind(batch)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(Purged {
+            interactions,
+            events,
+        })
+    }
+
+    async fn acquire_lease(
+        &self,
+        holder: &LeaseHolder,
+        ttl: Duration,
+    ) -> Result<LeaseOutcome, StoreError> {
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let epoch: Option<i64> = sqlx::query_scalar(
+            "UPDATE instance_lease
+             SET holder = $1, instance = $2, epoch = epoch + 1,
+                 expires_at = now() + make_interval(secs => $3::float8 / 1000)
+             WHERE id = 1 AND (holder IS NULL OR expires_at < now())
+             RETURNING epoch",
+        )
+        .bind(&holder.id)
+        .bind(&holder.instance)
+        .bind(ttl_ms as f64)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(epoch) = epoch {
+            return Ok(LeaseOutcome::Acquired(Fence {
+                holder: holder.id.clone(),
+                epoch,
+            }));
+        }
+        let (instance, current, expires_at): (Option<String>, Option<String>, DateTime<Utc>) =
+            sqlx::query_as("SELECT instance, holder, expires_at FROM instance_lease WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(LeaseOutcome::Held {
+            instance: instance.unwrap_or_default(),
+            holder: current.unwrap_or_default(),
+            expires_at,
+        })
+    }
+
+    async fn renew_lease(&self, fence: &Fence, ttl: Duration) -> Result<bool, StoreError> {
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let renewed = sqlx::query(
+            "UPDATE instance_lease
+             SET expires_at = now() + make_interval(secs => $3::float8 / 1000)
+             WHERE id = 1 AND holder = $1 AND epoch = $2",
+        )
+        .bind(&fence.holder)
+        .bind(fence.epoch)
+        .bind(ttl_ms as f64)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(renewed == 1)
+    }
+
+    async fn release_lease(&self, fence: &Fence) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE instance_lease SET holder = NULL, expires_at = '-infinity'
+             WHERE id = 1 AND holder = $1 AND epoch = $2",
+        )
+        .bind(&fence.holder)
+        .bind(fence.epoch)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get(&self, id: Uuid) -> Result<Option<Interaction>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM interactions WHERE id = $1");
+        let row: Option<Row> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(Interaction::try_from).transpose()
+    }
+}

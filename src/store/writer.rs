@@ -1,0 +1,247 @@
+//! The writer: group commit of the engine's changes.
+//!
+//! Requests queue up while a commit is in flight; the next transaction takes
+//! all of them (up to a bound), with one multi-row statement per table. Each
+//! caller is answered only after the transaction holding its change
+//! committed. A transient failure is retried with backoff, never dropped: a
+//! change the engine accepted is committed or its caller is told it was not.
+
+use super::{Batch, Fence, Store, StoreError};
+use crate::engine::{Event, Interaction};
+use crate::telemetry::error_chain;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, warn};
+use uuid::Uuid;
+
+/// Why a change was not committed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommitError {
+    /// The lease was lost: another instance now owns the database.
+    #[error("this instance no longer holds its database lease")]
+    Fenced,
+    /// The writer stopped (shutdown) before the change was committed.
+    #[error("the writer stopped before the change was committed")]
+    Stopped,
+    /// The database refused the change for good.
+    #[error("the database refused the change")]
+    Refused,
+}
+
+/// One engine outcome to make durable.
+pub struct WriteRequest {
+    pub rows: Vec<Interaction>,
+    pub events: Vec<Event>,
+    pub reply: oneshot::Sender<Result<(), CommitError>>,
+}
+
+/// Counters for `/metrics` and the benchmark.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    pub batches: AtomicU64,
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+    /// Requests in the last committed batch.
+    pub last_batch: AtomicU64,
+    pub max_batch: AtomicU64,
+    /// Batch-size histogram: `[1, 2-4, 5-16, 17-64, 65-256, 257+]`.
+    pub batch_sizes: [AtomicU64; 6],
+}
+
+impl WriterStats {
+    pub const BUCKETS: [&'static str; 6] = ["1", "4", "16", "64", "256", "+Inf"];
+
+    fn record(&self, size: usize) {
+        let size64 = size as u64;
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.requests.fetch_add(size64, Ordering::Relaxed);
+        self.last_batch.store(size64, Ordering::Relaxed);
+        self.max_batch.fetch_max(size64, Ordering::Relaxed);
+        let bucket = match size {
+            0..=1 => 0,
+            2..=4 => 1,
+            5..=16 => 2,
+            17..=64 => 3,
+            65..=256 => 4,
+            _ => 5,
+        };
+        self.batch_sizes[bucket].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Where the engine sends its changes.
+#[derive(Clone, Debug)]
+pub struct WriterHandle {
+    tx: mpsc::Sender<WriteRequest>,
+}
+
+impl WriterHandle {
+    /// Queues a change; the returned receiver resolves once it is committed.
+    pub async fn send(
+        &self,
+        rows: Vec<Interaction>,
+        events: Vec<Event>,
+    ) -> oneshot::Receiver<Result<(), CommitError>> {
+        let (reply, rx) = oneshot::channel();
+        if let Err(mpsc::error::SendError(request)) = self
+            .tx
+            .send(WriteRequest {
+                rows,
+                events,
+                reply,
+            })
+            .await
+        {
+            let _ = request.reply.send(Err(CommitError::Stopped));
+        }
+        rx
+    }
+}
+
+pub struct Writer<S> {
+    store: Arc<S>,
+    fence: Fence,
+    rx: mpsc::Receiver<WriteRequest>,
+    max_batch: usize,
+    stats: Arc<WriterStats>,
+}
+
+impl<S: Store> Writer<S> {
+    pub fn new(
+        store: Arc<S>,
+        fence: Fence,
+        capacity: usize,
+        max_batch: usize,
+        stats: Arc<WriterStats>,
+    ) -> (Self, WriterHandle) {
+        let (tx, rx) = mpsc::channel(capacity);
+        (
+            Writer {
+                store,
+                fence,
+                rx,
+                max_batch: max_batch.max(1),
+                stats,
+            },
+            WriterHandle { tx },
+        )
+    }
+
+    /// Commits until every handle is dropped and the queue is empty, or the
+    /// lease is lost. Returns `Err(Fenced)` in the latter case.
+    pub async fn run(mut self) -> Result<(), CommitError> {
+        let mut pending = Vec::with_capacity(self.max_batch);
+        while let Some(first) = self.rx.recv().await {
+            pending.push(first);
+            while pending.len() < self.max_batch {
+                match self.rx.try_recv() {
+                    Ok(request) => pending.push(request),
+                    Err(_) => break,
+                }
+            }
+            if let Err(fenced) = self.commit_group(&mut pending).await {
+                self.rx.close();
+                while let Some(request) = self.rx.recv().await {
+                    let _ = request.reply.send(Err(CommitError::Fenced));
+                }
+                return Err(fenced);
+            }
+        }
+        Ok(())
+    }
+
+    async fn commit_group(&self, pending: &mut Vec<WriteRequest>) -> Result<(), CommitError> {
+        let batch = merge(pending);
+        let outcome = self.commit_retrying(&batch).await;
+        match outcome {
+            Ok(()) => {
+                self.stats.record(pending.len());
+                for request in pending.drain(..) {
+                    let _ = request.reply.send(Ok(()));
+                }
+                Ok(())
+            }
+            Err(StoreError::Fenced(_)) => {
+                for request in pending.drain(..) {
+                    let _ = request.reply.send(Err(CommitError::Fenced));
+                }
+                Err(CommitError::Fenced)
+            }
+            Err(error) if pending.len() > 1 => {
+                // One change the database refuses must not take the others
+                // down with it: commit them one by one.
+                warn!(error = %error_chain(&error), size = pending.len(),
+                    "batch refused; committing its changes one by one");
+                for request in pending.drain(..) {
+                    let one = Batch {
+                        rows: request.rows.clone(),
+                        events: request.events.clone(),
+                    };
+                    match self.commit_retrying(&one).await {
+                        Ok(()) => {
+                            self.stats.record(1);
+                            let _ = request.reply.send(Ok(()));
+                        }
+                        Err(StoreError::Fenced(_)) => {
+                            let _ = request.reply.send(Err(CommitError::Fenced));
+                            return Err(CommitError::Fenced);
+                        }
+                        Err(error) => {
+                            error!(error = %error_chain(&error), "change refused by the database");
+                            let _ = request.reply.send(Err(CommitError::Refused));
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Err(error) => {
+                error!(error = %error_chain(&error), "change refused by the database");
+                for request in pending.drain(..) {
+                    let _ = request.reply.send(Err(CommitError::Refused));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Commits, retrying transient failures with capped exponential backoff
+    /// for as long as it takes.
+    async fn commit_retrying(&self, batch: &Batch) -> Result<(), StoreError> {
+        let mut delay = Duration::from_millis(20);
+        loop {
+            match self.store.commit(&self.fence, batch).await {
+                Err(error) if error.is_transient() => {
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    warn!(error = %error_chain(&error), retry_in_ms = delay.as_millis() as u64,
+                        "commit failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// One batch from many requests: the last version of each interaction, and
+/// every event in order.
+fn merge(pending: &[WriteRequest]) -> Batch {
+    let mut batch = Batch::default();
+    let mut position: HashMap<Uuid, usize> = HashMap::new();
+    for request in pending {
+        for row in &request.rows {
+            match position.get(&row.id) {
+                Some(&at) => batch.rows[at] = row.clone(),
+                None => {
+                    position.insert(row.id, batch.rows.len());
+                    batch.rows.push(row.clone());
+                }
+            }
+        }
+        batch.events.extend(request.events.iter().cloned());
+    }
+    batch
+}
