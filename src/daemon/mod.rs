@@ -16,7 +16,7 @@ use crate::store::{
 };
 use crate::telemetry::error_chain;
 use anyhow::Context;
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +43,10 @@ pub enum RunError {
     Other(#[from] anyhow::Error),
 }
 
+/// Connections of the write pool: the writer's, the lease keeper's, and one
+/// for retention.
+const WRITE_POOL: u32 = 3;
+
 /// What runs while the lease is held.
 struct Held {
     fence: Fence,
@@ -57,7 +61,11 @@ pub struct Daemon {
     settings: Settings,
     listener: Option<TcpListener>,
     addr: SocketAddr,
+    /// Pool for the API's reads.
     store: Arc<PgStore>,
+    /// Separate pool for the writer, the lease keeper and retention, so that
+    /// a burst of reads never makes a commit or a lease renewal wait.
+    writes: Arc<PgStore>,
     identity: Identity,
     served: Served,
     span: Span,
@@ -87,12 +95,15 @@ impl Daemon {
                 info!(%database, "database created");
             }
             let store = PgStore::connect(
-                options,
+                options.clone(),
                 settings.database.max_connections,
                 settings.database.acquire_timeout,
             )
             .await
             .with_context(|| format!("cannot connect to database {database}"))?;
+            let writes = PgStore::connect(options, WRITE_POOL, settings.database.acquire_timeout)
+                .await
+                .with_context(|| format!("cannot connect to database {database}"))?;
             store
                 .migrate()
                 .await
@@ -107,6 +118,7 @@ impl Daemon {
                 listener: Some(listener),
                 addr,
                 store: Arc::new(store),
+                writes: Arc::new(writes),
                 identity,
                 served,
                 span: Span::current(),
@@ -231,7 +243,7 @@ impl Daemon {
         info!(epoch = fence.epoch, "holding the database lease");
 
         let (writer, writer_handle) = Writer::new(
-            self.store.clone(),
+            self.writes.clone(),
             fence.clone(),
             settings.database.writer_queue,
             settings.database.writer_batch_max,
@@ -271,7 +283,7 @@ impl Daemon {
         let stop_background = CancellationToken::new();
         tracker.spawn(
             keep_lease(
-                self.store.clone(),
+                self.writes.clone(),
                 fence.clone(),
                 settings.database.lease_ttl,
                 settings.database.lease_renew,
@@ -282,7 +294,7 @@ impl Daemon {
         );
         tracker.spawn(
             run_retention(
-                self.store.clone(),
+                self.writes.clone(),
                 fence.clone(),
                 RetentionPolicy {
                     stopped: settings.retention.stopped_interactions,
@@ -313,7 +325,7 @@ impl Daemon {
             .context("cannot load the live state")?;
         let count = recovered.len();
         let mut engine = Engine::new(self.served.clone());
-        let requeued = engine.restore(recovered, Utc::now());
+        let requeued = engine.restore(recovered, Utc::now().trunc_subsecs(6));
         for applied in &requeued {
             writer
                 .send(vec![applied.interaction.clone()], applied.events.clone())
@@ -331,7 +343,7 @@ impl Daemon {
     }
 
     async fn release(&self, fence: &Fence) {
-        match self.store.release_lease(fence).await {
+        match self.writes.release_lease(fence).await {
             Ok(()) => info!(epoch = fence.epoch, "database lease released"),
             Err(e) => {
                 warn!(error = %error_chain(&e), "could not release the lease; it expires by itself")
@@ -345,7 +357,7 @@ impl Daemon {
         let holder = LeaseHolder::new(&self.settings.instance.name);
         let mut announced = false;
         loop {
-            let outcome = match self.store.acquire_lease(&holder, settings.lease_ttl).await {
+            let outcome = match self.writes.acquire_lease(&holder, settings.lease_ttl).await {
                 Ok(outcome) => outcome,
                 Err(e) if e.is_transient() => {
                     warn!(error = %error_chain(&e), "cannot reach the database for the lease; retrying");
