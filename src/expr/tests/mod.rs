@@ -1,9 +1,30 @@
-//! Tests of the expression language: parsing, errors and limits.
+//! Tests of the expression language: parsing, errors and limits,
+//! and evaluation.
 
 mod errors;
+mod eval;
 mod parse;
 
-use super::{Expr, ParseError, parse};
+use std::collections::HashMap;
+
+use super::{Context, Expr, ParseError, Value, parse};
+
+/// A context backed by a map from dotted identifier to value.
+#[derive(Debug, Default, Clone)]
+struct MapContext(HashMap<Vec<String>, Value<'static>>);
+
+impl MapContext {
+    fn with(mut self, path: &str, value: impl Into<Value<'static>>) -> Self {
+        self.0.insert(split(path), value.into());
+        self
+    }
+}
+
+impl Context for MapContext {
+    fn resolve(&self, path: &[String]) -> Value<'_> {
+        self.0.get(path).map_or(Value::Null, Value::reborrow)
+    }
+}
 
 fn split(path: &str) -> Vec<String> {
     path.split('.').map(str::to_owned).collect()
@@ -23,4 +44,8 @@ fn error(src: &str) -> ParseError {
         Ok(e) => panic!("{src:?} should not parse, but gave {e}"),
         Err(e) => e,
     }
+}
+
+fn holds(src: &str, ctx: &MapContext) -> bool {
+    expr(src).eval(ctx)
 }
