@@ -1,9 +1,10 @@
 //! Tests of the expression language: parsing, errors and limits,
-//! and evaluation.
+//! evaluation, and properties over generated inputs.
 
 mod errors;
 mod eval;
 mod parse;
+mod props;
 
 use std::collections::HashMap;
 
