@@ -6,6 +6,7 @@ pub mod api;
 pub mod daemon;
 pub mod demo;
 pub mod engine;
+pub mod expr;
 pub mod settings;
 pub mod store;
 pub mod telemetry;
