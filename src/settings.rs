@@ -340,7 +340,14 @@ impl Settings {
 impl DatabaseSettings {
     /// Connection options from `url` and `password_file`.
     pub fn connect_options(&self) -> Result<PgConnectOptions, SettingsError> {
-        let mut options = PgConnectOptions::from_str(self.url.expose_secret())
+        let url = self.url.expose_secret();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(invalid(
+                "database.url",
+                "must start with postgres:// or postgresql://",
+            ));
+        }
+        let mut options = PgConnectOptions::from_str(url)
             .map_err(|e| invalid("database.url", format!("not a PostgreSQL URL: {e}")))?;
         if let Some(file) = &self.password_file {
             let password = std::fs::read_to_string(file).map_err(|e| {
@@ -403,5 +410,147 @@ pub fn for_instance(
         routing: RoutingSettings::default(),
         retention: RetentionSettings::default(),
         shutdown: ShutdownSettings::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn example(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("config")
+            .join(name)
+    }
+
+    fn file(text: &str) -> (tempfile_dir::Dir, PathBuf) {
+        let dir = tempfile_dir::Dir::new();
+        let path = dir.path.join("instance.toml");
+        std::fs::File::create(&path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .unwrap();
+        (dir, path)
+    }
+
+    /// A scratch folder removed on drop.
+    mod tempfile_dir {
+        pub struct Dir {
+            pub path: std::path::PathBuf,
+        }
+        impl Dir {
+            pub fn new() -> Self {
+                let path =
+                    std::env::temp_dir().join(format!("ixs-settings-{}", uuid::Uuid::now_v7()));
+                std::fs::create_dir_all(&path).unwrap();
+                Dir { path }
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.path);
+            }
+        }
+    }
+
+    const MINIMAL: &str = r#"
+[instance]
+name = "sales"
+application = "ixs-sales"
+[listen]
+http = "127.0.0.1:7201"
+[database]
+url = "postgres://postgres@127.0.0.1:5432/ixs_sales"
+[config_server]
+directory = "config/tenant"
+"#;
+
+    #[test]
+    fn the_example_files_load() {
+        for name in ["sales.toml", "support.toml"] {
+            let settings = Settings::load(&example(name), []).unwrap();
+            assert_eq!(format!("{}.toml", settings.instance.name), name);
+        }
+    }
+
+    #[test]
+    fn defaults_fill_what_is_left_out() {
+        let (_dir, path) = file(MINIMAL);
+        let settings = Settings::load(&path, []).unwrap();
+        assert_eq!(settings.database.max_connections, 8);
+        assert_eq!(settings.shutdown.grace_period, Duration::from_secs(10));
+        assert_eq!(settings.routing.max_priority, 100);
+        assert_eq!(settings.database.on_lease_held, OnLeaseHeld::Exit);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let (_dir, path) = file(MINIMAL);
+        let env = [
+            (
+                "IXS__DATABASE__URL".to_owned(),
+                "postgres://u@db:6543/other".to_owned(),
+            ),
+            ("IXS__LISTEN__HTTP".to_owned(), "0.0.0.0:9000".to_owned()),
+            ("IXS__DATABASE__MAX_CONNECTIONS".to_owned(), "20".to_owned()),
+            ("IXS__SHUTDOWN__GRACE_PERIOD".to_owned(), "3s".to_owned()),
+            ("UNRELATED".to_owned(), "x".to_owned()),
+        ];
+        let settings = Settings::load(&path, env).unwrap();
+        assert_eq!(settings.database.describe(), "db:6543/other");
+        assert_eq!(settings.listen.http, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(settings.database.max_connections, 20);
+        assert_eq!(settings.shutdown.grace_period, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn an_unknown_key_is_named() {
+        let (_dir, path) = file(&format!("{MINIMAL}\n[retention]\nkeep_forever = true\n"));
+        let error = Settings::load(&path, []).unwrap_err().to_string();
+        assert!(error.contains("keep_forever"), "{error}");
+    }
+
+    #[test]
+    fn a_bad_value_is_named() {
+        let (_dir, path) = file(&MINIMAL.replace("127.0.0.1:7201", "not-an-address"));
+        let error = Settings::load(&path, []).unwrap_err().to_string();
+        assert!(error.contains("http"), "{error}");
+        let env = [(
+            "IXS__DATABASE__MAX_CONNECTIONS".to_owned(),
+            "many".to_owned(),
+        )];
+        let (_dir, path) = file(MINIMAL);
+        let error = Settings::load(&path, env).unwrap_err().to_string();
+        assert!(error.contains("max_connections"), "{error}");
+    }
+
+    #[test]
+    fn validation_names_the_setting() {
+        let cases = [
+            ("name = \"sales\"", "name = \"Sales Team\"", "instance.name"),
+            (
+                "url = \"postgres://postgres@127.0.0.1:5432/ixs_sales\"",
+                "url = \"mysql://x\"",
+                "database.url",
+            ),
+        ];
+        for (from, to, key) in cases {
+            let (_dir, path) = file(&MINIMAL.replace(from, to));
+            let error = Settings::load(&path, []).unwrap_err().to_string();
+            assert!(error.contains(key), "{key}: {error}");
+        }
+        let (_dir, path) = file(&format!(
+            "{MINIMAL}\n[routing]\nmin_priority = 5\nmax_priority = 1\n"
+        ));
+        let error = Settings::load(&path, []).unwrap_err().to_string();
+        assert!(error.contains("routing.min_priority"), "{error}");
+    }
+
+    #[test]
+    fn the_database_password_is_never_described() {
+        let (_dir, path) = file(&MINIMAL.replace("postgres@", "postgres:s3cret@"));
+        let settings = Settings::load(&path, []).unwrap();
+        assert!(!settings.database.describe().contains("s3cret"));
+        assert!(!format!("{settings:?}").contains("s3cret"));
     }
 }
