@@ -172,6 +172,60 @@ impl Engine {
         requeued
     }
 
+    /// Changes what the engine serves, live. Interactions of processes that
+    /// left the scope are dropped from memory (they stay untouched in the
+    /// store); `entering` must hold the live interactions, loaded from the
+    /// store, of the processes that joined it. Returns the names of the
+    /// processes that left and joined.
+    pub fn set_served(
+        &mut self,
+        served: Served,
+        entering: impl IntoIterator<Item = Interaction>,
+    ) -> (Vec<String>, Vec<String>) {
+        let left: Vec<String> = self
+            .served
+            .processes
+            .keys()
+            .filter(|p| !served.serves(p))
+            .cloned()
+            .collect();
+        let joined: Vec<String> = served
+            .processes
+            .keys()
+            .filter(|p| !self.served.serves(p))
+            .cloned()
+            .collect();
+        if !left.is_empty() {
+            let gone: Vec<Uuid> = self
+                .live
+                .values()
+                .filter(|i| left.contains(&i.process))
+                .map(|i| i.id)
+                .collect();
+            for id in gone {
+                if let Some(interaction) = self.live.remove(&id) {
+                    self.unindex(&interaction);
+                    if let Some(external_id) = interaction.external_id {
+                        self.external
+                            .remove(&(interaction.submitted_by, external_id));
+                    }
+                }
+            }
+            self.queues
+                .retain(|(process, _), _| !left.contains(process));
+        }
+        self.served = served;
+        for interaction in entering {
+            if joined.contains(&interaction.process)
+                && interaction.state.is_live()
+                && !self.live.contains_key(&interaction.id)
+            {
+                self.insert_live(interaction);
+            }
+        }
+        (left, joined)
+    }
+
     pub fn live_count(&self) -> usize {
         self.live.len()
     }

@@ -483,3 +483,64 @@ fn snapshot_orders_by_priority_then_age_and_limits() {
     assert_eq!(order, vec![high_early, high_late]);
     let _ = low;
 }
+
+#[test]
+fn scope_changes_apply_live_and_come_back_where_they_were() {
+    let (mut engine, mut ids) = setup();
+    let chat = apply(
+        &mut engine,
+        &mut ids,
+        submit("sales-chat", "inbound", 0, Some("c-1")),
+        0,
+    )
+    .unwrap()
+    .interaction;
+    apply(
+        &mut engine,
+        &mut ids,
+        submit("sales-email", "inbound", 0, None),
+        1,
+    )
+    .unwrap();
+    let mut narrower = served();
+    narrower.processes.remove("sales-chat");
+    let (left, joined) = engine.set_served(narrower, []);
+    assert_eq!((left, joined), (vec!["sales-chat".to_owned()], vec![]));
+    assert_eq!(engine.live_count(), 1);
+    assert_eq!(
+        apply(
+            &mut engine,
+            &mut ids,
+            Command::Stop {
+                id: chat.id,
+                reason: "x".into()
+            },
+            2
+        ),
+        Err(EngineError::NotLive(chat.id))
+    );
+    assert_eq!(
+        engine.queue_snapshot("sales-chat", "inbound", 10, at(2)),
+        Err(EngineError::OutOfScope {
+            process: "sales-chat".into()
+        })
+    );
+    // Back in scope, with its interactions as the store kept them.
+    let (left, joined) = engine.set_served(served(), [chat.clone()]);
+    assert_eq!((left, joined), (vec![], vec!["sales-chat".to_owned()]));
+    let snap = engine
+        .queue_snapshot("sales-chat", "inbound", 10, at(3))
+        .unwrap();
+    assert_eq!(snap.interactions, vec![chat.clone()]);
+    let again = apply(
+        &mut engine,
+        &mut ids,
+        submit("sales-chat", "inbound", 0, Some("c-1")),
+        4,
+    )
+    .unwrap();
+    assert_eq!(
+        again.interaction.id, chat.id,
+        "idempotency survives the round trip"
+    );
+}
