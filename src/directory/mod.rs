@@ -15,9 +15,11 @@
 
 pub mod acl;
 pub mod duration;
+mod filter;
 pub mod model;
 pub mod order;
 mod password;
+mod scope;
 
 
 pub use acl::{Grant, Grantee, ObjectRef, Permission, Principal};
@@ -29,3 +31,4 @@ pub use model::{
 };
 pub use order::{Direction, OrderField, OrderKey};
 pub use password::{check_secret_hash, hash_secret, verify_secret};
+pub use scope::{Scope, ScopeError};
