@@ -16,6 +16,7 @@
 pub mod acl;
 pub mod duration;
 mod filter;
+mod load;
 pub mod model;
 pub mod order;
 mod password;
@@ -24,6 +25,7 @@ mod scope;
 
 pub use acl::{Grant, Grantee, ObjectRef, Permission, Principal};
 pub use duration::HumanDuration;
+pub use load::{LoadError, Problem};
 pub use model::{
     AccessGroup, AgentProfile, Application, ApplicationKind, BusinessProcess, CapacityRule,
     Directory, Dispatch, Folder, MediaType, OnExhausted, Person, Queue, Role, SecretHash, Select,
