@@ -22,6 +22,8 @@ pub mod order;
 mod password;
 mod scope;
 
+#[cfg(test)]
+mod tests;
 
 pub use acl::{Grant, Grantee, ObjectRef, Permission, Principal};
 pub use duration::HumanDuration;
