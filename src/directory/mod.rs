@@ -23,6 +23,8 @@ mod password;
 mod scope;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 pub use acl::{Grant, Grantee, ObjectRef, Permission, Principal};
