@@ -117,7 +117,11 @@ mod tests {
         assert!(check_secret_hash("demo").is_err());
         assert!(check_secret_hash("$argon2id$v=19$m=19456,t=2,p=1$").is_err());
         let scrypt = "$scrypt$ln=16,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E";
-        assert!(check_secret_hash(scrypt).unwrap_err().contains("not argon2"));
+        assert!(
+            check_secret_hash(scrypt)
+                .unwrap_err()
+                .contains("not argon2")
+        );
         assert!(!verify_secret("x", "not a hash"));
     }
 }
