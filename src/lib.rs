@@ -5,6 +5,7 @@
 pub mod api;
 pub mod daemon;
 pub mod demo;
+pub mod directory;
 pub mod engine;
 pub mod expr;
 pub mod settings;
