@@ -108,7 +108,7 @@ async fn run(verb: Verb) -> anyhow::Result<()> {
                 !plain.is_empty(),
                 "nothing to hash: standard input was empty"
             );
-            println!("{}", plain.len());
+            println!("{}", ixs::directory::hash_secret(plain));
             Ok(())
         }
     }
