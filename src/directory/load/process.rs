@@ -105,6 +105,13 @@ impl Builder<'_, '_> {
         if condition.trim().is_empty() {
             let reason = "is empty: leave the key out for a view that shows everything";
             self.report.at(file, &path.key("condition"), reason);
+        } else {
+            self.expression(
+                file,
+                &path.key("condition"),
+                &condition,
+                Subject::Interaction,
+            );
         }
         let order = match &raw.order {
             None => default_order(),
@@ -146,6 +153,37 @@ impl Builder<'_, '_> {
         }
     }
 
+    /// Reports an expression that does not parse, pointing inside it, or
+    /// one that reads what its place cannot know: a view condition is about
+    /// the interaction alone, so it may not name `agent.*`.
+    fn expression(&mut self, file: usize, path: &Path, text: &str, subject: Subject) {
+        match crate::expr::parse(text) {
+            Err(e) => {
+                let offset = byte_offset(text, e.line, e.column);
+                self.report.inside(
+                    file,
+                    path,
+                    text,
+                    offset,
+                    &format!("invalid expression: {}", e.message),
+                );
+            }
+            Ok(expr) if subject == Subject::Interaction => {
+                if let Some(agent_path) = expr
+                    .paths()
+                    .find(|p| p.first().is_some_and(|s| s == "agent"))
+                {
+                    let reason = format!(
+                        "a view condition is about the interaction and cannot read '{}'",
+                        agent_path.join(".")
+                    );
+                    self.report.at(file, path, reason);
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+
     fn strategy(
         &mut self,
         file: usize,
@@ -166,6 +204,8 @@ impl Builder<'_, '_> {
             let at = path.key("step").index(i);
             if step.target.trim().is_empty() {
                 self.report.at(file, &at.key("target"), "is empty");
+            } else {
+                self.expression(file, &at.key("target"), &step.target, Subject::Agent);
             }
             let timeout = match step.timeout.parse::<HumanDuration>() {
                 Ok(timeout) => timeout,
@@ -234,4 +274,28 @@ impl Builder<'_, '_> {
 struct Local<'a> {
     queues: &'a [String],
     strategies: &'a [String],
+}
+
+/// What an expression is evaluated against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Subject {
+    /// A view condition: the interaction.
+    Interaction,
+    /// A strategy target: the agent (and the interaction).
+    Agent,
+}
+
+/// The byte offset of 1-based `line` and character `column` in `text`.
+fn byte_offset(text: &str, line: usize, column: usize) -> usize {
+    let mut offset = 0;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            return offset
+                + l.char_indices()
+                    .nth(column.saturating_sub(1))
+                    .map_or(l.len(), |(at, _)| at);
+        }
+        offset += l.len();
+    }
+    text.len()
 }

@@ -474,6 +474,30 @@ order = "priority desc, prio asc"
 }
 
 #[test]
+fn invalid_view_condition_points_inside_the_string() {
+    let p = problem("[process.p.queue.q.view.v]\ncondition = \"priority >= and x\"\n");
+    assert_problem(
+        &p,
+        2,
+        Some(26),
+        Some("business process 'p', queue 'q', view 'v'"),
+        "condition: invalid expression",
+    );
+}
+
+#[test]
+fn a_view_condition_cannot_read_the_agent() {
+    let p = problem("[process.p.queue.q.view.v]\ncondition = \"agent.skills.x > 1\"\n");
+    assert_problem(
+        &p,
+        2,
+        Some(13),
+        Some("business process 'p', queue 'q', view 'v'"),
+        "cannot read 'agent.skills.x'",
+    );
+}
+
+#[test]
 fn bad_order_direction_and_repeated_field() {
     let p = problem("[process.p.queue.q.view.v]\norder = \"priority down\"\n");
     assert_problem(
