@@ -52,7 +52,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             application,
             SocketAddr::new(args.host, args.port + offset),
             &url,
-            args.tenant.clone(),
+            settings::ScopeFrom::Directory(args.tenant.clone()),
         );
         let daemon = Daemon::build(settings)
             .await

@@ -86,7 +86,7 @@ async fn run(verb: Verb) -> anyhow::Result<()> {
         }
         Verb::CheckConfig { file } => {
             let settings = load(&file)?;
-            let report = ixs::daemon::check(&settings)?;
+            let report = ixs::daemon::check(&settings).await?;
             println!("{}: ok", file.display());
             println!("{report}");
             Ok(())

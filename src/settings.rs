@@ -113,11 +113,55 @@ pub struct DatabaseSettings {
     pub on_lease_held: OnLeaseHeld,
 }
 
+/// Where the instance's identity and scope come from: the tenant's
+/// configuration server (`url`, the normal case), or the tenant's directory
+/// files read directly (`directory`, for a single machine without one).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigServerSettings {
-    /// Folder of the tenant's directory files, read directly.
-    pub directory: PathBuf,
+    /// The configuration server, e.g. `http://127.0.0.1:7200`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The application's secret (prefer `secret_file` or the environment
+    /// variable `IXS__CONFIG_SERVER__SECRET`); never logged.
+    #[serde(default)]
+    pub secret: Option<SecretString>,
+    /// A file holding the application's secret.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// How long to wait for the configuration server to answer.
+    #[serde(default = "defaults::config_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Folder of the tenant's directory files, read directly instead of
+    /// asking a configuration server.
+    #[serde(default)]
+    pub directory: Option<PathBuf>,
+}
+
+impl ConfigServerSettings {
+    /// The application's secret, from `secret` or `secret_file`.
+    pub fn secret(&self) -> Result<SecretString, SettingsError> {
+        match (&self.secret, &self.secret_file) {
+            (Some(secret), None) => Ok(secret.clone()),
+            (None, Some(file)) => std::fs::read_to_string(file)
+                .map(|s| SecretString::from(s.trim_end_matches(['\r', '\n']).to_owned()))
+                .map_err(|e| {
+                    invalid(
+                        "config_server.secret_file",
+                        format!("cannot read {}: {e}", file.display()),
+                    )
+                }),
+            (Some(_), Some(_)) => Err(invalid(
+                "config_server.secret",
+                "give either secret or secret_file, not both",
+            )),
+            (None, None) => Err(invalid(
+                "config_server.secret",
+                "the application's secret is required with config_server.url: set \
+                 secret_file, or IXS__CONFIG_SERVER__SECRET",
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -234,6 +278,9 @@ mod defaults {
     pub fn grace_period() -> Duration {
         Duration::from_secs(10)
     }
+    pub fn config_timeout() -> Duration {
+        Duration::from_secs(5)
+    }
 }
 
 impl Settings {
@@ -283,6 +330,36 @@ impl Settings {
             return Err(invalid("instance.application", "must not be empty"));
         }
         self.database.connect_options()?;
+        let config_server = &self.config_server;
+        match (&config_server.url, &config_server.directory) {
+            (Some(url), None) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(invalid(
+                        "config_server.url",
+                        "must start with http:// or https://",
+                    ));
+                }
+                config_server.secret()?;
+            }
+            (None, Some(_)) => {}
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "config_server.url",
+                    "give either url (a configuration server) or directory (files read \
+                     directly), not both",
+                ));
+            }
+            (None, None) => {
+                return Err(invalid(
+                    "config_server.url",
+                    "required: the configuration server's address (or `directory` to read \
+                     the tenant's files directly)",
+                ));
+            }
+        }
+        if config_server.timeout.is_zero() {
+            return Err(invalid("config_server.timeout", "must be more than 0"));
+        }
         let db = &self.database;
         if !(1..=1000).contains(&db.max_connections) {
             return Err(invalid("database.max_connections", "must be 1 to 1000"));
@@ -375,6 +452,15 @@ impl DatabaseSettings {
     }
 }
 
+/// Where an instance built in code gets its scope.
+#[derive(Debug, Clone)]
+pub enum ScopeFrom {
+    /// A configuration server at this URL, with the application's secret.
+    Server { url: String, secret: String },
+    /// The tenant's files in this folder.
+    Directory(PathBuf),
+}
+
 /// Settings for an instance built in code (tests, the demo): everything at
 /// its default but what is given.
 pub fn for_instance(
@@ -382,8 +468,24 @@ pub fn for_instance(
     application: &str,
     http: SocketAddr,
     database_url: &str,
-    directory: PathBuf,
+    scope: ScopeFrom,
 ) -> Settings {
+    let config_server = match scope {
+        ScopeFrom::Server { url, secret } => ConfigServerSettings {
+            url: Some(url),
+            secret: Some(SecretString::from(secret)),
+            secret_file: None,
+            timeout: defaults::config_timeout(),
+            directory: None,
+        },
+        ScopeFrom::Directory(directory) => ConfigServerSettings {
+            url: None,
+            secret: None,
+            secret_file: None,
+            timeout: defaults::config_timeout(),
+            directory: Some(directory),
+        },
+    };
     Settings {
         instance: InstanceSettings {
             name: name.to_owned(),
@@ -406,7 +508,7 @@ pub fn for_instance(
             lease_renew: defaults::lease_renew(),
             on_lease_held: OnLeaseHeld::Exit,
         },
-        config_server: ConfigServerSettings { directory },
+        config_server,
         routing: RoutingSettings::default(),
         retention: RetentionSettings::default(),
         shutdown: ShutdownSettings::default(),

@@ -18,32 +18,45 @@ pub async fn healthz() -> Json<Value> {
 /// non-empty scope.
 pub async fn readyz(State(shared): State<AppState>) -> (StatusCode, Json<Value>) {
     let active = shared.live.borrow().is_some();
-    let processes = shared.served.processes.len();
+    let scope = shared.scope();
+    let processes = scope.served.processes.len();
     let (status, reason) = match (active, processes) {
         (false, _) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not holding the database lease (standby, starting or stopping)",
+            "not holding the database lease (standby, starting or stopping)".to_owned(),
         ),
         (true, 0) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "the scope is empty: the application's person may read no business process",
+            format!(
+                "serving nothing: {}",
+                scope.problem.as_deref().unwrap_or("the scope is empty")
+            ),
         ),
-        (true, _) => (StatusCode::OK, "serving"),
+        (true, _) => (
+            StatusCode::OK,
+            match scope.revision {
+                Some(revision) => format!("serving revision {revision} from {}", scope.source),
+                None => format!("serving from {}", scope.source),
+            },
+        ),
     };
     (
         status,
         Json(json!({
             "ready": status == StatusCode::OK,
             "reason": reason,
-            "instance": shared.identity.instance,
+            "instance": scope.identity.instance,
             "processes": processes,
+            "revision": scope.revision,
+            "source": scope.source,
         })),
     )
 }
 
 /// What this instance serves and as whom.
 pub async fn scope(State(shared): State<AppState>) -> Json<Value> {
-    let processes: Vec<Value> = shared
+    let scope = shared.scope();
+    let processes: Vec<Value> = scope
         .served
         .processes
         .iter()
@@ -51,20 +64,24 @@ pub async fn scope(State(shared): State<AppState>) -> Json<Value> {
             json!({ "name": name, "queues": process.queues, "workbins": process.workbins })
         })
         .collect();
-    let identity = &shared.identity;
+    let identity = &scope.identity;
     Json(json!({
         "instance": identity.instance,
         "application": identity.application,
         "person": identity.person,
         "access_groups": identity.access_groups,
         "processes": processes,
+        "revision": scope.revision,
+        "source": scope.source,
+        "problem": scope.problem,
     }))
 }
 
 /// Prometheus text exposition.
 pub async fn metrics(State(shared): State<AppState>) -> impl IntoResponse {
     let stats = &shared.writer_stats;
-    let instance = &shared.identity.instance;
+    let scope = shared.scope();
+    let instance = &scope.identity.instance;
     let mut out = String::new();
     let counter = |out: &mut String, name: &str, help: &str, value: u64| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");

@@ -190,7 +190,7 @@ async fn explain_not_live(shared: &Shared, id: Option<Uuid>) -> ApiError {
     };
     match shared.store.get(id).await {
         Ok(None) => ApiError::NotFound(format!("no interaction {id}")),
-        Ok(Some(found)) if !shared.served.serves(&found.process) => {
+        Ok(Some(found)) if !shared.scope().served.serves(&found.process) => {
             ApiError::OutOfScope(found.process)
         }
         Ok(Some(found)) if found.state == State::Stopped => ApiError::Illegal {
@@ -290,7 +290,7 @@ pub async fn find(
         }
     }
     if filter.processes.is_empty() {
-        filter.processes = shared.served.processes.keys().cloned().collect();
+        filter.processes = shared.scope().served.processes.keys().cloned().collect();
     }
     let found = shared.store.find(&filter).await?;
     Ok(Json(serde_json::json!({ "interactions": found })))

@@ -10,7 +10,7 @@ mod queues;
 pub use error::ApiError;
 
 use crate::daemon::live::LiveHandle;
-use crate::engine::Served;
+use crate::daemon::scope::ScopeState;
 use crate::store::{PgStore, WriterStats};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -44,8 +44,8 @@ pub struct Limits {
 /// What every handler shares.
 #[derive(Debug)]
 pub struct Shared {
-    pub identity: Identity,
-    pub served: Served,
+    /// The identity and scope in force; changes live.
+    pub scope: watch::Receiver<Arc<ScopeState>>,
     pub store: PgStore,
     /// The live state while this instance holds its lease; `None` while it
     /// waits as a backup, starts or stops.
@@ -61,8 +61,12 @@ impl Shared {
         self.live.borrow().clone().ok_or_else(ApiError::not_active)
     }
 
+    fn scope(&self) -> Arc<ScopeState> {
+        self.scope.borrow().clone()
+    }
+
     fn check_scope(&self, process: &str) -> Result<(), ApiError> {
-        if self.served.serves(process) {
+        if self.scope.borrow().served.serves(process) {
             Ok(())
         } else {
             Err(ApiError::OutOfScope(process.to_owned()))

@@ -68,6 +68,8 @@ struct LoginAnswer {
 pub struct ConfigClient {
     http: reqwest::Client,
     base: String,
+    /// Bound on every call but the watch stream.
+    timeout: Duration,
 }
 
 impl ConfigClient {
@@ -81,6 +83,7 @@ impl ConfigClient {
         Ok(ConfigClient {
             http,
             base: url.trim_end_matches('/').to_owned(),
+            timeout,
         })
     }
 
@@ -167,7 +170,11 @@ impl ConfigClient {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
-        let response = request.send().await.map_err(ClientError::Unreachable)?;
+        let response = request
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(ClientError::Unreachable)?;
         check(response)
             .await?
             .json()

@@ -4,10 +4,15 @@
 //! the commit, so commands pipeline while the caller alone waits for
 //! durability.
 
-use crate::engine::{Applied, Command, Engine, EngineError, QueueSnapshot};
+use crate::engine::{Applied, Command, Engine, EngineError, QueueSnapshot, Served};
 use crate::store::{CommitError, WriterHandle};
+use crate::store::{PgStore, Store};
+use crate::telemetry::error_chain;
 use chrono::{DateTime, SubsecRound, Utc};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
 use uuid::Uuid;
 
 /// Resolves once the change is committed.
@@ -26,6 +31,10 @@ enum Request {
     },
     Queues {
         reply: oneshot::Sender<Vec<QueueSnapshot>>,
+    },
+    SetScope {
+        served: Served,
+        reply: oneshot::Sender<()>,
     },
 }
 
@@ -74,6 +83,17 @@ impl LiveHandle {
         rx.await.map_err(|_| Gone)
     }
 
+    /// Serves `served` from now on: processes that left stop being routed at
+    /// once; those that joined are loaded from the store first.
+    pub async fn set_scope(&self, served: Served) -> Result<(), Gone> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::SetScope { served, reply })
+            .await
+            .map_err(|_| Gone)?;
+        rx.await.map_err(|_| Gone)
+    }
+
     /// Depth and oldest age of every served queue.
     pub async fn queues(&self) -> Result<Vec<QueueSnapshot>, Gone> {
         let (reply, rx) = oneshot::channel();
@@ -89,6 +109,7 @@ impl LiveHandle {
 /// drops its writer handle so that the writer can flush and stop.
 pub fn spawn(
     engine: Engine,
+    store: Arc<PgStore>,
     writer: WriterHandle,
     capacity: usize,
     tracker: &tokio_util::task::TaskTracker,
@@ -96,11 +117,16 @@ pub fn spawn(
 ) -> LiveHandle {
     use tracing::Instrument;
     let (tx, rx) = mpsc::channel(capacity);
-    tracker.spawn(run(engine, writer, rx).instrument(span));
+    tracker.spawn(run(engine, store, writer, rx).instrument(span));
     LiveHandle { tx }
 }
 
-async fn run(mut engine: Engine, writer: WriterHandle, mut rx: mpsc::Receiver<Request>) {
+async fn run(
+    mut engine: Engine,
+    store: Arc<PgStore>,
+    writer: WriterHandle,
+    mut rx: mpsc::Receiver<Request>,
+) {
     while let Some(request) = rx.recv().await {
         match request {
             Request::Apply { command, reply } => {
@@ -130,6 +156,10 @@ async fn run(mut engine: Engine, writer: WriterHandle, mut rx: mpsc::Receiver<Re
             } => {
                 let _ = reply.send(engine.queue_snapshot(&process, &queue, limit, now()));
             }
+            Request::SetScope { served, reply } => {
+                set_scope(&mut engine, &store, served).await;
+                let _ = reply.send(());
+            }
             Request::Queues { reply } => {
                 let now = now();
                 let served = engine.served().clone();
@@ -151,4 +181,35 @@ async fn run(mut engine: Engine, writer: WriterHandle, mut rx: mpsc::Receiver<Re
 /// caller is told is exactly what a later read returns.
 fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
+}
+
+/// Loads the live interactions of the processes joining the scope, then
+/// switches. Commands wait meanwhile: a scope change is rare, and a joining
+/// process must not be served before its interactions are known.
+async fn set_scope(engine: &mut Engine, store: &PgStore, served: Served) {
+    let joining: Vec<String> = served
+        .processes
+        .keys()
+        .filter(|p| !engine.served().serves(p))
+        .cloned()
+        .collect();
+    let mut delay = Duration::from_millis(50);
+    let entering = loop {
+        if joining.is_empty() {
+            break Vec::new();
+        }
+        match store.load_live(&joining).await {
+            Ok(found) => break found,
+            Err(e) => {
+                warn!(error = %error_chain(&e), "cannot load the processes joining the scope; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        }
+    };
+    let count = entering.len();
+    let (left, joined) = engine.set_served(served, entering);
+    if !left.is_empty() || !joined.is_empty() {
+        info!(?left, ?joined, loaded = count, "scope changed");
+    }
 }

@@ -5,9 +5,11 @@
 //! Several daemons can run in one process: nothing here is global.
 
 pub mod live;
-mod scope;
+pub mod scope;
+mod scope_watch;
 
-use crate::api::{self, Identity, Limits, Shared};
+use crate::api::{self, Limits, Shared};
+use crate::config_client::ConfigClient;
 use crate::engine::{Engine, Served};
 use crate::settings::{OnLeaseHeld, Settings};
 use crate::store::{
@@ -17,7 +19,10 @@ use crate::store::{
 use crate::telemetry::error_chain;
 use anyhow::Context;
 use chrono::{SubsecRound, Utc};
+use scope::ScopeState;
+use secrecy::SecretString;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -66,8 +71,11 @@ pub struct Daemon {
     /// Separate pool for the writer, the lease keeper and retention, so that
     /// a burst of reads never makes a commit or a lease renewal wait.
     writes: Arc<PgStore>,
-    identity: Identity,
-    served: Served,
+    /// The scope to start with.
+    scope: ScopeState,
+    /// The configuration server and the application's secret, when the
+    /// scope comes from one.
+    config_server: Option<(ConfigClient, SecretString)>,
     span: Span,
 }
 
@@ -78,13 +86,6 @@ impl Daemon {
         settings.validate()?;
         let span = info_span!("instance", instance = %settings.instance.name);
         async move {
-            let (identity, served) = scope::resolve(&settings)?;
-            info!(
-                application = %identity.application,
-                person = ?identity.person,
-                processes = ?served.processes.keys().collect::<Vec<_>>(),
-                "scope computed"
-            );
             let options = settings.database.connect_options()?;
             let database = settings.database.describe();
             if settings.database.create
@@ -108,6 +109,30 @@ impl Daemon {
                 .migrate()
                 .await
                 .with_context(|| format!("cannot migrate database {database}"))?;
+            let (scope, config_server) = match &settings.config_server.url {
+                Some(url) => {
+                    let client = ConfigClient::new(url, settings.config_server.timeout)?;
+                    let secret = settings.config_server.secret()?;
+                    let scope = scope_watch::initial(&settings, &client, &secret, &writes).await?;
+                    (scope, Some((client, secret)))
+                }
+                None => {
+                    let path = settings
+                        .config_server
+                        .directory
+                        .as_deref()
+                        .unwrap_or(Path::new("."));
+                    (scope::from_files(&settings, path)?, None)
+                }
+            };
+            info!(
+                application = %scope.identity.application,
+                person = ?scope.identity.person,
+                processes = ?scope.served.processes.keys().collect::<Vec<_>>(),
+                revision = ?scope.revision,
+                source = %scope.source,
+                "scope computed"
+            );
             let listener = TcpListener::bind(settings.listen.http)
                 .await
                 .with_context(|| format!("cannot listen on {}", settings.listen.http))?;
@@ -119,8 +144,8 @@ impl Daemon {
                 addr,
                 store: Arc::new(store),
                 writes: Arc::new(writes),
-                identity,
-                served,
+                scope,
+                config_server,
                 span: Span::current(),
             })
         }
@@ -150,9 +175,9 @@ impl Daemon {
         let tracker = TaskTracker::new();
         let (live_tx, live_rx) = watch::channel(None);
         let writer_stats = Arc::new(WriterStats::default());
+        let (scope_tx, scope_rx) = watch::channel(Arc::new(self.scope.clone()));
         let shared = Arc::new(Shared {
-            identity: self.identity.clone(),
-            served: self.served.clone(),
+            scope: scope_rx.clone(),
             store: (*self.store).clone(),
             live: live_rx,
             limits: Limits {
@@ -174,7 +199,24 @@ impl Daemon {
             .with_graceful_shutdown(http_stop.clone().cancelled_owned());
         let http = tokio::spawn(async move { server.await }.in_current_span());
 
-        let held = self.hold(&cancel, &tracker, &live_tx, writer_stats).await;
+        // Follow the configuration server for as long as the instance runs,
+        // standby included, so that a backup takes over with a current scope.
+        let stop_scope = CancellationToken::new();
+        if let Some((client, secret)) = self.config_server.clone() {
+            let watcher = scope_watch::ScopeWatcher {
+                settings: self.settings.clone(),
+                client,
+                secret,
+                scope: scope_tx,
+                live: live_tx.subscribe(),
+                store: self.writes.clone(),
+            };
+            tracker.spawn(watcher.run(stop_scope.clone()).in_current_span());
+        }
+
+        let held = self
+            .hold(&cancel, &tracker, &live_tx, &scope_rx, writer_stats)
+            .await;
         let result = match &held {
             Ok(Some(held)) => {
                 info!("serving");
@@ -199,6 +241,7 @@ impl Daemon {
             Err(_) => warn!("in-flight requests did not finish within the grace period"),
         }
         live_tx.send_replace(None);
+        stop_scope.cancel();
         let result = match held {
             Ok(Some(held)) => {
                 held.stop_background.cancel();
@@ -234,6 +277,7 @@ impl Daemon {
         cancel: &CancellationToken,
         tracker: &TaskTracker,
         live_tx: &watch::Sender<Option<live::LiveHandle>>,
+        scope: &watch::Receiver<Arc<ScopeState>>,
         writer_stats: Arc<WriterStats>,
     ) -> Result<Option<Held>, RunError> {
         let settings = &self.settings;
@@ -263,7 +307,8 @@ impl Daemon {
             )
         };
 
-        let engine = match self.recover(&writer_handle).await {
+        let served = scope.borrow().served.clone();
+        let engine = match self.recover(served, &writer_handle).await {
             Ok(engine) => engine,
             Err(e) => {
                 drop(writer_handle);
@@ -272,13 +317,19 @@ impl Daemon {
                 return Err(e.into());
             }
         };
-        live_tx.send_replace(Some(live::spawn(
+        let live = live::spawn(
             engine,
+            self.store.clone(),
             writer_handle,
             settings.database.writer_queue,
             tracker,
             Span::current(),
-        )));
+        );
+        live_tx.send_replace(Some(live.clone()));
+        // The scope may have changed while recovering: converge on the one
+        // in force now (a no-op when it did not).
+        let now_served = scope.borrow().served.clone();
+        let _ = live.set_scope(now_served).await;
 
         let stop_background = CancellationToken::new();
         tracker.spawn(
@@ -316,15 +367,19 @@ impl Daemon {
 
     /// Rebuilds the engine from the database. Offers that were pending go
     /// back to their queues, durably, before anything is served.
-    async fn recover(&self, writer: &crate::store::WriterHandle) -> anyhow::Result<Engine> {
-        let processes: Vec<String> = self.served.processes.keys().cloned().collect();
+    async fn recover(
+        &self,
+        served: Served,
+        writer: &crate::store::WriterHandle,
+    ) -> anyhow::Result<Engine> {
+        let processes: Vec<String> = served.processes.keys().cloned().collect();
         let recovered = self
             .store
             .load_live(&processes)
             .await
             .context("cannot load the live state")?;
         let count = recovered.len();
-        let mut engine = Engine::new(self.served.clone());
+        let mut engine = Engine::new(served);
         let requeued = engine.restore(recovered, Utc::now().trunc_subsecs(6));
         for applied in &requeued {
             writer
@@ -444,15 +499,39 @@ pub async fn shutdown_on_signals(cancel: CancellationToken) {
 
 /// Validates settings and the scope they yield, without touching the
 /// database; returns a summary for the operator.
-pub fn check(settings: &Settings) -> anyhow::Result<String> {
+pub async fn check(settings: &Settings) -> anyhow::Result<String> {
     settings.validate()?;
-    let (identity, served) = scope::resolve(settings)?;
-    let processes: Vec<&String> = served.processes.keys().collect();
+    let state = match (
+        &settings.config_server.url,
+        &settings.config_server.directory,
+    ) {
+        (Some(url), _) => {
+            let client = ConfigClient::new(url, settings.config_server.timeout)?;
+            let secret = settings.config_server.secret()?;
+            match scope_watch::check(settings, &client, &secret).await {
+                Ok(state) => state,
+                Err(reason) => {
+                    return Ok(format!(
+                        "instance {} as application {}; database {}; listens on {}; the \
+                         configuration server at {url} could not tell the scope: {reason}",
+                        settings.instance.name,
+                        settings.instance.application,
+                        settings.database.describe(),
+                        settings.listen.http,
+                    ));
+                }
+            }
+        }
+        (None, Some(path)) => scope::from_files(settings, path)?,
+        (None, None) => anyhow::bail!("config_server: neither url nor directory is set"),
+    };
+    let processes: Vec<&String> = state.served.processes.keys().collect();
     Ok(format!(
         "instance {} as application {} (person {}); database {}; listens on {}; serves {:?}",
-        identity.instance,
-        identity.application,
-        identity
+        state.identity.instance,
+        state.identity.application,
+        state
+            .identity
             .person
             .as_deref()
             .unwrap_or("none: it sees nothing"),

@@ -1,44 +1,137 @@
-//! The instance's scope from the tenant's directory files: who it runs as,
-//! and what of the tenant that identity may read.
+//! The instance's identity and scope: who it runs as, and what of the
+//! tenant that identity may read. From the tenant's directory files, or from
+//! a snapshot the configuration server sent (already filtered to what the
+//! application's person may read).
 
 use crate::api::Identity;
+use crate::config_client::{Snapshot, Whoami};
 use crate::directory::{Directory, Dispatch};
 use crate::engine::{Served, ServedProcess};
 use crate::settings::Settings;
 use anyhow::Context;
+use std::fmt;
+use std::path::Path;
 
-/// Loads the directory and computes this instance's identity and scope.
-///
-/// The instance sees the directory as its log-on-as person may: processes,
-/// media types and agents it cannot read do not exist for it. An
-/// application without a log-on-as person runs as nobody and serves
-/// nothing.
-pub fn resolve(settings: &Settings) -> anyhow::Result<(Identity, Served)> {
-    let path = &settings.config_server.directory;
+/// Where the scope in force came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScopeSource {
+    /// The tenant's files, read directly.
+    Directory,
+    /// The configuration server, live.
+    ConfigServer,
+    /// The last snapshot kept in this instance's database: the configuration
+    /// server is unreachable.
+    Cache,
+}
+
+impl fmt::Display for ScopeSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ScopeSource::Directory => "the tenant's directory files",
+            ScopeSource::ConfigServer => "the configuration server",
+            ScopeSource::Cache => "the cached snapshot (the configuration server is unreachable)",
+        })
+    }
+}
+
+/// The identity and scope in force.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScopeState {
+    pub identity: Identity,
+    pub served: Served,
+    /// The configuration server's revision it reflects.
+    pub revision: Option<u64>,
+    pub source: ScopeSource,
+    /// Why the instance serves nothing, when it does not (e.g. its secret
+    /// was refused).
+    pub problem: Option<String>,
+}
+
+impl ScopeState {
+    /// Serving nothing, for `reason`.
+    pub fn nothing(settings: &Settings, source: ScopeSource, reason: String) -> Self {
+        ScopeState {
+            identity: Identity {
+                instance: settings.instance.name.clone(),
+                application: settings.instance.application.clone(),
+                person: None,
+                access_groups: Vec::new(),
+            },
+            served: Served::default(),
+            revision: None,
+            source,
+            problem: Some(reason),
+        }
+    }
+}
+
+/// The scope from the tenant's files in `path`.
+pub fn from_files(settings: &Settings, path: &Path) -> anyhow::Result<ScopeState> {
     let directory = Directory::load(path)
         .with_context(|| format!("the tenant directory {} is invalid", path.display()))?;
     from_directory(settings, &directory)
 }
 
-pub fn from_directory(
-    settings: &Settings,
-    directory: &Directory,
-) -> anyhow::Result<(Identity, Served)> {
+/// The scope from the whole tenant directory, as the application's person
+/// may see it.
+pub fn from_directory(settings: &Settings, directory: &Directory) -> anyhow::Result<ScopeState> {
     let application = &settings.instance.application;
     let scope = directory
         .scope_for_application(application)
         .with_context(|| format!("setting `instance.application` = '{application}'"))?;
+    let whoami = Whoami {
+        application: Some(application.clone()),
+        person: scope.person.clone(),
+        access_groups: scope.access_groups.clone(),
+        roles: scope.roles.clone(),
+        revision: 0,
+    };
+    let visible = match &scope.person {
+        Some(person) => directory.filtered_for(person),
+        None => Directory::empty(&directory.tenant.name),
+    };
+    let mut state = from_snapshot(
+        settings,
+        &whoami,
+        &Snapshot {
+            revision: 0,
+            directory: visible,
+        },
+        ScopeSource::Directory,
+    )?;
+    state.revision = None;
+    Ok(state)
+}
+
+/// The scope from what the configuration server sent: every process in the
+/// snapshot is one the application's person may read.
+pub fn from_snapshot(
+    settings: &Settings,
+    whoami: &Whoami,
+    snapshot: &Snapshot,
+    source: ScopeSource,
+) -> anyhow::Result<ScopeState> {
     let identity = Identity {
         instance: settings.instance.name.clone(),
-        application: application.clone(),
-        person: scope.person.clone(),
-        access_groups: scope.access_groups.iter().cloned().collect(),
+        application: settings.instance.application.clone(),
+        person: whoami.person.clone(),
+        access_groups: whoami.access_groups.iter().cloned().collect(),
     };
-    let Some(person) = &scope.person else {
-        return Ok((identity, Served::default()));
-    };
-    let visible = directory.filtered_for(person);
-    for (name, process) in &scope.processes {
+    let directory = &snapshot.directory;
+    if whoami.person.is_none() {
+        let mut state = ScopeState::nothing(
+            settings,
+            source,
+            format!(
+                "application '{}' has no log-on-as person: it runs as nobody and serves nothing",
+                settings.instance.application
+            ),
+        );
+        state.revision = Some(snapshot.revision);
+        return Ok(state);
+    }
+    for (name, process) in &directory.processes {
         for (queue_name, queue) in &process.queues {
             for (view_name, view) in &queue.views {
                 crate::expr::parse(&view.condition).with_context(|| {
@@ -57,7 +150,7 @@ pub fn from_directory(
         }
     }
     let served = Served {
-        processes: scope
+        processes: directory
             .processes
             .iter()
             .map(|(name, process)| {
@@ -70,15 +163,27 @@ pub fn from_directory(
                 )
             })
             .collect(),
-        media_types: visible.media_types.keys().cloned().collect(),
-        agents: visible
+        media_types: directory.media_types.keys().cloned().collect(),
+        agents: directory
             .persons
             .values()
             .filter(|p| p.agent.is_some())
             .map(|p| p.name.clone())
             .collect(),
     };
-    Ok((identity, served))
+    let problem = served.processes.is_empty().then(|| {
+        format!(
+            "person '{}' may read no business process",
+            whoami.person.as_deref().unwrap_or_default()
+        )
+    });
+    Ok(ScopeState {
+        identity,
+        served,
+        revision: Some(snapshot.revision),
+        source,
+        problem,
+    })
 }
 
 #[cfg(test)]
@@ -96,13 +201,14 @@ mod tests {
             application,
             "127.0.0.1:0".parse().unwrap(),
             "postgres://postgres@127.0.0.1:5432/unused",
-            tenant(),
+            crate::settings::ScopeFrom::Directory(tenant()),
         )
     }
 
     #[test]
     fn each_example_instance_serves_its_own_solution() {
-        let (identity, served) = resolve(&settings("sales", "ixs-sales")).unwrap();
+        let state = from_files(&settings("sales", "ixs-sales"), &tenant()).unwrap();
+        let (identity, served) = (state.identity, state.served);
         assert_eq!(identity.person.as_deref(), Some("svc-sales"));
         assert_eq!(identity.access_groups, vec!["sales-routing".to_owned()]);
         let processes: Vec<_> = served.processes.keys().map(String::as_str).collect();
@@ -115,7 +221,9 @@ mod tests {
             assert!(served.media_types.contains(media), "{media}");
         }
 
-        let (_, served) = resolve(&settings("support", "ixs-support")).unwrap();
+        let served = from_files(&settings("support", "ixs-support"), &tenant())
+            .unwrap()
+            .served;
         let processes: Vec<_> = served.processes.keys().map(String::as_str).collect();
         assert_eq!(processes, ["support-chat", "support-email"]);
         let agents: Vec<_> = served.agents.iter().map(String::as_str).collect();
@@ -124,7 +232,7 @@ mod tests {
 
     #[test]
     fn an_unknown_application_is_named() {
-        let error = resolve(&settings("sales", "ixs-nobody")).unwrap_err();
+        let error = from_files(&settings("sales", "ixs-nobody"), &tenant()).unwrap_err();
         assert!(format!("{error:#}").contains("ixs-nobody"), "{error:#}");
     }
 

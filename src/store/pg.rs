@@ -201,6 +201,46 @@ impl PgStore {
         row.map(Interaction::try_from).transpose()
     }
 
+    /// Keeps the last configuration snapshot of `application`.
+    pub async fn save_config_cache(
+        &self,
+        application: &str,
+        revision: u64,
+        whoami: &serde_json::Value,
+        snapshot: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO config_cache (id, application, revision, whoami, snapshot, saved_at)
+             VALUES (1, $1, $2, $3, $4, now())
+             ON CONFLICT (id) DO UPDATE SET application = EXCLUDED.application,
+                 revision = EXCLUDED.revision, whoami = EXCLUDED.whoami,
+                 snapshot = EXCLUDED.snapshot, saved_at = EXCLUDED.saved_at",
+        )
+        .bind(application)
+        .bind(i64::try_from(revision).unwrap_or(i64::MAX))
+        .bind(whoami)
+        .bind(snapshot)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The last configuration snapshot kept for `application`:
+    /// `(revision, whoami, snapshot, saved_at)`.
+    pub async fn load_config_cache(
+        &self,
+        application: &str,
+    ) -> Result<Option<(i64, serde_json::Value, serde_json::Value, DateTime<Utc>)>, StoreError>
+    {
+        Ok(sqlx::query_as(
+            "SELECT revision, whoami, snapshot, saved_at FROM config_cache
+             WHERE id = 1 AND application = $1",
+        )
+        .bind(application)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()

@@ -1,0 +1,308 @@
+//! Keeps the instance's scope in step with the configuration server: logs in
+//! as the application, follows the watch stream with reconnect and backoff,
+//! applies every new revision live, and keeps the last snapshot in the
+//! instance's database for starts while the server is down.
+
+use super::live::LiveHandle;
+use super::scope::{ScopeSource, ScopeState, from_snapshot};
+use crate::config_client::{ClientError, ConfigClient, Snapshot, Token, WatchEvent, Whoami};
+use crate::settings::Settings;
+use crate::store::PgStore;
+use crate::telemetry::error_chain;
+use anyhow::Context;
+use futures::StreamExt;
+use secrecy::SecretString;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How often a refused application tries again, in case its secret is
+/// restored in the tenant's files.
+const REFUSED_RETRY: Duration = Duration::from_secs(5);
+
+pub struct ScopeWatcher {
+    pub settings: Settings,
+    pub client: ConfigClient,
+    pub secret: SecretString,
+    pub scope: watch::Sender<Arc<ScopeState>>,
+    pub live: watch::Receiver<Option<LiveHandle>>,
+    pub store: Arc<PgStore>,
+}
+
+enum Fetch {
+    Refused(String),
+    Unreachable(String),
+}
+
+impl From<ClientError> for Fetch {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Refused(reason) => Fetch::Refused(reason),
+            other => Fetch::Unreachable(error_chain(&other)),
+        }
+    }
+}
+
+/// The scope to start with: from the server if it answers in time, else
+/// from the cache in the database. Fails only when neither has one.
+pub async fn initial(
+    settings: &Settings,
+    client: &ConfigClient,
+    secret: &SecretString,
+    store: &PgStore,
+) -> anyhow::Result<ScopeState> {
+    let application = &settings.instance.application;
+    let unreachable = match fetch(settings, client, secret).await {
+        Ok((state, _, _)) => return Ok(state),
+        Err(Fetch::Refused(reason)) => {
+            let reason =
+                format!("the configuration server refused application '{application}': {reason}");
+            error!(%reason, "serving nothing until it is accepted");
+            return Ok(ScopeState::nothing(
+                settings,
+                ScopeSource::ConfigServer,
+                reason,
+            ));
+        }
+        Err(Fetch::Unreachable(reason)) => reason,
+    };
+    let cached = store
+        .load_config_cache(application)
+        .await
+        .context("cannot read the cached configuration")?;
+    let Some((revision, whoami, snapshot, saved_at)) = cached else {
+        anyhow::bail!(
+            "the configuration server is unreachable ({unreachable}) and this instance's \
+             database holds no cached configuration yet: start the configuration server"
+        );
+    };
+    let whoami: Whoami =
+        serde_json::from_value(whoami).context("the cached identity is unreadable")?;
+    let snapshot: Snapshot =
+        serde_json::from_value(snapshot).context("the cached configuration is unreadable")?;
+    warn!(revision, %saved_at, error = %unreachable,
+        "the configuration server is unreachable; starting from the cached revision");
+    from_snapshot(settings, &whoami, &snapshot, ScopeSource::Cache)
+}
+
+/// The scope the configuration server gives, or why it gives none.
+pub async fn check(
+    settings: &Settings,
+    client: &ConfigClient,
+    secret: &SecretString,
+) -> Result<ScopeState, String> {
+    match fetch(settings, client, secret).await {
+        Ok((state, _, _)) => Ok(state),
+        Err(Fetch::Refused(reason)) => Err(format!("refused: {reason}")),
+        Err(Fetch::Unreachable(reason)) => Err(format!("unreachable: {reason}")),
+    }
+}
+
+/// Logs in and reads identity and objects.
+async fn fetch(
+    settings: &Settings,
+    client: &ConfigClient,
+    secret: &SecretString,
+) -> Result<(ScopeState, Token, (Whoami, Snapshot)), Fetch> {
+    let token = client
+        .login_application(&settings.instance.application, secret)
+        .await?;
+    let (state, raw) = read(settings, client, &token).await?;
+    Ok((state, token, raw))
+}
+
+async fn read(
+    settings: &Settings,
+    client: &ConfigClient,
+    token: &Token,
+) -> Result<(ScopeState, (Whoami, Snapshot)), Fetch> {
+    let whoami = client.whoami(token).await?;
+    let snapshot = client.objects(token).await?;
+    let state = from_snapshot(settings, &whoami, &snapshot, ScopeSource::ConfigServer)
+        .map_err(|e| Fetch::Unreachable(format!("{e:#}")))?;
+    Ok((state, (whoami, snapshot)))
+}
+
+impl ScopeWatcher {
+    /// Follows the configuration server until cancelled.
+    pub async fn run(self, cancel: CancellationToken) {
+        let mut backoff = MIN_BACKOFF;
+        let mut token: Option<Token> = None;
+        loop {
+            if cancel.is_cancelled() {
+                return;
+            }
+            let current = match token.clone() {
+                Some(token) => token,
+                None => match self
+                    .client
+                    .login_application(&self.settings.instance.application, &self.secret)
+                    .await
+                {
+                    Ok(t) => {
+                        token = Some(t.clone());
+                        t
+                    }
+                    Err(e) => {
+                        let wait = self.failed(e.into(), &mut backoff).await;
+                        if sleep_or_cancel(wait, &cancel).await {
+                            return;
+                        }
+                        continue;
+                    }
+                },
+            };
+            if let Err(e) = self.refresh(&current).await {
+                if matches!(e, Fetch::Refused(_)) {
+                    token = None;
+                }
+                let wait = self.failed(e, &mut backoff).await;
+                if sleep_or_cancel(wait, &cancel).await {
+                    return;
+                }
+                continue;
+            }
+            let after = self.scope.borrow().revision.unwrap_or(0);
+            let stream = match self.client.watch(&current, after).await {
+                Ok(stream) => stream,
+                Err(e) => {
+                    let e = Fetch::from(e);
+                    if matches!(e, Fetch::Refused(_)) {
+                        token = None;
+                    }
+                    let wait = self.failed(e, &mut backoff).await;
+                    if sleep_or_cancel(wait, &cancel).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            backoff = MIN_BACKOFF;
+            let mut stream = std::pin::pin!(stream);
+            loop {
+                let event = tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    event = stream.next() => event,
+                };
+                match event {
+                    Some(Ok(WatchEvent::Revision(_) | WatchEvent::Reset(_))) => {
+                        if let Err(e) = self.refresh(&current).await {
+                            if matches!(e, Fetch::Refused(_)) {
+                                token = None;
+                            }
+                            let wait = self.failed(e, &mut backoff).await;
+                            if sleep_or_cancel(wait, &cancel).await {
+                                return;
+                            }
+                            break;
+                        }
+                    }
+                    Some(Ok(WatchEvent::Object { .. })) => {}
+                    Some(Ok(WatchEvent::Revoked(reason))) => {
+                        warn!(%reason, "the configuration server ended this instance's session");
+                        token = None;
+                        break;
+                    }
+                    Some(Err(e)) => {
+                        warn!(error = %error_chain(&e), "the watch stream broke; reconnecting");
+                        break;
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+
+    /// Reads identity and objects and applies them if they changed.
+    async fn refresh(&self, token: &Token) -> Result<(), Fetch> {
+        let (state, (whoami, snapshot)) = read(&self.settings, &self.client, token).await?;
+        let changed = {
+            let current = self.scope.borrow();
+            current.served != state.served
+                || current.identity != state.identity
+                || current.source != state.source
+                || current.problem != state.problem
+        };
+        let revision = state.revision.unwrap_or(0);
+        if changed {
+            info!(
+                revision,
+                processes = ?state.served.processes.keys().collect::<Vec<_>>(),
+                "configuration revision applied"
+            );
+        }
+        self.publish(state).await;
+        if self.live.borrow().is_some() {
+            let saved = self
+                .store
+                .save_config_cache(
+                    &self.settings.instance.application,
+                    revision,
+                    &serde_json::to_value(&whoami).unwrap_or_default(),
+                    &serde_json::to_value(&snapshot).unwrap_or_default(),
+                )
+                .await;
+            if let Err(e) = saved {
+                warn!(error = %error_chain(&e), "cannot cache the configuration");
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes `state` the scope in force, in the engine first so that no
+    /// request is let through for a process the engine does not serve yet.
+    async fn publish(&self, state: ScopeState) {
+        let live = self.live.borrow().clone();
+        if let Some(live) = live {
+            let _ = live.set_scope(state.served.clone()).await;
+        }
+        self.scope.send_replace(Arc::new(state));
+    }
+
+    /// Records a failure: a refusal empties the scope and says why; an
+    /// unreachable server keeps the scope in force and marks it cached.
+    /// Returns how long to wait before trying again.
+    async fn failed(&self, failure: Fetch, backoff: &mut Duration) -> Duration {
+        match failure {
+            Fetch::Refused(reason) => {
+                let reason = format!(
+                    "the configuration server refused application '{}': {reason}",
+                    self.settings.instance.application
+                );
+                let already = self.scope.borrow().problem.as_deref() == Some(reason.as_str());
+                if !already {
+                    error!(%reason, "serving nothing until it is accepted");
+                    let state =
+                        ScopeState::nothing(&self.settings, ScopeSource::ConfigServer, reason);
+                    self.publish(state).await;
+                }
+                REFUSED_RETRY
+            }
+            Fetch::Unreachable(reason) => {
+                let current = self.scope.borrow().clone();
+                if current.source == ScopeSource::ConfigServer && current.problem.is_none() {
+                    warn!(error = %reason, revision = ?current.revision,
+                        "the configuration server is unreachable; keeping the revision in force");
+                    let mut cached = (*current).clone();
+                    cached.source = ScopeSource::Cache;
+                    self.scope.send_replace(Arc::new(cached));
+                }
+                let wait = *backoff;
+                *backoff = (*backoff * 2).min(MAX_BACKOFF);
+                wait
+            }
+        }
+    }
+}
+
+/// Sleeps `wait`; true if cancelled meanwhile.
+async fn sleep_or_cancel(wait: Duration, cancel: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = cancel.cancelled() => true,
+        _ = tokio::time::sleep(wait) => false,
+    }
+}
