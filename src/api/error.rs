@@ -24,6 +24,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
     NotFound(String),
+    #[error("this method is not allowed on this path")]
+    MethodNotAllowed,
     #[error("{0}")]
     UnknownQueue(String),
     #[error("business process '{0}' is outside this instance's scope")]
@@ -63,6 +65,7 @@ impl ApiError {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
             }
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::UnknownQueue(_) => (StatusCode::NOT_FOUND, "unknown_queue"),
             ApiError::OutOfScope(_) => (StatusCode::FORBIDDEN, "out_of_scope"),
             ApiError::Illegal { .. } => (StatusCode::CONFLICT, "illegal_transition"),
@@ -120,6 +123,7 @@ impl From<EngineError> for ApiError {
             EngineError::UnknownMediaType(_) => ApiError::field("media_type", message),
             EngineError::UnknownAgent(_) => ApiError::field("agent", message),
             EngineError::QueueRequired => ApiError::field("queue", "is required"),
+            EngineError::PropertiesTooLarge { .. } => ApiError::field("properties", message),
             EngineError::Illegal { state, .. } => ApiError::Illegal { state, message },
             EngineError::NotLive(id) => ApiError::NotFound(format!("no interaction {id}")),
         }

@@ -3,7 +3,9 @@
 use super::extract::{InteractionId, JsonBody};
 use super::{ApiError, AppState, Shared};
 use crate::daemon::live::Committed;
-use crate::engine::{Command, EngineError, Interaction, Properties, State, Submit};
+use crate::engine::{
+    Command, EngineError, Interaction, MAX_PROPERTIES_BYTES, Properties, State, Submit,
+};
 use crate::store::{FindFilter, Store};
 use axum::Json;
 use axum::extract::{Query, State as Extract};
@@ -16,7 +18,6 @@ const MAX_NAME: usize = 128;
 const MAX_EXTERNAL_ID: usize = 255;
 const MAX_REASON: usize = 1024;
 const MAX_PROPERTY_KEY: usize = 128;
-const MAX_PROPERTIES_BYTES: usize = 64 * 1024;
 const FIND_DEFAULT: i64 = 100;
 const FIND_MAX: i64 = 1000;
 
@@ -86,17 +87,20 @@ fn optional_name(
 }
 
 fn properties(field: &str, value: Properties) -> Result<Properties, ApiError> {
-    for key in value.keys() {
+    for (key, inner) in &value {
         if key.is_empty() || key.chars().count() > MAX_PROPERTY_KEY {
             return Err(ApiError::field(
                 format!("{field}.{key}"),
                 format!("property names must be 1 to {MAX_PROPERTY_KEY} characters"),
             ));
         }
+        no_nul(
+            &format!("{field}.{}", key.replace('\0', "\\u0000")),
+            key,
+            inner,
+        )?;
     }
-    let size = serde_json::to_vec(&value)
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(&value).map_or(usize::MAX, |v| v.len());
     if size > MAX_PROPERTIES_BYTES {
         return Err(ApiError::field(
             field,
@@ -104,6 +108,32 @@ fn properties(field: &str, value: Properties) -> Result<Properties, ApiError> {
         ));
     }
     Ok(value)
+}
+
+/// The database cannot store U+0000 in text or JSON: refuse it in keys and
+/// string values at any depth, naming where.
+fn no_nul(path: &str, key: &str, value: &serde_json::Value) -> Result<(), ApiError> {
+    use serde_json::Value;
+    if key.contains('\0') {
+        return Err(ApiError::field(
+            path,
+            "must not contain the character U+0000",
+        ));
+    }
+    match value {
+        Value::String(text) if text.contains('\0') => Err(ApiError::field(
+            path,
+            "must not contain the character U+0000",
+        )),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| no_nul(&format!("{path}[{i}]"), "", item)),
+        Value::Object(map) => map
+            .iter()
+            .try_for_each(|(k, v)| no_nul(&format!("{path}.{}", k.replace('\0', "\\u0000")), k, v)),
+        _ => Ok(()),
+    }
 }
 
 impl SubmitBody {

@@ -36,6 +36,10 @@ enum Request {
         served: Served,
         reply: oneshot::Sender<()>,
     },
+    Resync {
+        id: Uuid,
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// How the API talks to the live state.
@@ -89,6 +93,17 @@ impl LiveHandle {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Request::SetScope { served, reply })
+            .await
+            .map_err(|_| Gone)?;
+        rx.await.map_err(|_| Gone)
+    }
+
+    /// Reloads interaction `id` from the store after the store refused a
+    /// change to it.
+    pub async fn resync(&self, id: Uuid) -> Result<(), Gone> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Resync { id, reply })
             .await
             .map_err(|_| Gone)?;
         rx.await.map_err(|_| Gone)
@@ -155,6 +170,14 @@ async fn run(
                 reply,
             } => {
                 let _ = reply.send(engine.queue_snapshot(&process, &queue, limit, now()));
+            }
+            Request::Resync { id, reply } => {
+                match store.get(id).await {
+                    Ok(stored) => engine.resync(id, stored),
+                    Err(e) => warn!(error = %error_chain(&e), %id,
+                        "cannot reload a refused interaction; its next change may fail too"),
+                }
+                let _ = reply.send(());
             }
             Request::SetScope { served, reply } => {
                 set_scope(&mut engine, &store, served).await;

@@ -24,6 +24,10 @@ use serde_json::json;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use uuid::Uuid;
 
+/// The most an interaction's properties may hold, as JSON, however many
+/// patches built them.
+pub const MAX_PROPERTIES_BYTES: usize = 64 * 1024;
+
 /// How long a stopped interaction stays in memory, so that a repeated submit
 /// with its external id, or a late request on it, is answered without the
 /// database.
@@ -77,6 +81,8 @@ pub enum EngineError {
     UnknownAgent(String),
     #[error("a submission from a gateway needs a queue")]
     QueueRequired,
+    #[error("the properties would hold {size} bytes of JSON, more than {MAX_PROPERTIES_BYTES}")]
+    PropertiesTooLarge { size: usize },
     /// Not in the live set: unknown, stopped long ago, or outside scope. The
     /// caller decides which by asking the store.
     #[error("interaction {0} is not in this instance's live set")]
@@ -313,6 +319,7 @@ impl Engine {
             (None, None) => return Err(EngineError::QueueRequired),
             (None, Some(_)) => {}
         }
+        check_properties_size(&submit.properties)?;
         if !self.served.media_types.contains(&submit.media_type) {
             return Err(EngineError::UnknownMediaType(submit.media_type));
         }
@@ -372,6 +379,7 @@ impl Engine {
         let current = self.check(id, Action::ChangeProperties)?;
         let mut changed = current.clone();
         merge_properties(&mut changed.properties, patch.clone());
+        check_properties_size(&changed.properties)?;
         changed.version += 1;
         let event = Event {
             kind: EventKind::PropertiesChanged,
@@ -504,6 +512,26 @@ impl Engine {
         self.live.insert(interaction.id, interaction);
     }
 
+    /// Replaces what the engine holds of `id` with what the store holds:
+    /// after the store refused a change, the engine must not keep it.
+    pub fn resync(&mut self, id: Uuid, stored: Option<Interaction>) {
+        let known = self
+            .live
+            .remove(&id)
+            .or_else(|| self.recently_stopped.remove(&id));
+        if let Some(old) = known {
+            self.unindex(&old);
+            if let Some(external_id) = old.external_id {
+                self.external.remove(&(old.submitted_by, external_id));
+            }
+        }
+        if let Some(stored) = stored {
+            if stored.state.is_live() && self.served.serves(&stored.process) {
+                self.insert_live(stored);
+            }
+        }
+    }
+
     /// Swaps in the new version of a live interaction, keeping the queue
     /// indexes and the stopped set in step.
     fn replace_live(&mut self, changed: Interaction) {
@@ -561,6 +589,14 @@ impl Engine {
             }
         }
     }
+}
+
+fn check_properties_size(properties: &Properties) -> Result<(), EngineError> {
+    let size = serde_json::to_vec(properties).map_or(usize::MAX, |v| v.len());
+    if size > MAX_PROPERTIES_BYTES {
+        return Err(EngineError::PropertiesTooLarge { size });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -544,3 +544,89 @@ fn scope_changes_apply_live_and_come_back_where_they_were() {
         "idempotency survives the round trip"
     );
 }
+
+#[test]
+fn properties_cannot_grow_past_the_bound_by_patches() {
+    let (mut engine, mut ids) = setup();
+    let id = apply(
+        &mut engine,
+        &mut ids,
+        submit("sales-email", "inbound", 0, None),
+        0,
+    )
+    .unwrap()
+    .interaction
+    .id;
+    let chunk = "x".repeat(MAX_PROPERTIES_BYTES / 3);
+    for key in ["a", "b"] {
+        let patch = json!({ key: chunk }).as_object().cloned().unwrap();
+        apply(
+            &mut engine,
+            &mut ids,
+            Command::ChangeProperties { id, patch },
+            1,
+        )
+        .unwrap();
+    }
+    let patch = json!({ "c": chunk, "d": chunk })
+        .as_object()
+        .cloned()
+        .unwrap();
+    match apply(
+        &mut engine,
+        &mut ids,
+        Command::ChangeProperties { id, patch },
+        2,
+    ) {
+        Err(EngineError::PropertiesTooLarge { size }) => assert!(size > MAX_PROPERTIES_BYTES),
+        other => panic!("expected too large, got {other:?}"),
+    }
+    assert_eq!(
+        engine.get(id).unwrap().version,
+        3,
+        "the refused patch changed nothing"
+    );
+}
+
+#[test]
+fn resync_takes_the_store_s_word() {
+    let (mut engine, mut ids) = setup();
+    let phantom = apply(
+        &mut engine,
+        &mut ids,
+        submit("sales-email", "inbound", 0, Some("p")),
+        0,
+    )
+    .unwrap()
+    .interaction;
+    engine.resync(phantom.id, None);
+    assert!(engine.get(phantom.id).is_none());
+    assert_eq!(
+        engine
+            .queue_snapshot("sales-email", "inbound", 10, at(1))
+            .unwrap()
+            .depth,
+        0
+    );
+    let again = apply(
+        &mut engine,
+        &mut ids,
+        submit("sales-email", "inbound", 0, Some("p")),
+        2,
+    )
+    .unwrap();
+    assert!(again.created, "the external id is free again");
+
+    let id = again.interaction.id;
+    let stored = again.interaction.clone();
+    let patch = json!({"k": 1}).as_object().cloned().unwrap();
+    apply(
+        &mut engine,
+        &mut ids,
+        Command::ChangeProperties { id, patch },
+        3,
+    )
+    .unwrap();
+    engine.resync(id, Some(stored.clone()));
+    assert_eq!(engine.get(id), Some(&stored));
+}
