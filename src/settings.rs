@@ -45,6 +45,24 @@ pub struct Settings {
     pub retention: RetentionSettings,
     #[serde(default)]
     pub shutdown: ShutdownSettings,
+    #[serde(default)]
+    pub auth: AuthSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// How long a person's token from `POST /v1/sessions` is valid.
+    #[serde(default = "defaults::session_ttl", with = "humantime_serde")]
+    pub session_ttl: Duration,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            session_ttl: defaults::session_ttl(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -278,6 +296,9 @@ mod defaults {
     pub fn grace_period() -> Duration {
         Duration::from_secs(10)
     }
+    pub fn session_ttl() -> Duration {
+        Duration::from_secs(8 * 3600)
+    }
     pub fn config_timeout() -> Duration {
         Duration::from_secs(5)
     }
@@ -407,6 +428,9 @@ impl Settings {
         if self.retention.interval.is_zero() {
             return Err(invalid("retention.interval", "must be more than 0"));
         }
+        if self.auth.session_ttl.is_zero() {
+            return Err(invalid("auth.session_ttl", "must be more than 0"));
+        }
         if self.shutdown.grace_period.is_zero() {
             return Err(invalid("shutdown.grace_period", "must be more than 0"));
         }
@@ -512,6 +536,7 @@ pub fn for_instance(
         routing: RoutingSettings::default(),
         retention: RetentionSettings::default(),
         shutdown: ShutdownSettings::default(),
+        auth: AuthSettings::default(),
     }
 }
 

@@ -27,6 +27,12 @@ pub enum ApiError {
     #[error("this method is not allowed on this path")]
     MethodNotAllowed,
     #[error("{0}")]
+    Unauthorized(String),
+    #[error("wrong person or password")]
+    InvalidCredentials,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     UnknownQueue(String),
     #[error("business process '{0}' is outside this instance's scope")]
     OutOfScope(String),
@@ -66,6 +72,9 @@ impl ApiError {
             }
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::UnknownQueue(_) => (StatusCode::NOT_FOUND, "unknown_queue"),
             ApiError::OutOfScope(_) => (StatusCode::FORBIDDEN, "out_of_scope"),
             ApiError::Illegal { .. } => (StatusCode::CONFLICT, "illegal_transition"),
@@ -126,6 +135,7 @@ impl From<EngineError> for ApiError {
             EngineError::PropertiesTooLarge { .. } => ApiError::field("properties", message),
             EngineError::Illegal { state, .. } => ApiError::Illegal { state, message },
             EngineError::NotLive(id) => ApiError::NotFound(format!("no interaction {id}")),
+            EngineError::NotYours(_) => ApiError::Forbidden(message),
         }
     }
 }

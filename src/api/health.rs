@@ -1,6 +1,6 @@
 //! Liveness, readiness, metrics and the instance's scope.
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Caller};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -54,7 +54,7 @@ pub async fn readyz(State(shared): State<AppState>) -> (StatusCode, Json<Value>)
 }
 
 /// What this instance serves and as whom.
-pub async fn scope(State(shared): State<AppState>) -> Json<Value> {
+pub async fn scope(State(shared): State<AppState>, _caller: Caller) -> Json<Value> {
     let scope = shared.scope();
     let processes: Vec<Value> = scope
         .served

@@ -1,8 +1,10 @@
 //! Interactions: submit, get, find, change properties, place in queue, stop.
 
+use super::auth::Caller;
 use super::extract::{InteractionId, JsonBody};
 use super::{ApiError, AppState, Shared};
 use crate::daemon::live::Committed;
+use crate::directory::Role;
 use crate::engine::{
     Command, EngineError, Interaction, MAX_PROPERTIES_BYTES, Properties, State, Submit,
 };
@@ -19,6 +21,9 @@ const MAX_EXTERNAL_ID: usize = 255;
 const MAX_REASON: usize = 1024;
 const MAX_PROPERTY_KEY: usize = 128;
 const FIND_DEFAULT: i64 = 100;
+
+/// Who may read interactions (an agent only its own).
+const READERS: &[Role] = &[Role::Gateway, Role::Agent, Role::Router, Role::Reporter];
 const FIND_MAX: i64 = 1000;
 
 #[derive(Debug, Deserialize)]
@@ -38,8 +43,6 @@ pub struct SubmitBody {
     external_id: Option<String>,
     #[serde(default)]
     properties: Option<Properties>,
-    #[serde(default)]
-    submitted_by: Option<String>,
     #[serde(default)]
     agent: Option<String>,
 }
@@ -137,7 +140,22 @@ fn no_nul(path: &str, key: &str, value: &serde_json::Value) -> Result<(), ApiErr
 }
 
 impl SubmitBody {
-    fn validate(self, shared: &Shared) -> Result<Submit, ApiError> {
+    /// The submission `caller` makes: the submitter is the caller; an agent
+    /// submits into its own hands.
+    fn validate(self, shared: &Shared, caller: &Caller) -> Result<Submit, ApiError> {
+        let agent = optional_name("agent", self.agent.clone(), MAX_NAME)?;
+        let agent = match agent {
+            Some(agent) if agent == caller.person && caller.has(Role::Agent) => Some(agent),
+            Some(agent) if caller.has(Role::Admin) => Some(agent),
+            Some(agent) => {
+                return Err(ApiError::Forbidden(format!(
+                    "'{}' cannot submit into the hands of '{agent}'",
+                    caller.person
+                )));
+            }
+            None if caller.only_agent() => Some(caller.person.clone()),
+            None => None,
+        };
         let limits = &shared.limits;
         let priority = match self.priority {
             None => limits.min_priority.max(0).min(limits.max_priority),
@@ -163,9 +181,8 @@ impl SubmitBody {
             priority,
             external_id: optional_name("external_id", self.external_id, MAX_EXTERNAL_ID)?,
             properties: properties("properties", self.properties.unwrap_or_default())?,
-            submitted_by: optional_name("submitted_by", self.submitted_by, MAX_NAME)?
-                .unwrap_or_else(|| "anonymous".into()),
-            agent: optional_name("agent", self.agent, MAX_NAME)?,
+            submitted_by: caller.person.clone(),
+            agent,
         })
     }
 }
@@ -185,19 +202,31 @@ async fn committed(shared: &Shared, committed: Committed) -> Result<(), ApiError
     }
 }
 
-/// Applies `command` and answers once it is durable.
-async fn apply(shared: &Shared, command: Command) -> Result<(Interaction, bool), ApiError> {
+/// Applies `command` for `caller` and answers once it is durable. An agent
+/// acts only on its own interactions.
+async fn apply(
+    shared: &Shared,
+    caller: &Caller,
+    command: Command,
+) -> Result<(Interaction, bool), ApiError> {
     let live = shared.live()?;
     let id = command_target(&command);
-    match live
-        .apply(command)
+    let guard = caller.only_agent().then(|| caller.person.clone());
+    let outcome = live
+        .apply(command, guard)
         .await
-        .map_err(|_| ApiError::not_active())?
-    {
-        Ok((applied, commit)) => {
-            committed(shared, commit).await?;
-            Ok((applied.interaction, applied.created))
-        }
+        .map_err(|_| ApiError::not_active())?;
+    match outcome {
+        Ok((applied, commit)) => match committed(shared, commit).await {
+            Ok(()) => Ok((applied.interaction, applied.created)),
+            Err(ApiError::Internal(cause)) => {
+                // The database refused the change: the engine must hold what
+                // the database holds, not the refused change.
+                let _ = live.resync(applied.interaction.id).await;
+                Err(ApiError::Internal(cause))
+            }
+            Err(other) => Err(other),
+        },
         Err(EngineError::NotLive(_)) => Err(explain_not_live(shared, id).await),
         Err(error) => Err(error.into()),
     }
@@ -237,9 +266,11 @@ async fn explain_not_live(shared: &Shared, id: Option<Uuid>) -> ApiError {
 
 pub async fn submit(
     Extract(shared): Extract<AppState>,
+    caller: Caller,
     JsonBody(body): JsonBody<SubmitBody>,
 ) -> Result<(StatusCode, Json<Interaction>), ApiError> {
-    let submit = body.validate(&shared)?;
+    caller.require(&[Role::Gateway, Role::Agent])?;
+    let submit = body.validate(&shared, &caller)?;
     shared.check_scope(&submit.process)?;
     if let Some(external_id) = &submit.external_id {
         if let Some(original) = shared
@@ -251,7 +282,7 @@ pub async fn submit(
             return Ok((StatusCode::OK, Json(original)));
         }
     }
-    let (interaction, created) = apply(&shared, Command::Submit(submit)).await?;
+    let (interaction, created) = apply(&shared, &caller, Command::Submit(submit)).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -262,23 +293,31 @@ pub async fn submit(
 
 pub async fn get_one(
     Extract(shared): Extract<AppState>,
+    caller: Caller,
     InteractionId(id): InteractionId,
 ) -> Result<Json<Interaction>, ApiError> {
+    caller.require(READERS)?;
     let interaction = shared
         .store
         .get(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no interaction {id}")))?;
     shared.check_scope(&interaction.process)?;
+    if caller.only_agent() && interaction.agent.as_deref() != Some(caller.person.as_str()) {
+        return Err(EngineError::NotYours(id).into());
+    }
     Ok(Json(interaction))
 }
 
 pub async fn find(
     Extract(shared): Extract<AppState>,
+    caller: Caller,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(READERS)?;
     let mut filter = FindFilter {
         limit: FIND_DEFAULT,
+        agent: caller.only_agent().then(|| caller.person.clone()),
         ..FindFilter::default()
     };
     for (key, value) in params {
@@ -328,34 +367,45 @@ pub async fn find(
 
 pub async fn change_properties(
     Extract(shared): Extract<AppState>,
+    caller: Caller,
     InteractionId(id): InteractionId,
     JsonBody(patch): JsonBody<Properties>,
 ) -> Result<Json<Interaction>, ApiError> {
+    caller.require(&[Role::Gateway, Role::Agent, Role::Router])?;
     let patch = properties("properties", patch)?;
-    let (interaction, _) = apply(&shared, Command::ChangeProperties { id, patch }).await?;
+    let (interaction, _) = apply(&shared, &caller, Command::ChangeProperties { id, patch }).await?;
     Ok(Json(interaction))
 }
 
 pub async fn place_in_queue(
     Extract(shared): Extract<AppState>,
+    caller: Caller,
     InteractionId(id): InteractionId,
     JsonBody(body): JsonBody<PlaceInQueueBody>,
 ) -> Result<Json<Interaction>, ApiError> {
+    caller.require(&[Role::Agent, Role::Router])?;
     let queue = name("queue", body.queue, MAX_NAME)?;
     let process = optional_name("process", body.process, MAX_NAME)?;
     if let Some(process) = &process {
         shared.check_scope(process)?;
     }
-    let (interaction, _) = apply(&shared, Command::PlaceInQueue { id, process, queue }).await?;
+    let (interaction, _) = apply(
+        &shared,
+        &caller,
+        Command::PlaceInQueue { id, process, queue },
+    )
+    .await?;
     Ok(Json(interaction))
 }
 
 pub async fn stop(
     Extract(shared): Extract<AppState>,
+    caller: Caller,
     InteractionId(id): InteractionId,
     JsonBody(body): JsonBody<StopBody>,
 ) -> Result<Json<Interaction>, ApiError> {
+    caller.require(&[Role::Gateway, Role::Agent, Role::Router])?;
     let reason = name("reason", body.reason, MAX_REASON)?;
-    let (interaction, _) = apply(&shared, Command::Stop { id, reason }).await?;
+    let (interaction, _) = apply(&shared, &caller, Command::Stop { id, reason }).await?;
     Ok(Json(interaction))
 }

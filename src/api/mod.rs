@@ -1,12 +1,15 @@
 //! The HTTP API under `/v1`: JSON in and out, every input validated before
 //! anything is written, errors as `{"error": {"code", "message"}}`.
 
+mod auth;
 mod error;
 mod extract;
 mod health;
 mod interactions;
 mod queues;
+mod sessions;
 
+pub use auth::{Caller, Sessions, Verifier};
 pub use error::ApiError;
 
 use crate::daemon::live::LiveHandle;
@@ -52,6 +55,10 @@ pub struct Shared {
     pub live: watch::Receiver<Option<LiveHandle>>,
     pub limits: Limits,
     pub writer_stats: Arc<WriterStats>,
+    /// This instance's sessions.
+    pub sessions: Sessions,
+    /// Checks persons' credentials at log-in.
+    pub verifier: Verifier,
 }
 
 pub type AppState = Arc<Shared>;
@@ -93,7 +100,8 @@ pub fn router(state: AppState) -> Router {
         .route("/interactions/{id}/stop", post(interactions::stop))
         .route("/queues", get(queues::list))
         .route("/queues/{process}/{queue}", get(queues::snapshot))
-        .route("/scope", get(health::scope));
+        .route("/scope", get(health::scope))
+        .route("/sessions", post(sessions::log_in));
     Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(health::healthz))

@@ -1,6 +1,10 @@
 //! Queues: depth, oldest age and the head of each queue.
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Caller};
+use crate::directory::Role;
+
+/// Who may look into queues.
+const QUEUE_READERS: &[Role] = &[Role::Router, Role::Reporter];
 use crate::engine::QueueSnapshot;
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -8,7 +12,8 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 
 /// Every served queue with its depth and oldest age.
-pub async fn list(State(shared): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(shared): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(QUEUE_READERS)?;
     let live = shared.live()?;
     let queues = live.queues().await.map_err(|_| ApiError::not_active())?;
     let queues: Vec<Value> = queues
@@ -29,9 +34,11 @@ pub async fn list(State(shared): State<AppState>) -> Result<Json<Value>, ApiErro
 /// (`priority desc, submitted_at asc`).
 pub async fn snapshot(
     State(shared): State<AppState>,
+    caller: Caller,
     Path((process, queue)): Path<(String, String)>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<QueueSnapshot>, ApiError> {
+    caller.require(QUEUE_READERS)?;
     let limits = &shared.limits;
     let mut limit = limits.snapshot_default;
     for (key, value) in params {

@@ -21,6 +21,8 @@ pub type Committed = oneshot::Receiver<Result<(), CommitError>>;
 enum Request {
     Apply {
         command: Command,
+        /// On behalf of this agent: only its own interactions.
+        agent: Option<String>,
         reply: oneshot::Sender<Result<(Applied, Committed), EngineError>>,
     },
     Snapshot {
@@ -59,10 +61,15 @@ impl LiveHandle {
     pub async fn apply(
         &self,
         command: Command,
+        agent: Option<String>,
     ) -> Result<Result<(Applied, Committed), EngineError>, Gone> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Request::Apply { command, reply })
+            .send(Request::Apply {
+                command,
+                agent,
+                reply,
+            })
             .await
             .map_err(|_| Gone)?;
         rx.await.map_err(|_| Gone)
@@ -144,8 +151,15 @@ async fn run(
 ) {
     while let Some(request) = rx.recv().await {
         match request {
-            Request::Apply { command, reply } => {
-                let outcome = engine.apply(command, now(), Uuid::now_v7);
+            Request::Apply {
+                command,
+                agent,
+                reply,
+            } => {
+                let outcome = match agent {
+                    Some(agent) => engine.apply_as_agent(&agent, command, now(), Uuid::now_v7),
+                    None => engine.apply(command, now(), Uuid::now_v7),
+                };
                 let answer = match outcome {
                     Ok(applied) => {
                         let rows = if applied.events.is_empty() {

@@ -8,8 +8,9 @@ pub mod live;
 pub mod scope;
 mod scope_watch;
 
-use crate::api::{self, Limits, Shared};
+use crate::api::{self, Limits, Sessions, Shared, Verifier};
 use crate::config_client::ConfigClient;
+use crate::directory::Directory;
 use crate::engine::{Engine, Served};
 use crate::settings::{OnLeaseHeld, Settings};
 use crate::store::{
@@ -76,6 +77,8 @@ pub struct Daemon {
     /// The configuration server and the application's secret, when the
     /// scope comes from one.
     config_server: Option<(ConfigClient, SecretString)>,
+    /// Checks persons' credentials at log-in.
+    verifier: Verifier,
     span: Span,
 }
 
@@ -109,12 +112,12 @@ impl Daemon {
                 .migrate()
                 .await
                 .with_context(|| format!("cannot migrate database {database}"))?;
-            let (scope, config_server) = match &settings.config_server.url {
+            let (scope, config_server, directory) = match &settings.config_server.url {
                 Some(url) => {
                     let client = ConfigClient::new(url, settings.config_server.timeout)?;
                     let secret = settings.config_server.secret()?;
                     let scope = scope_watch::initial(&settings, &client, &secret, &writes).await?;
-                    (scope, Some((client, secret)))
+                    (scope, Some((client, secret)), None)
                 }
                 None => {
                     let path = settings
@@ -122,8 +125,17 @@ impl Daemon {
                         .directory
                         .as_deref()
                         .unwrap_or(Path::new("."));
-                    (scope::from_files(&settings, path)?, None)
+                    let directory = Directory::load(path).with_context(|| {
+                        format!("the tenant directory {} is invalid", path.display())
+                    })?;
+                    let scope = scope::from_directory(&settings, &directory)?;
+                    (scope, None, Some(Arc::new(directory)))
                 }
+            };
+            let verifier = match (&config_server, directory) {
+                (Some((client, _)), _) => Verifier::Server(client.clone()),
+                (None, Some(directory)) => Verifier::Directory(directory),
+                (None, None) => anyhow::bail!("config_server: neither url nor directory is set"),
             };
             info!(
                 application = %scope.identity.application,
@@ -146,6 +158,7 @@ impl Daemon {
                 writes: Arc::new(writes),
                 scope,
                 config_server,
+                verifier,
                 span: Span::current(),
             })
         }
@@ -189,6 +202,8 @@ impl Daemon {
                 snapshot_max: settings.routing.snapshot_max,
             },
             writer_stats: writer_stats.clone(),
+            sessions: Sessions::new(settings.auth.session_ttl),
+            verifier: self.verifier.clone(),
         });
 
         // HTTP serves from the start: /healthz answers while waiting for the

@@ -89,6 +89,10 @@ pub enum EngineError {
     NotLive(Uuid),
     #[error("cannot {action} an interaction that is {state}", action = .action.as_str())]
     Illegal { state: State, action: Action },
+    /// The command was made on behalf of an agent, and the interaction is
+    /// neither offered to nor handled by that agent.
+    #[error("interaction {0} is not offered to or handled by you")]
+    NotYours(Uuid),
 }
 
 /// What a successful command did.
@@ -241,6 +245,30 @@ impl Engine {
         self.live
             .get(&id)
             .or_else(|| self.recently_stopped.get(&id))
+    }
+
+    /// Applies one command on behalf of `agent`: the interaction it targets
+    /// must be offered to or handled by that agent.
+    pub fn apply_as_agent(
+        &mut self,
+        agent: &str,
+        command: Command,
+        now: DateTime<Utc>,
+        new_id: impl FnOnce() -> Uuid,
+    ) -> Result<Applied, EngineError> {
+        let target = match &command {
+            Command::Submit(_) => None,
+            Command::ChangeProperties { id, .. }
+            | Command::PlaceInQueue { id, .. }
+            | Command::Stop { id, .. } => Some(*id),
+        };
+        if let Some(id) = target {
+            let current = self.get(id).ok_or(EngineError::NotLive(id))?;
+            if current.agent.as_deref() != Some(agent) {
+                return Err(EngineError::NotYours(id));
+            }
+        }
+        self.apply(command, now, new_id)
     }
 
     /// Applies one command at `now`; `new_id` is called once if it creates an

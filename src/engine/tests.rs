@@ -630,3 +630,42 @@ fn resync_takes_the_store_s_word() {
     engine.resync(id, Some(stored.clone()));
     assert_eq!(engine.get(id), Some(&stored));
 }
+
+#[test]
+fn an_agent_acts_only_on_its_own() {
+    let (mut engine, mut ids) = setup();
+    let queued = apply(
+        &mut engine,
+        &mut ids,
+        submit("sales-email", "inbound", 0, None),
+        0,
+    )
+    .unwrap()
+    .interaction
+    .id;
+    let mut mine = submit("sales-email", "inbound", 0, None);
+    if let Command::Submit(s) = &mut mine {
+        s.agent = Some("anna".into());
+    }
+    let mine = apply(&mut engine, &mut ids, mine, 1)
+        .unwrap()
+        .interaction
+        .id;
+    let stop = |id| Command::Stop {
+        id,
+        reason: "done".into(),
+    };
+    assert_eq!(
+        engine.apply_as_agent("anna", stop(queued), at(2), || ids.next()),
+        Err(EngineError::NotYours(queued))
+    );
+    assert_eq!(
+        engine.apply_as_agent("arno", stop(mine), at(2), || ids.next()),
+        Err(EngineError::NotYours(mine))
+    );
+    assert!(
+        engine
+            .apply_as_agent("anna", stop(mine), at(2), || ids.next())
+            .is_ok()
+    );
+}

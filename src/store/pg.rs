@@ -18,6 +18,8 @@ pub struct FindFilter {
     pub queue: Option<String>,
     pub state: Option<State>,
     pub external_id: Option<String>,
+    /// Only those offered to or handled by this agent.
+    pub agent: Option<String>,
     pub limit: i64,
 }
 
@@ -170,6 +172,7 @@ impl PgStore {
                AND ($2::text IS NULL OR queue = $2)
                AND ($3::text IS NULL OR state = $3)
                AND ($4::text IS NULL OR external_id = $4)
+               AND ($6::text IS NULL OR agent = $6)
              ORDER BY submitted_at, id
              LIMIT $5"
         );
@@ -179,6 +182,7 @@ impl PgStore {
             .bind(filter.state.map(State::as_str))
             .bind(&filter.external_id)
             .bind(filter.limit)
+            .bind(&filter.agent)
             .fetch_all(&self.pool)
             .await?;
         rows_to_interactions(rows)

@@ -1,0 +1,52 @@
+//! `POST /v1/sessions`: a person logs in to this instance with the
+//! credentials the configuration server knows, and gets a token for it.
+
+use super::extract::JsonBody;
+use super::{ApiError, AppState};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::Utc;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tracing::info;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogIn {
+    person: String,
+    password: SecretString,
+}
+
+pub async fn log_in(
+    State(shared): State<AppState>,
+    JsonBody(body): JsonBody<LogIn>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if body.person.is_empty() || body.person.len() > 128 {
+        return Err(ApiError::field("person", "must be 1 to 128 characters"));
+    }
+    let password = body.password.expose_secret();
+    if password.is_empty() || password.len() > 1024 {
+        return Err(ApiError::field("password", "must be 1 to 1024 characters"));
+    }
+    let caller = shared
+        .verifier
+        .verify(&body.person, password)
+        .await?
+        .ok_or_else(|| ApiError::InvalidCredentials)?;
+    let roles: Vec<&str> = caller.roles.iter().map(|r| r.as_str()).collect();
+    let roles_json = json!(roles);
+    let person = caller.person.clone();
+    let (token, expires_at) = shared.sessions.issue(caller, Utc::now());
+    info!(person = %person, roles = %roles_json, "logged in");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "token": token,
+            "expires_at": expires_at,
+            "person": person,
+            "roles": roles_json,
+        })),
+    ))
+}
