@@ -161,6 +161,71 @@ async fn a_restart_keeps_every_acknowledged_interaction() {
     );
 }
 
+// ---- A change the database refuses ----
+
+/// PostgreSQL's `jsonb` cannot hold U+0000, which a JSON body can carry: the
+/// database refuses the commit. Whatever the instance answers then, it must
+/// not later acknowledge an interaction that is not stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submit_the_database_refused_is_never_acknowledged_later() {
+    let sales = spawn_instance(Solution::Sales).await;
+    let mut body = gateway("sales-email", "inbound");
+    body["external_id"] = json!("nul-1");
+    body["properties"] = json!({ "note": "a\u{0}b" });
+    let refused = sales.submit(&body).await;
+    assert!(
+        refused.status >= 400,
+        "acknowledged but not storable: {refused}"
+    );
+    refused.assert_no_internals();
+    assert_eq!(sales.counts().await, (0, 0));
+
+    // The gateway retries with clean data and the same external id.
+    body["properties"] = json!({ "note": "ab" });
+    let retry = sales.submit(&body).await;
+    assert!(retry.status < 300, "{retry}");
+    let stored = sales.get(retry.id()).await;
+    assert_eq!(
+        stored.status,
+        200,
+        "acknowledged {} is not stored: {stored}",
+        retry.id()
+    );
+    assert_eq!(stored.body, retry.body);
+    assert_eq!(stored.body["properties"], json!({ "note": "ab" }));
+    // The queue holds what the database holds.
+    assert_eq!(
+        sales.queue_order("sales-email", "inbound").await,
+        (1, vec![retry.id().to_owned()])
+    );
+}
+
+/// A refused change must leave the interaction as the database has it, and
+/// changeable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_the_database_refused_does_not_poison_the_interaction() {
+    let sales = spawn_instance(Solution::Sales).await;
+    let original = sales.submit_ok(&gateway("sales-email", "inbound")).await;
+    let id = original["id"].as_str().unwrap();
+    let refused = sales.change_properties(id, &json!({ "k\u{0}": 1 })).await;
+    assert!(
+        refused.status >= 400,
+        "acknowledged but not storable: {refused}"
+    );
+    refused.assert_no_internals();
+    assert_eq!(sales.get(id).await.body, original);
+
+    let stopped = sales.stop(id, "done").await;
+    assert_eq!(
+        stopped.status, 200,
+        "the interaction can no longer be changed: {stopped}"
+    );
+    assert_eq!(stopped.body["version"], 2);
+    assert_eq!(stopped.body["properties"], json!({}));
+    assert_eq!(sales.get(id).await.body, stopped.body);
+    assert_eq!(sales.journal(id).await, ["submitted", "processing_stopped"]);
+}
+
 // ---- 9. Graceful shutdown ----
 
 /// Requests in flight when the shutdown starts are answered, and what they

@@ -505,6 +505,96 @@ async fn a_body_over_max_body_bytes_gets_413() {
     assert_eq!(sales.counts().await, (1, 1));
 }
 
+/// PostgreSQL's `jsonb` cannot hold U+0000: a property holding it is bad
+/// input, to be refused like any other before anything is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_character_in_properties_gets_422_and_writes_nothing() {
+    let sales = spawn_instance(Solution::Sales).await;
+    let existing = sales.submit_ok(&gateway(EMAIL, "inbound")).await;
+    let id = existing["id"].as_str().unwrap();
+
+    let mut body = gateway(EMAIL, "inbound");
+    body["properties"] = json!({ "note": "a\u{0}b" });
+    let answers = [
+        ("submit, in a value", sales.submit(&body).await),
+        (
+            "change, in a key",
+            sales.change_properties(id, &json!({ "k\u{0}": 1 })).await,
+        ),
+        (
+            "change, in a nested value",
+            sales
+                .change_properties(id, &json!({ "k": { "deep": ["\u{0}"] } }))
+                .await,
+        ),
+    ];
+    for (what, answer) in answers {
+        assert_eq!(answer.status, 422, "{what}: {answer}");
+        answer.assert_error(422, "invalid_field");
+        assert!(
+            answer.field().is_some_and(|f| f.starts_with("properties")),
+            "{what}: {answer}"
+        );
+    }
+    assert_eq!(sales.counts().await, (1, 1));
+    assert_eq!(sales.get(id).await.body, existing);
+    assert_eq!(sales.queue_order(EMAIL, "inbound").await.0, 1);
+}
+
+/// The 64 KiB bound on properties holds for what is stored, not only for one
+/// request: patches cannot grow them past it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn properties_cannot_grow_past_64_kib_by_patches() {
+    let sales = spawn_instance(Solution::Sales).await;
+    let id = sales.submit_ok(&gateway(EMAIL, "inbound")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let half = "x".repeat(40_000);
+    let first = sales.change_properties(&id, &json!({ "a": half })).await;
+    assert_eq!(first.status, 200, "{first}");
+    let second = sales.change_properties(&id, &json!({ "b": half })).await;
+    second.assert_invalid_field("properties");
+    let stored: i64 =
+        sqlx::query_scalar("SELECT octet_length(properties::text)::int8 FROM interactions")
+            .fetch_one(&sales.pool)
+            .await
+            .unwrap();
+    assert!(stored <= 64 * 1024, "{stored} bytes of properties stored");
+    assert_eq!(sales.counts().await, (1, 2));
+    // Replacing a big value with another stays within the bound.
+    let replaced = sales
+        .change_properties(&id, &json!({ "a": "small", "b": half }))
+        .await;
+    assert_eq!(replaced.status, 200, "{replaced}");
+}
+
+/// Every error is JSON with a code, including a method the route does not
+/// take.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_method_gets_a_json_error() {
+    let sales = spawn_instance(Solution::Sales).await;
+    let id = sales.submit_ok(&gateway(EMAIL, "inbound")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (method, path) in [
+        (Method::PUT, "/v1/interactions".to_owned()),
+        (Method::DELETE, format!("/v1/interactions/{id}")),
+        (Method::GET, format!("/v1/interactions/{id}/stop")),
+    ] {
+        let answer = sales
+            .send_raw(method.clone(), &path, Some("application/json"), "{}")
+            .await;
+        assert_eq!(answer.status, 405, "{method} {path}: {answer}");
+        assert!(
+            answer.code().is_some() && answer.body["error"]["message"].is_string(),
+            "{method} {path}: not a JSON error: {answer:?}"
+        );
+    }
+    assert_eq!(sales.counts().await, (1, 1));
+}
+
 // ---- 8. Two instances in one process ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
