@@ -432,7 +432,7 @@ async fn a_kill_9_under_load_loses_no_acknowledged_interaction() {
         worker.await.expect("a load worker failed");
     }
     let ledger = ledger.lock().unwrap().clone();
-    assert!(ledger.len() >= 250, "only {} acknowledged", ledger.len());
+    assert!(ledger.len() >= 200, "only {} acknowledged", ledger.len());
 
     // The dead holder's lease runs out (2 s), then the new process takes over.
     let mut second = ServeProcess::start(&config);

@@ -135,6 +135,27 @@ async fn a_waiting_instance_stands_by_then_takes_over() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_stops_cleanly_without_touching_the_lease() {
+    let first = spawn_instance(Solution::Sales).await;
+    let lease = first.lease().await;
+    let standby = first.start_sibling(tweak::wait_for_lease).await;
+    let watched = &standby;
+    eventually(
+        Duration::from_secs(10),
+        "the standby to answer",
+        || async move {
+            let ready = watched.try_get("/readyz").await.ok()?;
+            (ready.status == 503).then_some(())
+        },
+    )
+    .await;
+    standby.shutdown().await.expect("a standby stops cleanly");
+    assert_eq!(first.lease().await, lease, "the holder keeps its lease");
+    assert_eq!(first.readyz().await.status, 200);
+    first.submit_ok(&gateway("sales-email", "inbound")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stolen_lease_fences_every_later_write() {
     let mut sales = spawn_instance(Solution::Sales).await;
     let kept = sales.submit_ok(&gateway("sales-email", "inbound")).await;
