@@ -108,6 +108,7 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_test_writer()
+        .with_ansi(false)
         .try_init();
 }
 
