@@ -157,7 +157,7 @@ async fn a_standby_stops_cleanly_without_touching_the_lease() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stolen_lease_fences_every_later_write() {
-    let mut sales = spawn_instance(Solution::Sales).await;
+    let mut sales = common::spawn_instance_with(Solution::Sales, tweak::renew_rarely).await;
     let kept = sales.submit_ok(&gateway("sales-email", "inbound")).await;
     let before = sales.counts().await;
     assert_eq!(before, (1, 1));
@@ -169,8 +169,8 @@ async fn a_stolen_lease_fences_every_later_write() {
     let stolen = sales.lease().await;
 
     // The writer finds out at its next commit: the submit is refused, not
-    // acknowledged. (The lease keeper renews only every 3 s, so the request
-    // reaches a running instance.)
+    // acknowledged. (The lease keeper renews only every 30 s here, so the
+    // request reaches a running instance.)
     let answer = sales.submit(&gateway("sales-email", "inbound")).await;
     answer.assert_error(503, "not_active");
 

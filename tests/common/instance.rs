@@ -96,6 +96,13 @@ pub mod tweak {
         settings.database.lease_ttl = Duration::from_secs(2);
     }
 
+    /// Renew only every 30 s, so that a lease stolen in a test is found out
+    /// by the writer's fencing, not by the renewal.
+    pub fn renew_rarely(settings: &mut Settings) {
+        settings.database.lease_renew = Duration::from_secs(30);
+        settings.database.lease_ttl = Duration::from_secs(60);
+    }
+
     /// Bodies of at most 1 KiB.
     pub fn small_bodies(settings: &mut Settings) {
         settings.listen.max_body_bytes = 1024;
