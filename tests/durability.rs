@@ -130,6 +130,11 @@ async fn a_restart_keeps_every_acknowledged_interaction() {
         "queue depth or order changed"
     );
     assert_eq!(sales.counts().await, counts, "recovery wrote something");
+    assert_eq!(
+        common::journal_gaps(&sales.pool).await,
+        [],
+        "one event per change"
+    );
 
     // The restarted instance goes on where the last one stopped.
     let stopped = before.values().find(|i| i["state"] == "stopped").unwrap();
@@ -483,6 +488,13 @@ async fn a_kill_9_under_load_loses_no_acknowledged_interaction() {
         .unwrap();
         assert_eq!(snapshot.body["depth"].as_i64(), Some(stored), "{snapshot}");
     }
+
+    // Each change was committed with its journal entry, or not at all.
+    assert_eq!(
+        common::journal_gaps(&pool).await,
+        [],
+        "one event per change"
+    );
 
     // SIGTERM: a clean exit that gives the lease up.
     let status = second.terminate(Duration::from_secs(20)).await;

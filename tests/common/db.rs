@@ -112,13 +112,20 @@ impl Drop for TestDb {
 async fn connect_admin(server: &str) -> PgConnection {
     let options = match PgConnectOptions::from_str(server) {
         Ok(options) => options,
-        Err(e) => panic!("IXS_TEST_DATABASE_URL={server} is not a PostgreSQL URL: {e}"),
+        Err(e) => panic!("IXS_TEST_DATABASE_URL is not a PostgreSQL URL: {e}"),
     };
     let options = options.disable_statement_logging();
+    // Host, port and database only: the URL may hold a password.
+    let shown = format!(
+        "{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or("")
+    );
     match tokio::time::timeout(Duration::from_secs(10), options.connect()).await {
         Ok(Ok(connection)) => connection,
-        Ok(Err(e)) => panic!("{}", unreachable_message(server, &e.to_string())),
-        Err(_) => panic!("{}", unreachable_message(server, "timed out after 10 s")),
+        Ok(Err(e)) => panic!("{}", unreachable_message(&shown, &e.to_string())),
+        Err(_) => panic!("{}", unreachable_message(&shown, "timed out after 10 s")),
     }
 }
 

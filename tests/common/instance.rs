@@ -425,6 +425,20 @@ impl TestInstance {
     }
 }
 
+/// Interactions whose journal does not hold exactly one event per version
+/// (one for the submit, one for each change since).
+pub async fn journal_gaps(pool: &PgPool) -> Vec<(Uuid, i64, i64)> {
+    sqlx::query_as(
+        "SELECT i.id, i.version, count(e.id)
+         FROM interactions i LEFT JOIN interaction_events e ON e.interaction_id = i.id
+         GROUP BY i.id, i.version
+         HAVING i.version <> count(e.id)",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("compare versions with the journal")
+}
+
 /// Rows of `interactions` and `interaction_events` in the database of `pool`.
 pub async fn counts(pool: &PgPool) -> (i64, i64) {
     sqlx::query_as(

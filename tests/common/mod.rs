@@ -14,7 +14,8 @@ pub mod process;
 pub use answer::Answer;
 pub use db::TestDb;
 pub use instance::{
-    Solution, TestInstance, counts, gateway, spawn_instance, spawn_instance_with, start_on, tweak,
+    Solution, TestInstance, counts, gateway, journal_gaps, spawn_instance, spawn_instance_with,
+    start_on, tweak,
 };
 
 use std::future::Future;
