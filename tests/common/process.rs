@@ -1,0 +1,205 @@
+//! The real `ixs serve` binary, started from a TOML file as systemd would,
+//! for what needs a process of its own: kill -9, SIGTERM, restart.
+
+use super::answer::Answer;
+use super::db::TestDb;
+use super::instance::{Solution, http_client, tenant_dir};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Writes the settings file of `solution` on `db` into `dir`: port 0, a
+/// short lease so that a restart after kill -9 takes over within seconds,
+/// and standing by while the dead holder's lease runs out.
+pub fn write_config(dir: &Path, solution: Solution, db: &TestDb) -> PathBuf {
+    let path = dir.join(format!("{}.toml", solution.name()));
+    let text = format!(
+        r#"[instance]
+name = "{name}"
+application = "{application}"
+
+[listen]
+http = "127.0.0.1:0"
+
+[database]
+url = "{url}"
+create = true
+lease_ttl = "2s"
+lease_renew = "500ms"
+on_lease_held = "wait"
+
+[config_server]
+directory = "{directory}"
+
+[shutdown]
+grace_period = "10s"
+"#,
+        name = solution.name(),
+        application = solution.application(),
+        url = db.url(),
+        directory = tenant_dir().display(),
+    );
+    std::fs::write(&path, text).expect("write the settings file");
+    path
+}
+
+/// A running `ixs serve`.
+pub struct ServeProcess {
+    child: Child,
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl ServeProcess {
+    /// Starts `ixs --log-format json serve --config <config>` and waits for
+    /// the address it logs once built (it listens on port 0).
+    pub fn start(config: &Path) -> ServeProcess {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ixs"));
+        command
+            .args(["--log-format", "json", "serve", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info,sqlx=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        // Settings come from the file alone.
+        for (key, _) in std::env::vars() {
+            if key.starts_with("IXS__") || key == "IXS_CONFIG" {
+                command.env_remove(key);
+            }
+        }
+        let mut child = command.spawn().expect("start the ixs binary");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (addr_tx, addr_rx) = mpsc::channel();
+        {
+            let log = log.clone();
+            // Drains stderr for the process's whole life, so that it never
+            // blocks on a full pipe.
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(addr) = built_addr(&line) {
+                        let _ = addr_tx.send(addr);
+                    }
+                    log.lock().expect("log lock").push(line);
+                }
+            });
+        }
+        let addr = match addr_rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "ixs serve logged no 'built' line with its address within 30 s:\n{}",
+                    log.lock().expect("log lock").join("\n")
+                );
+            }
+        };
+        ServeProcess {
+            child,
+            addr,
+            client: http_client(),
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The process's log so far.
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log lock").join("\n")
+    }
+
+    /// Polls `/readyz` until 200, within `limit`.
+    pub async fn wait_ready(&mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(response) = self.client.get(self.url("/readyz")).send().await {
+                if response.status() == 200 {
+                    return;
+                }
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "ixs serve exited ({status}) before it was ready:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ixs serve not ready within {limit:?}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        Answer::from_response(response)
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// SIGKILL: no drain, no lease release, nothing flushed.
+    pub fn kill9(&mut self) {
+        self.child.kill().expect("SIGKILL ixs serve");
+        self.child.wait().expect("reap ixs serve");
+    }
+
+    /// SIGTERM, then waits (at most `limit`) for the exit.
+    pub async fn terminate(&mut self, limit: Duration) -> ExitStatus {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
+        // SAFETY: kill(2) on our own child, which has not been reaped yet.
+        let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(sent, 0, "SIGTERM to ixs serve failed");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for ixs serve") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ixs serve did not exit within {limit:?} of SIGTERM:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The address in the JSON log line `built`, if `line` is that line.
+fn built_addr(line: &str) -> Option<SocketAddr> {
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    let fields = value.get("fields")?;
+    if fields.get("message")?.as_str()? != "built" {
+        return None;
+    }
+    fields.get("addr")?.as_str()?.parse().ok()
+}
