@@ -249,10 +249,16 @@ async fn a_shutdown_answers_the_requests_in_flight() {
         .map(|n| {
             let client = sales.client.clone();
             let url = sales.url("/v1/interactions");
+            let token = sales.token.clone();
             let mut body = gateway("sales-email", "inbound");
             body["external_id"] = json!(format!("flight-{n}"));
             tokio::spawn(async move {
-                let response = client.post(url).json(&body).send().await?;
+                let response = client
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await?;
                 Answer::from_response(response).await
             })
         })

@@ -28,7 +28,6 @@ fn agent_submission(queue: Option<&str>) -> Value {
         "process": EMAIL,
         "media_type": "chat",
         "agent": "anna",
-        "submitted_by": "anna",
         "properties": { "topic": "callback" },
     });
     if let Some(queue) = queue {
@@ -60,7 +59,8 @@ async fn gateway_submit_is_queued() {
         json!({ "priority": 7, "type": "inbound", "subtype": "request",
                 "external_id": "mail-1", "properties": { "segment": "gold" } }),
     );
-    let answer = sales.submit(&body).await;
+    let gateway = sales.token_of("gateway").await;
+    let answer = sales.submit_with(&gateway, &body).await;
     assert_eq!(answer.status, 201, "{answer}");
     let i = &answer.body;
     assert_eq!(i["state"], "queued");
@@ -71,7 +71,7 @@ async fn gateway_submit_is_queued() {
     assert_eq!(i["subtype"], "request");
     assert_eq!(i["priority"], 7);
     assert_eq!(i["external_id"], "mail-1");
-    assert_eq!(i["submitted_by"], "gw-mail");
+    assert_eq!(i["submitted_by"], "gateway", "the submitter is the caller");
     assert_eq!(i["properties"], json!({ "segment": "gold" }));
     assert_eq!(i["agent"], Value::Null);
     assert_eq!(i["version"], 1);
@@ -86,12 +86,14 @@ async fn gateway_submit_is_queued() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_submit_starts_in_the_agents_hands() {
     let sales = sales().await;
+    let anna = sales.token_of("anna").await;
     for queue in [None, Some("inbound")] {
-        let answer = sales.submit(&agent_submission(queue)).await;
+        let answer = sales.submit_with(&anna, &agent_submission(queue)).await;
         assert_eq!(answer.status, 201, "queue {queue:?}: {answer}");
         let i = &answer.body;
         assert_eq!(i["state"], "handling", "queue {queue:?}");
         assert_eq!(i["agent"], "anna");
+        assert_eq!(i["submitted_by"], "anna");
         assert_eq!(i["queue"], json!(queue));
         assert_eq!(i["assigned_at"], i["submitted_at"]);
         assert_eq!(i["placed_in_queue_at"], Value::Null);
@@ -393,14 +395,14 @@ async fn the_same_external_id_from_another_submitter_is_another_interaction() {
     let sales = sales().await;
     let mut body = submission(EMAIL, "inbound", json!({ "external_id": "shared-7" }));
     let first = sales.submit_ok(&body).await;
-    body["submitted_by"] = json!("gw-chat");
-    let second = sales.submit(&body).await;
+    let gateway = sales.token_of("gateway").await;
+    let second = sales.submit_with(&gateway, &body).await;
     assert_eq!(second.status, 201, "{second}");
     assert_ne!(second.id(), first["id"].as_str().unwrap());
-    assert_eq!(second.body["submitted_by"], "gw-chat");
+    assert_eq!(second.body["submitted_by"], "gateway");
     assert_eq!(sales.counts().await, (2, 2));
     // Each submitter's repeat finds its own.
-    let again = sales.submit(&body).await;
+    let again = sales.submit_with(&gateway, &body).await;
     assert_eq!((again.status, again.id()), (200, second.id()));
 }
 

@@ -74,7 +74,7 @@ pub fn settings_for(solution: Solution, db: &TestDb) -> Settings {
         solution.application(),
         "127.0.0.1:0".parse().expect("socket address"),
         db.url(),
-        tenant_dir(),
+        ixs::settings::ScopeFrom::Directory(tenant_dir()),
     )
 }
 
@@ -127,6 +127,9 @@ pub struct TestInstance {
     /// A pool of the test's own on the instance's database.
     pub pool: PgPool,
     pub db: Arc<TestDb>,
+    /// The bearer token of the person the helpers act as (`admin` unless
+    /// changed with `act_as`).
+    pub token: String,
     cancel: CancellationToken,
     run: Option<JoinHandle<Result<(), RunError>>>,
 }
@@ -163,16 +166,24 @@ pub async fn start_on(
     let addr = daemon.local_addr();
     let cancel = CancellationToken::new();
     let run = tokio::spawn(daemon.run(cancel.clone()));
-    TestInstance {
+    let mut instance = TestInstance {
         solution,
         addr,
         client: http_client(),
         pool: db.pool().await,
         db,
+        token: String::new(),
         cancel,
         run: Some(run),
-    }
+    };
+    instance.token = instance.log_in_or_empty(ADMIN).await;
+    instance
 }
+
+/// The demo tenant's administrator: every role.
+pub const ADMIN: &str = "admin";
+/// Every demo person's password.
+pub const PASSWORD: &str = "demo";
 
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -183,7 +194,7 @@ pub fn http_client() -> reqwest::Client {
 
 /// A gateway's submission to `process`/`queue`.
 pub fn gateway(process: &str, queue: &str) -> Value {
-    json!({ "process": process, "queue": queue, "media_type": "email", "submitted_by": "gw-mail" })
+    json!({ "process": process, "queue": queue, "media_type": "email" })
 }
 
 impl TestInstance {
@@ -202,6 +213,58 @@ impl TestInstance {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// Logs `person` in (password `demo`); the answer of `POST /v1/sessions`.
+    pub async fn log_in(&self, person: &str, password: &str) -> Answer {
+        let response = self
+            .client
+            .post(self.url("/v1/sessions"))
+            .json(&json!({ "person": person, "password": password }))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("log in {person}: {e}"));
+        Answer::from_response(response)
+            .await
+            .unwrap_or_else(|e| panic!("log in {person}: {e}"))
+    }
+
+    /// A token of `person`, or empty if the instance stopped before it
+    /// answered (as one refused its lease does).
+    async fn log_in_or_empty(&self, person: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while tokio::time::Instant::now() < deadline && !self.is_finished() {
+            let response = self
+                .client
+                .post(self.url("/v1/sessions"))
+                .json(&json!({ "person": person, "password": PASSWORD }))
+                .send()
+                .await;
+            if let Ok(response) = response {
+                if let Ok(answer) = Answer::from_response(response).await {
+                    assert_eq!(answer.status, 201, "log in {person}: {answer}");
+                    return answer.body["token"].as_str().expect("token").to_owned();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        String::new()
+    }
+
+    /// From now on the helpers act as `person`.
+    pub async fn act_as(&mut self, person: &str) {
+        let answer = self.log_in(person, PASSWORD).await;
+        assert_eq!(answer.status, 201, "log in {person}: {answer}");
+        self.token = answer.body["token"].as_str().expect("token").to_owned();
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.client.request(method, self.url(path));
+        if self.token.is_empty() {
+            request
+        } else {
+            request.bearer_auth(&self.token)
+        }
     }
 
     /// Polls `/readyz` until it answers 200; panics after 15 s, or at once
@@ -259,7 +322,7 @@ impl TestInstance {
     // ---- HTTP helpers: each returns the status and the JSON body ----
 
     pub async fn try_get(&self, path: &str) -> reqwest::Result<Answer> {
-        Answer::from_response(self.client.get(self.url(path)).send().await?).await
+        Answer::from_response(self.request(reqwest::Method::GET, path).send().await?).await
     }
 
     pub async fn get_path(&self, path: &str) -> Answer {
@@ -270,8 +333,7 @@ impl TestInstance {
 
     pub async fn send_json(&self, method: reqwest::Method, path: &str, body: &Value) -> Answer {
         let response = self
-            .client
-            .request(method.clone(), self.url(path))
+            .request(method.clone(), path)
             .json(body)
             .send()
             .await
@@ -289,7 +351,7 @@ impl TestInstance {
         content_type: Option<&str>,
         body: impl Into<reqwest::Body>,
     ) -> Answer {
-        let mut request = self.client.request(method.clone(), self.url(path));
+        let mut request = self.request(method.clone(), path);
         if let Some(content_type) = content_type {
             request = request.header(reqwest::header::CONTENT_TYPE, content_type);
         }
@@ -308,6 +370,28 @@ impl TestInstance {
             .await
     }
 
+    /// A token of `person` (password `demo`).
+    pub async fn token_of(&self, person: &str) -> String {
+        let answer = self.log_in(person, PASSWORD).await;
+        assert_eq!(answer.status, 201, "log in {person}: {answer}");
+        answer.body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Submits as the holder of `token`.
+    pub async fn submit_with(&self, token: &str, body: &Value) -> Answer {
+        let response = self
+            .client
+            .post(self.url("/v1/interactions"))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("submit {body}: {e}"));
+        Answer::from_response(response)
+            .await
+            .unwrap_or_else(|e| panic!("submit {body}: {e}"))
+    }
+
     /// Submits and asserts 201; returns the interaction.
     pub async fn submit_ok(&self, body: &Value) -> Value {
         let answer = self.submit(body).await;
@@ -321,8 +405,7 @@ impl TestInstance {
 
     pub async fn find(&self, query: &[(&str, &str)]) -> Answer {
         let response = self
-            .client
-            .get(self.url("/v1/interactions"))
+            .request(reqwest::Method::GET, "/v1/interactions")
             .query(query)
             .send()
             .await

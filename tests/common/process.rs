@@ -128,6 +128,7 @@ impl ServeProcess {
         loop {
             if let Ok(response) = self.client.get(self.url("/readyz")).send().await {
                 if response.status() == 200 {
+                    self.log_in_as_admin().await;
                     return;
                 }
             }
@@ -144,6 +145,30 @@ impl ServeProcess {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Makes every later request of `client` carry the token of `admin`.
+    async fn log_in_as_admin(&mut self) {
+        let response = self
+            .client
+            .post(self.url("/v1/sessions"))
+            .json(&serde_json::json!({ "person": super::instance::ADMIN, "password": super::instance::PASSWORD }))
+            .send()
+            .await
+            .expect("log in");
+        let answer = Answer::from_response(response).await.expect("log in");
+        assert_eq!(answer.status, 201, "log in: {answer}");
+        let token = answer.body["token"].as_str().expect("token");
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().expect("header value"),
+        );
+        self.client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .default_headers(headers)
+            .build()
+            .expect("HTTP client");
     }
 
     pub async fn get(&self, path: &str) -> Answer {
