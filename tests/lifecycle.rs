@@ -393,7 +393,7 @@ async fn concurrent_duplicates_make_one_interaction() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_external_id_from_another_submitter_is_another_interaction() {
     let sales = sales().await;
-    let mut body = submission(EMAIL, "inbound", json!({ "external_id": "shared-7" }));
+    let body = submission(EMAIL, "inbound", json!({ "external_id": "shared-7" }));
     let first = sales.submit_ok(&body).await;
     let gateway = sales.token_of("gateway").await;
     let second = sales.submit_with(&gateway, &body).await;
