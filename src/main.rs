@@ -2,10 +2,12 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use ixs::config_server::{ConfigServer, ConfigServerHandle, Trigger};
 use ixs::daemon::Daemon;
 use ixs::settings::Settings;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
@@ -29,6 +31,13 @@ enum Verb {
     /// Run one instance until SIGTERM or SIGINT.
     Serve {
         /// The instance's settings file, e.g. /etc/ixs/sales.toml.
+        #[arg(long, env = "IXS_CONFIG")]
+        config: PathBuf,
+    },
+    /// Run the tenant's configuration server until SIGTERM or SIGINT;
+    /// SIGHUP reloads the tenant's directory.
+    ConfigServer {
+        /// The config server's settings file, e.g. /etc/ixs/config-server.toml.
         #[arg(long, env = "IXS_CONFIG")]
         config: PathBuf,
     },
@@ -84,6 +93,17 @@ async fn run(verb: Verb) -> anyhow::Result<()> {
             daemon.run(cancel).await?;
             Ok(())
         }
+        Verb::ConfigServer { config } => {
+            let settings = ixs::config_server::Settings::load(&config, std::env::vars())?;
+            // Installed before the directory loads: SIGHUP's default action
+            // would end the process.
+            let hangups = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+            let cancel = CancellationToken::new();
+            tokio::spawn(ixs::daemon::shutdown_on_signals(cancel.clone()));
+            let server = ConfigServer::build(settings).await?;
+            tokio::spawn(reload_on_hangup(hangups, server.handle(), cancel.clone()));
+            server.run(cancel).await
+        }
         Verb::CheckConfig { file } => {
             let settings = load(&file)?;
             let report = ixs::daemon::check(&settings).await?;
@@ -114,6 +134,22 @@ async fn run(verb: Verb) -> anyhow::Result<()> {
     }
 }
 
+/// Reloads the tenant's directory on every SIGHUP, until `cancel`.
+async fn reload_on_hangup(
+    mut hangups: Signal,
+    server: ConfigServerHandle,
+    cancel: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            received = hangups.recv() => if received.is_none() { return },
+        }
+        tracing::info!(signal = "SIGHUP", "reloading the tenant directory");
+        server.reload(Trigger::Signal).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +165,20 @@ mod tests {
         let cli = Cli::try_parse_from(["ixs", "serve", "--config", "config/sales.toml"]).unwrap();
         assert!(
             matches!(cli.command, Verb::Serve { config } if config == std::path::Path::new("config/sales.toml"))
+        );
+    }
+
+    #[test]
+    fn config_server_takes_a_config_file() {
+        let cli = Cli::try_parse_from([
+            "ixs",
+            "config-server",
+            "--config",
+            "config/config-server.toml",
+        ])
+        .unwrap();
+        assert!(
+            matches!(cli.command, Verb::ConfigServer { config } if config == std::path::Path::new("config/config-server.toml"))
         );
     }
 }

@@ -1,0 +1,193 @@
+//! `POST /v1/login`: an application's secret or a person's password for a
+//! bearer token.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use super::extract::JsonBody;
+use super::{AppState, HttpError};
+use crate::config_server::subject::Subject;
+use crate::directory::SecretHash;
+
+/// Longest name accepted (the directory's own limit).
+const MAX_NAME: usize = 128;
+/// Longest secret or password accepted, in bytes.
+const MAX_SECRET: usize = 1024;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    #[serde(default)]
+    application: Option<String>,
+    #[serde(default)]
+    secret: Option<String>,
+    #[serde(default)]
+    person: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+impl LoginRequest {
+    /// Who wants to log in, and with what.
+    fn credentials(self) -> Result<(Subject, String), HttpError> {
+        let (subject, given, key, stray) = match (self.application, self.person) {
+            (Some(_), Some(_)) => {
+                return Err(HttpError::field(
+                    "person",
+                    "give either 'application' and 'secret', or 'person' and 'password'",
+                ));
+            }
+            (None, None) => {
+                return Err(HttpError::field(
+                    "application",
+                    "is required (or 'person' with 'password')",
+                ));
+            }
+            (Some(app), None) => (
+                Subject::Application(app),
+                self.secret,
+                "secret",
+                self.password.map(|_| "password"),
+            ),
+            (None, Some(person)) => (
+                Subject::Person(person),
+                self.password,
+                "password",
+                self.secret.map(|_| "secret"),
+            ),
+        };
+        if let Some(stray) = stray {
+            return Err(HttpError::field(
+                stray,
+                format!("does not go with '{}'; use '{key}'", subject.kind()),
+            ));
+        }
+        let given = given.ok_or_else(|| HttpError::field(key, "is required"))?;
+        if subject.name().is_empty() || subject.name().len() > MAX_NAME {
+            return Err(HttpError::field(
+                subject.kind(),
+                format!("must be 1 to {MAX_NAME} characters"),
+            ));
+        }
+        if given.len() > MAX_SECRET {
+            return Err(HttpError::field(
+                key,
+                format!("must be at most {MAX_SECRET} bytes"),
+            ));
+        }
+        Ok((subject, given))
+    }
+}
+
+pub async fn login(
+    State(shared): State<AppState>,
+    JsonBody(request): JsonBody<LoginRequest>,
+) -> Result<Json<Value>, HttpError> {
+    let (subject, given) = request.credentials()?;
+    // Each check costs tens of milliseconds and ~19 MiB: bound how many run
+    // at once, and keep them off the runtime's threads.
+    let _permit = shared
+        .logins
+        .acquire()
+        .await
+        .map_err(|e| HttpError::Internal(e.into()))?;
+    let revision = shared.revisions.current();
+    let directory = revision.directory.clone();
+    let checked = subject.clone();
+    let verified: Option<SecretHash> = tokio::task::spawn_blocking(move || match &checked {
+        Subject::Application(name) => directory
+            .verify_application(name, &given)
+            .and_then(|a| a.secret_hash.clone()),
+        Subject::Person(name) => directory
+            .verify_person(name, &given)
+            .and_then(|p| p.password_hash.clone()),
+    })
+    .await
+    .map_err(|e| HttpError::Internal(e.into()))?;
+    let Some(credential) = verified else {
+        warn!(
+            kind = subject.kind(),
+            name = subject.name(),
+            "login refused"
+        );
+        return Err(HttpError::InvalidCredentials);
+    };
+    let issued = shared
+        .sessions
+        .issue(subject.clone(), &credential, Instant::now());
+    info!(
+        kind = subject.kind(),
+        name = subject.name(),
+        revision = revision.number,
+        "logged in"
+    );
+    Ok(Json(json!({
+        "token": issued.token,
+        "expires_at": issued.session.expires_at,
+        "revision": revision.number,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(body: Value) -> Result<(Subject, String), HttpError> {
+        serde_json::from_value::<LoginRequest>(body)
+            .unwrap()
+            .credentials()
+    }
+
+    fn field(result: Result<(Subject, String), HttpError>) -> String {
+        match result {
+            Err(HttpError::InvalidField { field, .. }) => field,
+            other => panic!("expected a field error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_application_or_a_person() {
+        let (subject, secret) =
+            request(json!({"application": "ixs-sales", "secret": "s"})).unwrap();
+        assert_eq!(subject, Subject::Application("ixs-sales".into()));
+        assert_eq!(secret, "s");
+        let (subject, _) = request(json!({"person": "anna", "password": "p"})).unwrap();
+        assert_eq!(subject, Subject::Person("anna".into()));
+    }
+
+    #[test]
+    fn mixed_or_missing_credentials_name_the_field() {
+        assert_eq!(field(request(json!({}))), "application");
+        assert_eq!(field(request(json!({"application": "a"}))), "secret");
+        assert_eq!(field(request(json!({"person": "p"}))), "password");
+        assert_eq!(
+            field(request(
+                json!({"application": "a", "person": "p", "secret": "s"})
+            )),
+            "person"
+        );
+        assert_eq!(
+            field(request(json!({"application": "a", "password": "s"}))),
+            "password"
+        );
+        assert_eq!(
+            field(request(
+                json!({"person": "p", "password": "s", "secret": "s"})
+            )),
+            "secret"
+        );
+        let long = "x".repeat(MAX_SECRET + 1);
+        assert_eq!(
+            field(request(json!({"person": "p", "password": long}))),
+            "password"
+        );
+        assert_eq!(
+            field(request(json!({"person": "", "password": "p"}))),
+            "person"
+        );
+    }
+}
