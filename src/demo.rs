@@ -1,7 +1,8 @@
-//! `ixs demo`: the example tenant on one machine in one command — instances
-//! `sales` and `support`, each on its own database of one PostgreSQL server,
-//! until Ctrl-C.
+//! `ixs demo`: the example tenant on one machine in one command — its
+//! configuration server and the instances `sales` and `support`, each on its
+//! own database of one PostgreSQL server, until Ctrl-C.
 
+use crate::config_server::{self, ConfigServer};
 use crate::daemon::{self, Daemon};
 use crate::settings;
 use anyhow::Context;
@@ -28,10 +29,14 @@ pub struct DemoArgs {
     /// Address the instances listen on.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: IpAddr,
-    /// Port of `sales`; `support` listens on the next one.
-    #[arg(long, default_value_t = 7201)]
+    /// Port of the configuration server; `sales` listens on the next one and
+    /// `support` on the one after.
+    #[arg(long, default_value_t = 7200)]
     pub port: u16,
 }
+
+/// The demo tenant's application secret (see `config/tenant/README.md`).
+const DEMO_SECRET: &str = "demo-secret";
 
 /// The demo's instances: name, application, port offset.
 const SOLUTIONS: [(&str, &str, u16); 2] =
@@ -43,6 +48,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     tokio::spawn(daemon::shutdown_on_signals(cancel.clone()));
 
+    let mut config = config_server::Settings::for_directory(&args.tenant);
+    config.listen.http = SocketAddr::new(args.host, args.port);
+    let config_server = ConfigServer::build(config)
+        .await
+        .context("cannot start the configuration server")?;
+    let config_url = format!("http://{}", config_server.local_addr());
+    let config_task = {
+        let cancel = cancel.clone();
+        let span = tracing::info_span!("demo", part = "config-server");
+        tokio::spawn(async move { config_server.run(cancel).await }.instrument(span))
+    };
+
     let mut daemons = Vec::new();
     for (name, application, offset) in SOLUTIONS {
         let database = format!("ixs_demo_{name}");
@@ -52,7 +69,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             application,
             SocketAddr::new(args.host, args.port + offset),
             &url,
-            settings::ScopeFrom::Directory(args.tenant.clone()),
+            settings::ScopeFrom::Server {
+                url: config_url.clone(),
+                secret: DEMO_SECRET.to_owned(),
+            },
         );
         let daemon = Daemon::build(settings)
             .await
@@ -61,6 +81,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
 
     println!("ixs demo: tenant 'acme' from {}", args.tenant.display());
+    println!("  config   {config_url}  (edit the tenant's files: changes apply live)");
     for (name, database, daemon) in &daemons {
         println!(
             "  {name:<8} http://{}  (database {database})",
@@ -93,6 +114,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             eprintln!("instance {name} stopped: {e}");
             failed.get_or_insert(name);
         }
+    }
+    cancel.cancel();
+    if let Err(e) = config_task
+        .await
+        .context("the configuration server task failed")?
+    {
+        eprintln!("the configuration server stopped: {e:#}");
     }
     match failed {
         Some(name) => anyhow::bail!("instance {name} stopped with an error"),

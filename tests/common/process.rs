@@ -59,20 +59,32 @@ impl ServeProcess {
     /// Starts `ixs --log-format json serve --config <config>` and waits for
     /// the address it logs once built (it listens on port 0).
     pub fn start(config: &Path) -> ServeProcess {
+        let config = config.to_str().expect("a UTF-8 path");
+        ServeProcess::launch(&["serve", "--config", config], &[], None)
+    }
+
+    /// Starts `ixs --log-format json <args>` in `dir` (or the current
+    /// folder) with the `IXS__…` overrides `env` and no others, and waits for
+    /// the address it logs once built.
+    pub fn launch(args: &[&str], env: &[(&str, &str)], dir: Option<&Path>) -> ServeProcess {
         let mut command = Command::new(env!("CARGO_BIN_EXE_ixs"));
         command
-            .args(["--log-format", "json", "serve", "--config"])
-            .arg(config)
+            .args(["--log-format", "json"])
+            .args(args)
             .env("RUST_LOG", "info,sqlx=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        // Settings come from the file alone.
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
+        // Settings come from the file and `env` alone.
         for (key, _) in std::env::vars() {
             if key.starts_with("IXS__") || key == "IXS_CONFIG" {
                 command.env_remove(key);
             }
         }
+        command.envs(env.iter().copied());
         let mut child = command.spawn().expect("start the ixs binary");
         let stderr = child.stderr.take().expect("stderr is piped");
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -122,7 +134,7 @@ impl ServeProcess {
         self.log.lock().expect("log lock").join("\n")
     }
 
-    /// Polls `/readyz` until 200, within `limit`.
+    /// Polls `/readyz` until 200, within `limit`, then logs in as `admin`.
     pub async fn wait_ready(&mut self, limit: Duration) {
         let deadline = Instant::now() + limit;
         loop {
