@@ -10,6 +10,7 @@ pub mod demo;
 pub mod directory;
 pub mod engine;
 pub mod expr;
+pub mod json_body;
 pub mod settings;
 pub mod store;
 pub mod telemetry;

@@ -304,6 +304,28 @@ mod defaults {
     }
 }
 
+/// `T` from the TOML file `path`, with the `IXS__SECTION__KEY` variables of
+/// `env` (and no others) overriding its keys.
+pub fn layered<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<T, config::ConfigError> {
+    let overrides: HashMap<String, String> = env
+        .into_iter()
+        .filter(|(key, _)| key.starts_with("IXS__"))
+        .collect();
+    config::Config::builder()
+        .add_source(config::File::from(path).format(config::FileFormat::Toml))
+        .add_source(
+            config::Environment::with_prefix("IXS")
+                .prefix_separator("__")
+                .separator("__")
+                .source(Some(overrides)),
+        )
+        .build()
+        .and_then(config::Config::try_deserialize)
+}
+
 impl Settings {
     /// Reads `path`, applies `IXS__SECTION__KEY` overrides from `env`, and
     /// validates.
@@ -311,25 +333,10 @@ impl Settings {
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, SettingsError> {
-        let overrides: HashMap<String, String> = env
-            .into_iter()
-            .filter(|(key, _)| key.starts_with("IXS__"))
-            .collect();
-        let shown = path.display().to_string();
-        let settings: Settings = config::Config::builder()
-            .add_source(config::File::from(path).format(config::FileFormat::Toml))
-            .add_source(
-                config::Environment::with_prefix("IXS")
-                    .prefix_separator("__")
-                    .separator("__")
-                    .source(Some(overrides)),
-            )
-            .build()
-            .and_then(config::Config::try_deserialize)
-            .map_err(|source| SettingsError::Load {
-                path: shown,
-                source,
-            })?;
+        let settings: Settings = layered(path, env).map_err(|source| SettingsError::Load {
+            path: path.display().to_string(),
+            source,
+        })?;
         settings.validate()?;
         Ok(settings)
     }

@@ -5,7 +5,6 @@
 //! the caller passes the variables in.
 
 use serde::Deserialize;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -139,23 +138,9 @@ impl Settings {
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, SettingsError> {
-        let overrides: HashMap<String, String> = env
-            .into_iter()
-            .filter(|(key, _)| key.starts_with("IXS__"))
-            .collect();
-        let shown = path.display().to_string();
-        let settings: Settings = config::Config::builder()
-            .add_source(config::File::from(path).format(config::FileFormat::Toml))
-            .add_source(
-                config::Environment::with_prefix("IXS")
-                    .prefix_separator("__")
-                    .separator("__")
-                    .source(Some(overrides)),
-            )
-            .build()
-            .and_then(config::Config::try_deserialize)
-            .map_err(|source| SettingsError::Load {
-                path: shown,
+        let settings: Settings =
+            crate::settings::layered(path, env).map_err(|source| SettingsError::Load {
+                path: path.display().to_string(),
                 source,
             })?;
         settings.validate()?;

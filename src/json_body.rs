@@ -1,0 +1,156 @@
+//! Reading a JSON request body so that every failure says what is wrong and
+//! names the offending field. Shared by the instance's API and the
+//! configuration server; each maps [`BodyError`] into its own error policy.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use serde::de::DeserializeOwned;
+
+/// Why a body was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    /// Not sent as `application/json`.
+    UnsupportedMediaType,
+    /// Larger than `limit` bytes.
+    PayloadTooLarge { limit: usize },
+    /// Not JSON at all.
+    Malformed(String),
+    /// JSON, but a field is missing, unknown or of the wrong type.
+    InvalidField { field: String, message: String },
+}
+
+/// Reads the body of `req` (at most `limit` bytes, which the router's body
+/// limit enforces) and deserializes it.
+pub async fn read<T: DeserializeOwned, S: Send + Sync>(
+    req: Request,
+    state: &S,
+    limit: usize,
+) -> Result<T, BodyError> {
+    let is_json = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let essence = v.split(';').next().unwrap_or("").trim();
+            essence.eq_ignore_ascii_case("application/json")
+        });
+    if !is_json {
+        return Err(BodyError::UnsupportedMediaType);
+    }
+    let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            BodyError::PayloadTooLarge { limit }
+        } else {
+            BodyError::Malformed(format!("could not read the body: {rejection}"))
+        }
+    })?;
+    parse(&bytes)
+}
+
+/// Deserializes `bytes`, turning serde's errors into field-naming ones.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                BodyError::Malformed(format!("malformed JSON: {inner}"))
+            }
+            _ => field_error(&path, &inner.to_string()),
+        }
+    })?;
+    deserializer
+        .end()
+        .map_err(|e| BodyError::Malformed(format!("malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+/// Names the field of a serde data error: its path, or the field a
+/// `missing field`/`unknown field` message quotes.
+fn field_error(path: &str, message: &str) -> BodyError {
+    // serde_json appends " at line L column C"; the field name says more.
+    let message = message
+        .rfind(" at line ")
+        .map_or(message, |at| &message[..at]);
+    let quoted = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned)
+    };
+    let invalid = |field: String, message: &str| BodyError::InvalidField {
+        message: format!("field '{field}': {message}"),
+        field,
+    };
+    if let Some(field) = quoted("missing field `") {
+        return invalid(join(path, &field), "is required");
+    }
+    if let Some(field) = quoted("unknown field `") {
+        return invalid(join(path, &field), "is not a known field");
+    }
+    let field = if path == "." { "body" } else { path };
+    invalid(field.to_owned(), message)
+}
+
+fn join(path: &str, field: &str) -> String {
+    if path == "." || path.is_empty() || path == field || path.ends_with(&format!(".{field}")) {
+        field.to_owned()
+    } else {
+        format!("{path}.{field}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        #[serde(default)]
+        inner: Option<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        level: u8,
+    }
+
+    fn field_of(error: BodyError) -> String {
+        match error {
+            BodyError::InvalidField { field, .. } => field,
+            other => panic!("not a field error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert_eq!(field_of(parse::<Body>(b"{}").unwrap_err()), "name");
+        let unknown = parse::<Body>(br#"{"name":"a","nmae":"b"}"#).unwrap_err();
+        assert_eq!(field_of(unknown), "nmae");
+        assert_eq!(
+            field_of(parse::<Body>(br#"{"name":1}"#).unwrap_err()),
+            "name"
+        );
+        let nested = parse::<Body>(br#"{"name":"a","inner":{"level":"x"}}"#).unwrap_err();
+        assert_eq!(field_of(nested), "inner.level");
+        let missing = parse::<Body>(br#"{"name":"a","inner":{}}"#).unwrap_err();
+        assert_eq!(field_of(missing), "inner.level");
+        assert!(matches!(
+            parse::<Body>(b"{").unwrap_err(),
+            BodyError::Malformed(_)
+        ));
+        assert!(matches!(
+            parse::<Body>(br#"{"name":"a"} x"#).unwrap_err(),
+            BodyError::Malformed(_)
+        ));
+    }
+}
