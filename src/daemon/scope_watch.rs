@@ -57,7 +57,10 @@ pub async fn initial(
 ) -> anyhow::Result<ScopeState> {
     let application = &settings.instance.application;
     let unreachable = match fetch(settings, client, secret).await {
-        Ok((state, _, _)) => return Ok(state),
+        Ok((state, _, (whoami, snapshot))) => {
+            save_cache(store, application, &whoami, &snapshot).await;
+            return Ok(state);
+        }
         Err(Fetch::Refused(reason)) => {
             let reason =
                 format!("the configuration server refused application '{application}': {reason}");
@@ -236,20 +239,13 @@ impl ScopeWatcher {
             );
         }
         self.publish(state).await;
-        if self.live.borrow().is_some() {
-            let saved = self
-                .store
-                .save_config_cache(
-                    &self.settings.instance.application,
-                    revision,
-                    &serde_json::to_value(&whoami).unwrap_or_default(),
-                    &serde_json::to_value(&snapshot).unwrap_or_default(),
-                )
-                .await;
-            if let Err(e) = saved {
-                warn!(error = %error_chain(&e), "cannot cache the configuration");
-            }
-        }
+        save_cache(
+            &self.store,
+            &self.settings.instance.application,
+            &whoami,
+            &snapshot,
+        )
+        .await;
         Ok(())
     }
 
@@ -296,6 +292,22 @@ impl ScopeWatcher {
                 wait
             }
         }
+    }
+}
+
+/// Keeps the snapshot in the instance's database for a start while the
+/// configuration server is down. Failing to is logged, not fatal.
+async fn save_cache(store: &PgStore, application: &str, whoami: &Whoami, snapshot: &Snapshot) {
+    let saved = store
+        .save_config_cache(
+            application,
+            snapshot.revision,
+            &serde_json::to_value(whoami).unwrap_or_default(),
+            &serde_json::to_value(snapshot).unwrap_or_default(),
+        )
+        .await;
+    if let Err(e) = saved {
+        warn!(error = %error_chain(&e), "cannot cache the configuration");
     }
 }
 
