@@ -63,6 +63,34 @@ impl TestDb {
         &self.url
     }
 
+    /// Drops the database now, `WITH (FORCE)` (closing every connection to
+    /// it), as an operator throwing an instance's database away would. An
+    /// instance started on it again with `database.create` re-creates it
+    /// empty.
+    pub async fn drop_now(&self) {
+        let mut admin = connect_admin(&self.server).await;
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut admin)
+        .await
+        .unwrap_or_else(|e| panic!("cannot drop test database {}: {e}", self.name));
+        let _ = admin.close().await;
+    }
+
+    /// Whether the database exists.
+    pub async fn exists(&self) -> bool {
+        let mut admin = connect_admin(&self.server).await;
+        let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+            .bind(&self.name)
+            .fetch_optional(&mut admin)
+            .await
+            .expect("look the database up");
+        let _ = admin.close().await;
+        found.is_some()
+    }
+
     /// A small pool of its own on this database, for assertions.
     pub async fn pool(&self) -> PgPool {
         let options = PgConnectOptions::from_str(&self.url)

@@ -157,16 +157,66 @@ pub async fn start_on(
     solution: Solution,
     configure: impl FnOnce(&mut Settings),
 ) -> TestInstance {
-    init_tracing();
     let mut settings = settings_for(solution, &db);
     configure(&mut settings);
+    let mut instance = launch(db, solution, settings).await;
+    instance.token = instance.log_in_or_empty(ADMIN).await;
+    instance
+}
+
+/// The settings of `solution` on `db`, port 0, following the configuration
+/// server at `url` with the demo secret, everything else at its default.
+pub fn settings_on_server(solution: Solution, db: &TestDb, url: &str) -> Settings {
+    ixs::settings::for_instance(
+        solution.name(),
+        solution.application(),
+        "127.0.0.1:0".parse().expect("socket address"),
+        db.url(),
+        ixs::settings::ScopeFrom::Server {
+            url: url.to_owned(),
+            secret: super::config_server::DEMO_SECRET.to_owned(),
+        },
+    )
+}
+
+/// A fresh database and an instance of `solution` on it that follows the
+/// configuration server at `url`; ready, acting as `admin`.
+pub async fn spawn_instance_on_server(
+    solution: Solution,
+    url: &str,
+    configure: impl FnOnce(&mut Settings),
+) -> TestInstance {
+    let db = Arc::new(TestDb::create().await);
+    let mut instance = start_on_server(db, solution, url, configure).await;
+    instance.wait_ready().await;
+    instance.act_as(ADMIN).await;
+    instance
+}
+
+/// Builds and starts an instance of `solution` on `db` that follows the
+/// configuration server at `url`, without waiting for anything and without
+/// logging in (which needs the configuration server): its token is empty.
+pub async fn start_on_server(
+    db: Arc<TestDb>,
+    solution: Solution,
+    url: &str,
+    configure: impl FnOnce(&mut Settings),
+) -> TestInstance {
+    let mut settings = settings_on_server(solution, &db, url);
+    configure(&mut settings);
+    launch(db, solution, settings).await
+}
+
+/// Builds and starts an instance with `settings`; its token is empty.
+async fn launch(db: Arc<TestDb>, solution: Solution, settings: Settings) -> TestInstance {
+    init_tracing();
     let daemon = Daemon::build(settings)
         .await
         .unwrap_or_else(|e| panic!("cannot build instance {}: {e:#}", solution.name()));
     let addr = daemon.local_addr();
     let cancel = CancellationToken::new();
     let run = tokio::spawn(daemon.run(cancel.clone()));
-    let mut instance = TestInstance {
+    TestInstance {
         solution,
         addr,
         client: http_client(),
@@ -175,9 +225,7 @@ pub async fn start_on(
         token: String::new(),
         cancel,
         run: Some(run),
-    };
-    instance.token = instance.log_in_or_empty(ADMIN).await;
-    instance
+    }
 }
 
 /// The demo tenant's administrator: every role.
@@ -474,6 +522,47 @@ impl TestInstance {
 
     pub async fn scope(&self) -> Answer {
         self.get_path("/v1/scope").await
+    }
+
+    /// The names of the processes `/v1/scope` lists, in its order.
+    pub async fn served_processes(&self) -> Vec<String> {
+        let answer = self.scope().await;
+        assert_eq!(
+            answer.status,
+            200,
+            "{} /v1/scope: {answer}",
+            self.solution.name()
+        );
+        answer.body["processes"]
+            .as_array()
+            .expect("processes array")
+            .iter()
+            .map(|p| p["name"].as_str().expect("process name").to_owned())
+            .collect()
+    }
+
+    /// Any request as the holder of `token` (none: no Authorization header).
+    pub async fn request_as(
+        &self,
+        token: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Answer {
+        let mut request = self.client.request(method.clone(), self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        Answer::from_response(response)
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
     pub async fn readyz(&self) -> Answer {
