@@ -153,8 +153,12 @@ impl ConfigServer {
         info!(%addr, "serving");
 
         let outcome = tokio::select! {
+            // The server ends on `cancel` too: a stop that was asked for
+            // must win over the server's own end.
+            biased;
             _ = cancel.cancelled() => Ok(()),
             ended = &mut server => match ended {
+                Ok(Ok(())) if cancel.is_cancelled() => Ok(()),
                 Ok(Ok(())) => Err(anyhow::anyhow!("the HTTP server stopped unexpectedly")),
                 Ok(Err(e)) => Err(anyhow::Error::new(e).context("the HTTP server failed")),
                 Err(e) => Err(anyhow::Error::new(e).context("the HTTP server task failed")),

@@ -161,7 +161,13 @@ impl ScopeWatcher {
             };
             if let Err(e) = self.refresh(&current).await {
                 if matches!(e, Fetch::Refused(_)) {
+                    // The token, not the application, was refused (e.g. the
+                    // server restarted): log in again, soon.
                     token = None;
+                    if sleep_or_cancel(next_backoff(&mut backoff), &cancel).await {
+                        return;
+                    }
+                    continue;
                 }
                 let wait = self.failed(e, &mut backoff).await;
                 if sleep_or_cancel(wait, &cancel).await {
@@ -176,6 +182,10 @@ impl ScopeWatcher {
                     let e = Fetch::from(e);
                     if matches!(e, Fetch::Refused(_)) {
                         token = None;
+                        if sleep_or_cancel(next_backoff(&mut backoff), &cancel).await {
+                            return;
+                        }
+                        continue;
                     }
                     let wait = self.failed(e, &mut backoff).await;
                     if sleep_or_cancel(wait, &cancel).await {
@@ -196,6 +206,7 @@ impl ScopeWatcher {
                         if let Err(e) = self.refresh(&current).await {
                             if matches!(e, Fetch::Refused(_)) {
                                 token = None;
+                                break;
                             }
                             let wait = self.failed(e, &mut backoff).await;
                             if sleep_or_cancel(wait, &cancel).await {
@@ -287,9 +298,7 @@ impl ScopeWatcher {
                     cached.source = ScopeSource::Cache;
                     self.scope.send_replace(Arc::new(cached));
                 }
-                let wait = *backoff;
-                *backoff = (*backoff * 2).min(MAX_BACKOFF);
-                wait
+                next_backoff(backoff)
             }
         }
     }
@@ -309,6 +318,13 @@ async fn save_cache(store: &PgStore, application: &str, whoami: &Whoami, snapsho
     if let Err(e) = saved {
         warn!(error = %error_chain(&e), "cannot cache the configuration");
     }
+}
+
+/// The wait before the next try, doubling up to [`MAX_BACKOFF`].
+fn next_backoff(backoff: &mut Duration) -> Duration {
+    let wait = *backoff;
+    *backoff = (*backoff * 2).min(MAX_BACKOFF);
+    wait
 }
 
 /// Sleeps `wait`; true if cancelled meanwhile.
