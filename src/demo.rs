@@ -39,8 +39,9 @@ pub struct DemoArgs {
 const DEMO_SECRET: &str = "demo-secret";
 
 /// The demo's instances: name, application, port offset.
+/// Offset 0 is the configuration server's port.
 const SOLUTIONS: [(&str, &str, u16); 2] =
-    [("sales", "ixs-sales", 0), ("support", "ixs-support", 1)];
+    [("sales", "ixs-sales", 1), ("support", "ixs-support", 2)];
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let server = PgConnectOptions::from_str(&args.database_url)
@@ -151,6 +152,15 @@ fn url_with_database(url: &str, server: &PgConnectOptions, database: &str) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_part_of_the_demo_has_its_own_port() {
+        let mut offsets: Vec<u16> = SOLUTIONS.iter().map(|(_, _, o)| *o).collect();
+        offsets.push(0);
+        offsets.sort_unstable();
+        offsets.dedup();
+        assert_eq!(offsets.len(), SOLUTIONS.len() + 1);
+    }
 
     #[test]
     fn database_is_replaced_in_the_url() {
