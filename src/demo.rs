@@ -94,10 +94,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
          every password is 'demo'"
     );
     println!(
-        "  try:  curl -s http://{}/v1/scope",
+        "  log in: curl -s -X POST http://{}/v1/sessions -H 'Content-Type: application/json' \\
+         -d '{{\"person\":\"gateway\",\"password\":\"demo\"}}'",
         daemons[0].2.local_addr()
     );
-    println!("Ctrl-C stops both.");
+    println!("Ctrl-C stops everything.");
 
     let mut tasks = Vec::new();
     for (name, _, daemon) in daemons {

@@ -87,7 +87,7 @@ pub enum EngineError {
     /// caller decides which by asking the store.
     #[error("interaction {0} is not in this instance's live set")]
     NotLive(Uuid),
-    #[error("cannot {action} an interaction that is {state}", action = .action.as_str())]
+    #[error("'{action}' is not allowed: the interaction is {state}", action = .action.as_str())]
     Illegal { state: State, action: Action },
     /// The command was made on behalf of an agent, and the interaction is
     /// neither offered to nor handled by that agent.
