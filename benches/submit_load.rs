@@ -68,6 +68,18 @@ struct Args {
     /// The `ixs` executable for `--instance binary`.
     #[arg(long, default_value = env!("CARGO_BIN_EXE_ixs"))]
     ixs_bin: PathBuf,
+    /// A setting of the instance, as `section.key=value` (binary only; e.g.
+    /// `database.max_connections=16`), passed as `IXS__SECTION__KEY`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    settings: Vec<String>,
+    /// Submit without an external id (which spares the handler its lookup
+    /// by external id before the submit), to measure what that lookup costs.
+    #[arg(long)]
+    no_external_id: bool,
+    /// Sample the instance's database sessions in `pg_stat_activity` during
+    /// the counted window and report where they spend their time.
+    #[arg(long)]
+    pg_waits: bool,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -84,6 +96,10 @@ enum InstanceKind {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    ensure!(
+        args.settings.is_empty() || args.instance == InstanceKind::Binary,
+        "--set works with --instance binary only"
+    );
     ensure!(
         args.clients > 0 && args.secs > 0,
         "--clients and --secs must be positive"
@@ -184,7 +200,7 @@ async fn bench(args: &Args, database_url: &str) -> anyhow::Result<Report> {
         let run = uuid::Uuid::now_v7().simple().to_string();
         let probe = if args.probe_secs > 0 {
             let window = Window::starting_now(Duration::ZERO, secs(args.probe_secs));
-            let outcome = run_clients(&base, &run, "probe", 1, window).await?;
+            let outcome = run_clients(&base, &run, "probe", 1, window, args).await?;
             print_latency("latency probe (1 client, sequential)", &outcome);
             Some(outcome)
         } else {
@@ -193,9 +209,15 @@ async fn bench(args: &Args, database_url: &str) -> anyhow::Result<Report> {
         let window = Window::starting_now(secs(args.warmup_secs), secs(args.secs));
         let cpu_pid = instance.pid();
         let scrape = tokio::spawn(scrape_window(base.clone(), window, cpu_pid));
-        let load = run_clients(&base, &run, "load", args.clients, window).await?;
+        let waits = args
+            .pg_waits
+            .then(|| tokio::spawn(sample_waits(database_url.to_owned(), window)));
+        let load = run_clients(&base, &run, "load", args.clients, window, args).await?;
         let (before, after, cpu) = scrape.await??;
         print_load(args, &load, &before, &after, &cpu);
+        if let Some(waits) = waits {
+            print_waits(&waits.await??);
+        }
         let errors = probe.as_ref().map_or(0, |p| p.error_count()) + load.error_count();
         print_result_line(args, probe.as_ref(), &load, &before, &after, errors);
         anyhow::Ok(Report { errors })
@@ -227,7 +249,20 @@ enum Instance {
 impl Instance {
     async fn start(args: &Args, manifest: &Path, database_url: &str) -> anyhow::Result<Instance> {
         match args.instance {
-            InstanceKind::Binary => Self::spawn_binary(&args.ixs_bin, manifest, database_url).await,
+            InstanceKind::Binary => {
+                let overrides = args
+                    .settings
+                    .iter()
+                    .map(|setting| {
+                        let (key, value) = setting
+                            .split_once('=')
+                            .with_context(|| format!("--set {setting}: not KEY=VALUE"))?;
+                        let key = format!("IXS__{}", key.to_uppercase().replace('.', "__"));
+                        Ok((key, value.to_owned()))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                Self::spawn_binary(&args.ixs_bin, manifest, database_url, &overrides).await
+            }
             InstanceKind::InProcess => {
                 ixs::telemetry::init(Some("warn,tower_http=off"), false);
                 let settings = ixs::settings::for_instance(
@@ -258,6 +293,7 @@ impl Instance {
         bin: &Path,
         manifest: &Path,
         database_url: &str,
+        overrides: &[(String, String)],
     ) -> anyhow::Result<Instance> {
         let mut child = Command::new(bin)
             .current_dir(manifest)
@@ -271,6 +307,7 @@ impl Instance {
             .env("IXS__DATABASE__URL", database_url)
             .env("IXS__LISTEN__HTTP", "127.0.0.1:0")
             .env("RUST_LOG", "info,sqlx=warn")
+            .envs(overrides.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -463,6 +500,7 @@ async fn run_clients(
     phase: &str,
     clients: usize,
     window: Window,
+    args: &Args,
 ) -> anyhow::Result<Outcome> {
     let url = format!("{base}/v1/interactions");
     let mut tasks = Vec::with_capacity(clients);
@@ -472,7 +510,7 @@ async fn run_clients(
             .tcp_nodelay(true)
             .build()?;
         let url = url.clone();
-        let prefix = format!("bench-{run}-{phase}-{client}-");
+        let prefix = (!args.no_external_id).then(|| format!("bench-{run}-{phase}-{client}-"));
         tasks.push(tokio::spawn(client_loop(http, url, prefix, client, window)));
     }
     let mut total = Outcome::new(window.counted());
@@ -487,7 +525,7 @@ async fn run_clients(
 async fn client_loop(
     http: reqwest::Client,
     url: String,
-    prefix: String,
+    prefix: Option<String>,
     client: usize,
     window: Window,
 ) -> Outcome {
@@ -495,8 +533,12 @@ async fn client_loop(
     let mut seq: u64 = 0;
     while Instant::now() < window.end && seq < MAX_REQUESTS_PER_CLIENT {
         seq += 1;
+        let external_id = match &prefix {
+            Some(prefix) => format!(r#""external_id":"{prefix}{seq}","#),
+            None => String::new(),
+        };
         let body = format!(
-            r#"{{"process":"sales-email","queue":"inbound","media_type":"email","priority":{},"external_id":"{prefix}{seq}","properties":{{"subject":"Order 4711 arrived damaged","segment":"gold","language":"en","customer":"c-{client}"}}}}"#,
+            r#"{{"process":"sales-email","queue":"inbound","media_type":"email","priority":{},{external_id}"properties":{{"subject":"Order 4711 arrived damaged","segment":"gold","language":"en","customer":"c-{client}"}}}}"#,
             (seq + client as u64) % 10
         );
         let sent = Instant::now();
@@ -692,6 +734,106 @@ async fn scrape_window(
     let after = scrape(&base).await?;
     let cpu = Cpu::read(instance).since(cpu);
     Ok((before, after, cpu))
+}
+
+// ---------------------------------------------------------------- waits
+
+/// How the instance's database sessions spent the counted window: for each
+/// (state, wait event, statement), the number of sessions found in it,
+/// added over all samples.
+struct Waits {
+    samples: u64,
+    by_kind: BTreeMap<String, u64>,
+}
+
+/// Samples `pg_stat_activity` for the instance's database every few
+/// milliseconds during the counted window, from a session of its own.
+async fn sample_waits(database_url: String, window: Window) -> anyhow::Result<Waits> {
+    let mut conn = PgConnection::connect(&database_url).await?;
+    let mut waits = Waits {
+        samples: 0,
+        by_kind: BTreeMap::new(),
+    };
+    tokio::time::sleep_until(window.counted_from.into()).await;
+    let mut tick = tokio::time::interval(Duration::from_millis(5));
+    while Instant::now() < window.end {
+        tick.tick().await;
+        let rows: Vec<(
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        )> = sqlx::query_as(
+            "SELECT state, wait_event_type, wait_event, query FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()
+                   AND backend_type = 'client backend'",
+        )
+        .fetch_all(&mut conn)
+        .await?;
+        waits.samples += 1;
+        for (state, wait_type, wait, query) in rows {
+            let state = state.unwrap_or_default();
+            let statement = statement_kind(query.as_deref().unwrap_or(""));
+            let kind = match (state.as_str(), wait_type, wait) {
+                ("idle", ..) => "idle (in the pool)".to_owned(),
+                ("idle in transaction", ..) => {
+                    format!("idle in transaction, after {statement} (waiting on ixs)")
+                }
+                ("active", Some(kind), Some(event)) => {
+                    format!("active, waiting {kind}/{event}: {statement}")
+                }
+                ("active", ..) => format!("active, running: {statement}"),
+                (other, ..) => other.to_owned(),
+            };
+            *waits.by_kind.entry(kind).or_default() += 1;
+        }
+    }
+    conn.close().await?;
+    Ok(waits)
+}
+
+/// A short name for one of the store's statements.
+fn statement_kind(query: &str) -> &'static str {
+    let query = query.trim_start();
+    let known = [
+        ("BEGIN", "BEGIN"),
+        ("COMMIT", "COMMIT"),
+        ("ROLLBACK", "ROLLBACK"),
+        (
+            "SELECT epoch FROM instance_lease",
+            "fence check (SELECT FOR SHARE)",
+        ),
+        ("INSERT INTO interactions ", "upsert interactions"),
+        ("INSERT INTO interaction_events", "insert events"),
+        ("UPDATE instance_lease", "lease renewal"),
+    ];
+    for (prefix, name) in known {
+        if query.starts_with(prefix) {
+            return name;
+        }
+    }
+    if query.starts_with("SELECT") && query.contains("external_id = $2") {
+        return "lookup by external id (SELECT)";
+    }
+    if query.starts_with("SELECT") {
+        return "other SELECT";
+    }
+    "other"
+}
+
+fn print_waits(waits: &Waits) {
+    println!(
+        "database sessions of ixs ({} samples of pg_stat_activity; average sessions in each state):",
+        waits.samples
+    );
+    let mut kinds: Vec<(&String, &u64)> = waits.by_kind.iter().collect();
+    kinds.sort_by(|a, b| b.1.cmp(a.1));
+    for (kind, count) in kinds {
+        println!(
+            "  {:6.2}  {kind}",
+            *count as f64 / waits.samples.max(1) as f64
+        );
+    }
 }
 
 // ---------------------------------------------------------------- report
