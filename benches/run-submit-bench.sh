@@ -116,4 +116,9 @@ printf '%-44s %s\n' \
     "ixs latency p50 / p99 / max (ms)" "$(field p50_ms) / $(field p99_ms) / $(field max_ms)" \
     "writer mean batch (changes per commit)" "$(field mean_batch)" \
     "single-client submit p50 / p99 (ms)" "$(field probe_p50_ms) / $(field probe_p99_ms)" \
-    "errors (non-201)" "$(field errors)"
+    "errors (non-201)" "$(field errors)" \
+    "cores used by other processes during ixs" "$(field other_cores)"
+if awk -v o="$(field other_cores)" 'BEGIN { exit !(o > 0.3) }'; then
+    echo "WARNING: other processes used $(field other_cores) cores during the ixs run:" \
+        "the machine was not idle, the figures are low" >&2
+fi

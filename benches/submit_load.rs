@@ -219,7 +219,15 @@ async fn bench(args: &Args, database_url: &str) -> anyhow::Result<Report> {
             print_waits(&waits.await??);
         }
         let errors = probe.as_ref().map_or(0, |p| p.error_count()) + load.error_count();
-        print_result_line(args, probe.as_ref(), &load, &before, &after, errors);
+        let others = cpu.others(args.instance == InstanceKind::Binary) / load.window.as_secs_f64();
+        print_result_line(
+            args,
+            probe.as_ref(),
+            &load,
+            (&before, &after),
+            others,
+            errors,
+        );
         anyhow::Ok(Report { errors })
     }
     .await;
@@ -634,6 +642,19 @@ struct Cpu {
 }
 
 impl Cpu {
+    /// Cores used by everything else (other processes, and interrupts not
+    /// charged to a process): high values mean the run was disturbed.
+    fn others(&self, separate_instance: bool) -> f64 {
+        let ours = self.this
+            + self.postgres
+            + if separate_instance {
+                self.instance
+            } else {
+                0.0
+            };
+        (self.busy - ours).max(0.0)
+    }
+
     fn read(instance: Option<u32>) -> Cpu {
         let tick = clock_ticks();
         let (busy, all) = machine_ticks();
@@ -746,6 +767,15 @@ struct Waits {
     by_kind: BTreeMap<String, u64>,
 }
 
+/// One session in `pg_stat_activity`: state, wait event type, wait event,
+/// last statement.
+type Activity = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
 /// Samples `pg_stat_activity` for the instance's database every few
 /// milliseconds during the counted window, from a session of its own.
 async fn sample_waits(database_url: String, window: Window) -> anyhow::Result<Waits> {
@@ -758,12 +788,7 @@ async fn sample_waits(database_url: String, window: Window) -> anyhow::Result<Wa
     let mut tick = tokio::time::interval(Duration::from_millis(5));
     while Instant::now() < window.end {
         tick.tick().await;
-        let rows: Vec<(
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        )> = sqlx::query_as(
+        let rows: Vec<Activity> = sqlx::query_as(
             "SELECT state, wait_event_type, wait_event, query FROM pg_stat_activity
                  WHERE datname = current_database() AND pid <> pg_backend_pid()
                    AND backend_type = 'client backend'",
@@ -912,19 +937,21 @@ fn print_load(args: &Args, load: &Outcome, before: &Writer, after: &Writer, cpu:
     let cores = |seconds: f64| seconds / window;
     match args.instance {
         InstanceKind::Binary => println!(
-            "cpu (cores busy on average): ixs {:.2}, load generator {:.2}, postgres {:.2}; \
-             machine {:.2} of {:.0}",
+            "cpu (cores busy on average): ixs {:.2}, load generator {:.2}, postgres {:.2}, \
+             others {:.2}; machine {:.2} of {:.0}",
             cores(cpu.instance),
             cores(cpu.this),
             cores(cpu.postgres),
+            cores(cpu.others(true)),
             cores(cpu.busy),
             cores(cpu.all)
         ),
         InstanceKind::InProcess => println!(
-            "cpu (cores busy on average): ixs + load generator {:.2}, postgres {:.2}; \
-             machine {:.2} of {:.0}",
+            "cpu (cores busy on average): ixs + load generator {:.2}, postgres {:.2}, \
+             others {:.2}; machine {:.2} of {:.0}",
             cores(cpu.this),
             cores(cpu.postgres),
+            cores(cpu.others(false)),
             cores(cpu.busy),
             cores(cpu.all)
         ),
@@ -935,8 +962,8 @@ fn print_result_line(
     args: &Args,
     probe: Option<&Outcome>,
     load: &Outcome,
-    before: &Writer,
-    after: &Writer,
+    (before, after): (&Writer, &Writer),
+    other_cores: f64,
     errors: u64,
 ) {
     let instance = match args.instance {
@@ -946,7 +973,7 @@ fn print_result_line(
     println!(
         "RESULT instance={instance} clients={} secs={} submits={} submits_per_sec={:.0} \
          p50_ms={:.2} p99_ms={:.2} max_ms={:.2} mean_batch={:.1} batches={} \
-         probe_p50_ms={:.2} probe_p99_ms={:.2} errors={errors}",
+         probe_p50_ms={:.2} probe_p99_ms={:.2} other_cores={other_cores:.2} errors={errors}",
         args.clients,
         args.secs,
         load.created,
