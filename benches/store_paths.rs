@@ -327,9 +327,11 @@ impl Paths {
 }
 
 impl Store for Paths {
-    async fn commit(&self, fence: &Fence, batch: &Batch) -> Result<(), StoreError> {
+    async fn commit(&self, fence: &Fence, batch: &Batch) -> Result<Vec<uuid::Uuid>, StoreError> {
         if self.one_trip {
-            self.commit_one_trip(fence, batch).await
+            self.commit_one_trip(fence, batch)
+                .await
+                .map(|()| Vec::new())
         } else {
             self.writer.commit(fence, batch).await
         }
@@ -412,8 +414,9 @@ async fn submit(writer: &WriterHandle, external_id: String) -> anyhow::Result<()
         at: now,
         data: serde_json::to_value(&interaction)?,
     };
+    let about = Some((interaction.id, true));
     writer
-        .send(vec![interaction], vec![event])
+        .send(vec![interaction], vec![event], about)
         .await
         .await
         .context("writer gone")?

@@ -513,3 +513,33 @@ async fn a_kill_9_under_load_loses_no_acknowledged_interaction() {
     assert_eq!(holder, None);
     pool.close().await;
 }
+
+/// A repeat the engine no longer remembers (the original was stopped before
+/// a restart) is still answered with the original, by the database's unique
+/// index, and creates nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeat_of_an_interaction_stopped_before_a_restart_answers_the_original() {
+    let sales = spawn_instance(Solution::Sales).await;
+    let mut body = gateway("sales-email", "inbound");
+    body["external_id"] = json!("old-1");
+    let original = sales.submit_ok(&body).await;
+    let id = original["id"].as_str().unwrap().to_owned();
+    let stopped = sales.stop(&id, "answered").await;
+    assert_eq!(stopped.status, 200, "{stopped}");
+    let db = sales.db.clone();
+    sales.shutdown().await.expect("a clean shutdown");
+
+    let again = common::start_on(db, Solution::Sales, |_| {}).await;
+    again.wait_ready().await;
+    let before = again.counts().await;
+    for _ in 0..2 {
+        let repeat = again.submit(&body).await;
+        assert_eq!(repeat.status, 200, "{repeat}");
+        assert_eq!(repeat.body, stopped.body, "the stopped original, as stored");
+    }
+    assert_eq!(again.counts().await, before, "nothing created");
+    assert_eq!(again.queue_order("sales-email", "inbound").await.0, 0);
+    // A new external id still creates.
+    body["external_id"] = json!("new-1");
+    assert_eq!(again.submit(&body).await.status, 201);
+}

@@ -118,7 +118,9 @@ impl From<CommitError> for ApiError {
     fn from(error: CommitError) -> Self {
         match error {
             CommitError::Fenced | CommitError::Stopped => ApiError::not_active(),
-            CommitError::Refused => ApiError::Internal(anyhow::Error::new(error)),
+            CommitError::Refused | CommitError::Duplicate => {
+                ApiError::Internal(anyhow::Error::new(error))
+            }
         }
     }
 }

@@ -3,12 +3,11 @@
 use super::auth::Caller;
 use super::extract::{InteractionId, JsonBody};
 use super::{ApiError, AppState, Shared};
-use crate::daemon::live::Committed;
 use crate::directory::Role;
 use crate::engine::{
     Command, EngineError, Interaction, MAX_PROPERTIES_BYTES, Properties, State, Submit,
 };
-use crate::store::{FindFilter, Store};
+use crate::store::{CommitError, FindFilter, Store};
 use axum::Json;
 use axum::extract::{Query, State as Extract};
 use axum::http::StatusCode;
@@ -187,21 +186,6 @@ impl SubmitBody {
     }
 }
 
-/// Waits until the change is durable, or answers 503 after the commit
-/// timeout (the change may still commit).
-async fn committed(shared: &Shared, committed: Committed) -> Result<(), ApiError> {
-    match tokio::time::timeout(shared.limits.commit_timeout, committed).await {
-        Ok(Ok(result)) => Ok(result?),
-        Ok(Err(_)) => Err(ApiError::not_active()),
-        Err(_) => Err(ApiError::Unavailable(
-            "commit_pending",
-            "the change was accepted but is not yet durable; repeat the request (with the same \
-             external_id for a submit) to learn its outcome"
-                .into(),
-        )),
-    }
-}
-
 /// Applies `command` for `caller` and answers once it is durable. An agent
 /// acts only on its own interactions.
 async fn apply(
@@ -211,24 +195,56 @@ async fn apply(
 ) -> Result<(Interaction, bool), ApiError> {
     let live = shared.live()?;
     let id = command_target(&command);
+    let external = match &command {
+        Command::Submit(submit) => submit
+            .external_id
+            .clone()
+            .map(|external_id| (submit.submitted_by.clone(), external_id)),
+        _ => None,
+    };
     let guard = caller.only_agent().then(|| caller.person.clone());
     let outcome = live
         .apply(command, guard)
         .await
         .map_err(|_| ApiError::not_active())?;
-    match outcome {
-        Ok((applied, commit)) => match committed(shared, commit).await {
-            Ok(()) => Ok((applied.interaction, applied.created)),
-            Err(ApiError::Internal(cause)) => {
-                // The database refused the change: the engine must hold what
-                // the database holds, not the refused change.
-                let _ = live.resync(applied.interaction.id).await;
-                Err(ApiError::Internal(cause))
-            }
-            Err(other) => Err(other),
-        },
-        Err(EngineError::NotLive(_)) => Err(explain_not_live(shared, id).await),
-        Err(error) => Err(error.into()),
+    let (applied, commit) = match outcome {
+        Ok(applied) => applied,
+        Err(EngineError::NotLive(_)) => return Err(explain_not_live(shared, id).await),
+        Err(error) => return Err(error.into()),
+    };
+    match tokio::time::timeout(shared.limits.commit_timeout, commit).await {
+        Ok(Ok(Ok(()))) => Ok((applied.interaction, applied.created)),
+        Ok(Ok(Err(CommitError::Duplicate))) => {
+            // The submitter used this external id before the engine's
+            // memory: the database kept the original, which is the answer.
+            let _ = live.resync(applied.interaction.id).await;
+            let (submitted_by, external_id) = external.ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!("a duplicate without an external id"))
+            })?;
+            let original = shared
+                .store
+                .by_external_id(&submitted_by, &external_id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::Internal(anyhow::anyhow!("the original of a duplicate is gone"))
+                })?;
+            shared.check_scope(&original.process)?;
+            Ok((original, false))
+        }
+        Ok(Ok(Err(CommitError::Refused))) => {
+            // The database refused the change: the engine must hold what the
+            // database holds, not the refused change.
+            let _ = live.resync(applied.interaction.id).await;
+            Err(CommitError::Refused.into())
+        }
+        Ok(Ok(Err(other))) => Err(other.into()),
+        Ok(Err(_)) => Err(ApiError::not_active()),
+        Err(_) => Err(ApiError::Unavailable(
+            "commit_pending",
+            "the change was accepted but is not yet durable; repeat the request (with the same \
+             external_id for a submit) to learn its outcome"
+                .into(),
+        )),
     }
 }
 
@@ -272,16 +288,6 @@ pub async fn submit(
     caller.require(&[Role::Gateway, Role::Agent])?;
     let submit = body.validate(&shared, &caller)?;
     shared.check_scope(&submit.process)?;
-    if let Some(external_id) = &submit.external_id {
-        if let Some(original) = shared
-            .store
-            .by_external_id(&submit.submitted_by, external_id)
-            .await?
-        {
-            shared.check_scope(&original.process)?;
-            return Ok((StatusCode::OK, Json(original)));
-        }
-    }
     let (interaction, created) = apply(&shared, &caller, Command::Submit(submit)).await?;
     let status = if created {
         StatusCode::CREATED

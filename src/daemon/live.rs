@@ -170,7 +170,8 @@ async fn run(
                         // Even a change-less answer (an idempotent repeat) goes
                         // through the writer, so that it is given only once
                         // the original is durable.
-                        let committed = writer.send(rows, applied.events.clone()).await;
+                        let about = Some((applied.interaction.id, applied.created));
+                        let committed = writer.send(rows, applied.events.clone(), about).await;
                         Ok((applied, committed))
                     }
                     Err(error) => Err(error),

@@ -398,7 +398,11 @@ impl Daemon {
         let requeued = engine.restore(recovered, Utc::now().trunc_subsecs(6));
         for applied in &requeued {
             writer
-                .send(vec![applied.interaction.clone()], applied.events.clone())
+                .send(
+                    vec![applied.interaction.clone()],
+                    applied.events.clone(),
+                    Some((applied.interaction.id, false)),
+                )
                 .await
                 .await
                 .map_err(|_| anyhow::anyhow!("the writer stopped during recovery"))?

@@ -18,6 +18,7 @@ pub use writer::{CommitError, WriteRequest, Writer, WriterHandle, WriterStats};
 
 use crate::engine::{Event, Interaction};
 use chrono::{DateTime, Utc};
+use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
 use uuid::Uuid;
@@ -29,6 +30,8 @@ pub struct Batch {
     pub rows: Vec<Interaction>,
     /// Journal entries, in the order they happened.
     pub events: Vec<Event>,
+    /// The rows that are new interactions (the others change existing ones).
+    pub created: HashSet<Uuid>,
 }
 
 /// A journal entry with its position.
@@ -94,11 +97,14 @@ impl From<sqlx::Error> for StoreError {
 /// The store as the writer, recovery and retention use it.
 pub trait Store: Send + Sync + 'static {
     /// Commits `batch` in one transaction, only if `fence` still holds.
+    /// A new interaction whose submitter already used its external id is
+    /// not written (nor its events): its id is returned, so that the caller
+    /// can be given the original.
     fn commit(
         &self,
         fence: &Fence,
         batch: &Batch,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Uuid>, StoreError>> + Send;
 
     /// Every interaction not stopped, of the given processes.
     fn load_live(

@@ -6,7 +6,7 @@ use crate::engine::{Event, EventKind, Interaction, State};
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Executor, FromRow, PgConnection};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -107,6 +107,10 @@ impl PgStore {
     ) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
+            // No ping before every use: it doubles the round trips of a
+            // lookup; a broken connection fails the call, which is retried
+            // (writer) or answered 503 (reads).
+            .test_before_acquire(false)
             .acquire_timeout(acquire_timeout)
             .connect_with(options.disable_statement_logging())
             .await?;
@@ -267,9 +271,24 @@ async fn check_fence(tx: &mut PgConnection, fence: &Fence) -> Result<(), StoreEr
     }
 }
 
-async fn upsert_rows(tx: &mut PgConnection, rows: &[Interaction]) -> Result<(), StoreError> {
+/// How rows are written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// New interactions: one whose external id its submitter already used
+    /// is not written (the unique index decides, inside the transaction).
+    Create,
+    /// Changed interactions: the newer version wins.
+    Update,
+}
+
+/// Writes `rows`; returns the ids written.
+async fn write_rows(
+    tx: &mut PgConnection,
+    rows: &[&Interaction],
+    write: Write,
+) -> Result<Vec<Uuid>, StoreError> {
     if rows.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let n = rows.len();
     let mut id = Vec::with_capacity(n);
@@ -314,7 +333,11 @@ async fn upsert_rows(tx: &mut PgConnection, rows: &[Interaction]) -> Result<(), 
         stop_reason.push(row.stop_reason.as_deref());
         version.push(row.version);
     }
-    sqlx::query(
+    let on_conflict = match write {
+        Write::Create => "ON CONFLICT DO NOTHING",
+        Write::Update => UPDATE_ON_CONFLICT,
+    };
+    let sql = format!(
         "INSERT INTO interactions (id, external_id, submitted_by, process, queue, workbin, state,
              media_type, type, subtype, priority, properties, agent, submitted_at,
              placed_in_queue_at, offered_at, assigned_at, stopped_at, stop_reason, version)
@@ -323,40 +346,44 @@ async fn upsert_rows(tx: &mut PgConnection, rows: &[Interaction]) -> Result<(), 
              $12::jsonb[], $13::text[], $14::timestamptz[], $15::timestamptz[],
              $16::timestamptz[], $17::timestamptz[], $18::timestamptz[], $19::text[],
              $20::int8[])
-         ON CONFLICT (id) DO UPDATE SET
-             process = EXCLUDED.process, queue = EXCLUDED.queue, workbin = EXCLUDED.workbin,
-             state = EXCLUDED.state, priority = EXCLUDED.priority,
-             properties = EXCLUDED.properties, agent = EXCLUDED.agent,
-             placed_in_queue_at = EXCLUDED.placed_in_queue_at,
-             offered_at = EXCLUDED.offered_at, assigned_at = EXCLUDED.assigned_at,
-             stopped_at = EXCLUDED.stopped_at, stop_reason = EXCLUDED.stop_reason,
-             version = EXCLUDED.version
-         WHERE interactions.version < EXCLUDED.version",
-    )
-    .bind(id)
-    .bind(external_id)
-    .bind(submitted_by)
-    .bind(process)
-    .bind(queue)
-    .bind(workbin)
-    .bind(state)
-    .bind(media_type)
-    .bind(kind)
-    .bind(subtype)
-    .bind(priority)
-    .bind(properties)
-    .bind(agent)
-    .bind(submitted_at)
-    .bind(placed_in_queue_at)
-    .bind(offered_at)
-    .bind(assigned_at)
-    .bind(stopped_at)
-    .bind(stop_reason)
-    .bind(version)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+         {on_conflict}
+         RETURNING id"
+    );
+    let written: Vec<Uuid> = sqlx::query_scalar(&sql)
+        .bind(id)
+        .bind(external_id)
+        .bind(submitted_by)
+        .bind(process)
+        .bind(queue)
+        .bind(workbin)
+        .bind(state)
+        .bind(media_type)
+        .bind(kind)
+        .bind(subtype)
+        .bind(priority)
+        .bind(properties)
+        .bind(agent)
+        .bind(submitted_at)
+        .bind(placed_in_queue_at)
+        .bind(offered_at)
+        .bind(assigned_at)
+        .bind(stopped_at)
+        .bind(stop_reason)
+        .bind(version)
+        .fetch_all(&mut *tx)
+        .await?;
+    Ok(written)
 }
+
+const UPDATE_ON_CONFLICT: &str = "ON CONFLICT (id) DO UPDATE SET
+    process = EXCLUDED.process, queue = EXCLUDED.queue, workbin = EXCLUDED.workbin,
+    state = EXCLUDED.state, priority = EXCLUDED.priority,
+    properties = EXCLUDED.properties, agent = EXCLUDED.agent,
+    placed_in_queue_at = EXCLUDED.placed_in_queue_at,
+    offered_at = EXCLUDED.offered_at, assigned_at = EXCLUDED.assigned_at,
+    stopped_at = EXCLUDED.stopped_at, stop_reason = EXCLUDED.stop_reason,
+    version = EXCLUDED.version
+    WHERE interactions.version < EXCLUDED.version";
 
 async fn insert_events(tx: &mut PgConnection, events: &[Event]) -> Result<(), StoreError> {
     if events.is_empty() {
@@ -385,13 +412,36 @@ async fn insert_events(tx: &mut PgConnection, events: &[Event]) -> Result<(), St
 }
 
 impl Store for PgStore {
-    async fn commit(&self, fence: &Fence, batch: &Batch) -> Result<(), StoreError> {
+    async fn commit(&self, fence: &Fence, batch: &Batch) -> Result<Vec<Uuid>, StoreError> {
         let mut tx = self.pool.begin().await?;
         check_fence(&mut tx, fence).await?;
-        upsert_rows(&mut tx, &batch.rows).await?;
-        insert_events(&mut tx, &batch.events).await?;
+        let (new, changed): (Vec<&Interaction>, Vec<&Interaction>) = batch
+            .rows
+            .iter()
+            .partition(|row| batch.created.contains(&row.id));
+        let written: HashSet<Uuid> = write_rows(&mut tx, &new, Write::Create)
+            .await?
+            .into_iter()
+            .collect();
+        let duplicates: Vec<Uuid> = new
+            .iter()
+            .map(|row| row.id)
+            .filter(|id| !written.contains(id))
+            .collect();
+        write_rows(&mut tx, &changed, Write::Update).await?;
+        if duplicates.is_empty() {
+            insert_events(&mut tx, &batch.events).await?;
+        } else {
+            let kept: Vec<Event> = batch
+                .events
+                .iter()
+                .filter(|e| !duplicates.contains(&e.interaction_id))
+                .cloned()
+                .collect();
+            insert_events(&mut tx, &kept).await?;
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(duplicates)
     }
 
     async fn load_live(&self, processes: &[String]) -> Result<Vec<Interaction>, StoreError> {

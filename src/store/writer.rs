@@ -9,7 +9,7 @@
 use super::{Batch, Fence, Store, StoreError};
 use crate::engine::{Event, Interaction};
 use crate::telemetry::error_chain;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -29,12 +29,18 @@ pub enum CommitError {
     /// The database refused the change for good.
     #[error("the database refused the change")]
     Refused,
+    /// The interaction was not created: its submitter had already submitted
+    /// one with the same external id, which the store holds.
+    #[error("the submitter already submitted an interaction with this external id")]
+    Duplicate,
 }
 
 /// One engine outcome to make durable.
 pub struct WriteRequest {
     pub rows: Vec<Interaction>,
     pub events: Vec<Event>,
+    /// The interaction this change is about, and whether it creates it.
+    pub about: Option<(Uuid, bool)>,
     pub reply: oneshot::Sender<Result<(), CommitError>>,
 }
 
@@ -84,6 +90,7 @@ impl WriterHandle {
         &self,
         rows: Vec<Interaction>,
         events: Vec<Event>,
+        about: Option<(Uuid, bool)>,
     ) -> oneshot::Receiver<Result<(), CommitError>> {
         let (reply, rx) = oneshot::channel();
         if let Err(mpsc::error::SendError(request)) = self
@@ -91,6 +98,7 @@ impl WriterHandle {
             .send(WriteRequest {
                 rows,
                 events,
+                about,
                 reply,
             })
             .await
@@ -107,7 +115,13 @@ pub struct Writer<S> {
     rx: mpsc::Receiver<WriteRequest>,
     max_batch: usize,
     stats: Arc<WriterStats>,
+    /// Interactions recently not created because their external id was
+    /// taken: a later request about one of them is answered the same way.
+    duplicates: HashSet<Uuid>,
 }
+
+/// How many not-created ids the writer remembers.
+const REMEMBERED_DUPLICATES: usize = 10_000;
 
 impl<S: Store> Writer<S> {
     pub fn new(
@@ -125,6 +139,7 @@ impl<S: Store> Writer<S> {
                 rx,
                 max_batch: max_batch.max(1),
                 stats,
+                duplicates: HashSet::new(),
             },
             WriterHandle { tx },
         )
@@ -153,14 +168,16 @@ impl<S: Store> Writer<S> {
         Ok(())
     }
 
-    async fn commit_group(&self, pending: &mut Vec<WriteRequest>) -> Result<(), CommitError> {
+    async fn commit_group(&mut self, pending: &mut Vec<WriteRequest>) -> Result<(), CommitError> {
         let batch = merge(pending);
         let outcome = self.commit_retrying(&batch).await;
         match outcome {
-            Ok(()) => {
+            Ok(duplicates) => {
                 self.stats.record(pending.len());
+                self.remember(duplicates);
                 for request in pending.drain(..) {
-                    let _ = request.reply.send(Ok(()));
+                    let answer = self.answer(&request);
+                    let _ = request.reply.send(answer);
                 }
                 Ok(())
             }
@@ -176,14 +193,13 @@ impl<S: Store> Writer<S> {
                 warn!(error = %error_chain(&error), size = pending.len(),
                     "batch refused; committing its changes one by one");
                 for request in pending.drain(..) {
-                    let one = Batch {
-                        rows: request.rows.clone(),
-                        events: request.events.clone(),
-                    };
+                    let one = merge(std::slice::from_ref(&request));
                     match self.commit_retrying(&one).await {
-                        Ok(()) => {
+                        Ok(duplicates) => {
                             self.stats.record(1);
-                            let _ = request.reply.send(Ok(()));
+                            self.remember(duplicates);
+                            let answer = self.answer(&request);
+                            let _ = request.reply.send(answer);
                         }
                         Err(StoreError::Fenced(_)) => {
                             let _ = request.reply.send(Err(CommitError::Fenced));
@@ -207,9 +223,25 @@ impl<S: Store> Writer<S> {
         }
     }
 
+    fn remember(&mut self, duplicates: Vec<Uuid>) {
+        if self.duplicates.len() + duplicates.len() > REMEMBERED_DUPLICATES {
+            self.duplicates.clear();
+        }
+        self.duplicates.extend(duplicates);
+    }
+
+    /// A committed request's answer: a duplicate if what it is about was
+    /// not created.
+    fn answer(&self, request: &WriteRequest) -> Result<(), CommitError> {
+        match request.about {
+            Some((id, _)) if self.duplicates.contains(&id) => Err(CommitError::Duplicate),
+            _ => Ok(()),
+        }
+    }
+
     /// Commits, retrying transient failures with capped exponential backoff
     /// for as long as it takes.
-    async fn commit_retrying(&self, batch: &Batch) -> Result<(), StoreError> {
+    async fn commit_retrying(&self, batch: &Batch) -> Result<Vec<Uuid>, StoreError> {
         let mut delay = Duration::from_millis(20);
         loop {
             match self.store.commit(&self.fence, batch).await {
@@ -242,6 +274,9 @@ fn merge(pending: &[WriteRequest]) -> Batch {
             }
         }
         batch.events.extend(request.events.iter().cloned());
+        if let Some((id, true)) = request.about {
+            batch.created.insert(id);
+        }
     }
     batch
 }
