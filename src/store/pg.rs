@@ -271,25 +271,80 @@ async fn check_fence(tx: &mut PgConnection, fence: &Fence) -> Result<(), StoreEr
     }
 }
 
-/// How rows are written.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Write {
-    /// New interactions: one whose external id its submitter already used
-    /// is not written (the unique index decides, inside the transaction).
-    Create,
-    /// Changed interactions: the newer version wins.
-    Update,
-}
+/// Commits a batch as one statement, so one round trip and one WAL flush:
+/// the fence check, the new interactions (one whose submitter already used
+/// its external id is turned away by the unique index), the changed ones
+/// (the newer version wins), and the journal entries (but those of turned
+/// away interactions). Returns whether the fence held, and the ids of the
+/// new interactions written.
+const COMMIT: &str = "
+WITH fence AS (
+    SELECT epoch FROM instance_lease
+    WHERE id = 1 AND holder = $22 AND epoch = $23
+    FOR SHARE
+),
+batch AS (
+    SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
+        $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int4[],
+        $12::jsonb[], $13::text[], $14::timestamptz[], $15::timestamptz[],
+        $16::timestamptz[], $17::timestamptz[], $18::timestamptz[], $19::text[],
+        $20::int8[], $21::bool[])
+        AS b(id, external_id, submitted_by, process, queue, workbin, state, media_type,
+             type, subtype, priority, properties, agent, submitted_at, placed_in_queue_at,
+             offered_at, assigned_at, stopped_at, stop_reason, version, created)
+    WHERE EXISTS (SELECT 1 FROM fence)
+),
+created AS (
+    INSERT INTO interactions (id, external_id, submitted_by, process, queue, workbin, state,
+        media_type, type, subtype, priority, properties, agent, submitted_at,
+        placed_in_queue_at, offered_at, assigned_at, stopped_at, stop_reason, version)
+    SELECT id, external_id, submitted_by, process, queue, workbin, state, media_type, type,
+        subtype, priority, properties, agent, submitted_at, placed_in_queue_at, offered_at,
+        assigned_at, stopped_at, stop_reason, version
+    FROM batch WHERE created
+    ON CONFLICT DO NOTHING
+    RETURNING id
+),
+changed AS (
+    INSERT INTO interactions (id, external_id, submitted_by, process, queue, workbin, state,
+        media_type, type, subtype, priority, properties, agent, submitted_at,
+        placed_in_queue_at, offered_at, assigned_at, stopped_at, stop_reason, version)
+    SELECT id, external_id, submitted_by, process, queue, workbin, state, media_type, type,
+        subtype, priority, properties, agent, submitted_at, placed_in_queue_at, offered_at,
+        assigned_at, stopped_at, stop_reason, version
+    FROM batch WHERE NOT created
+    ON CONFLICT (id) DO UPDATE SET
+        process = EXCLUDED.process, queue = EXCLUDED.queue, workbin = EXCLUDED.workbin,
+        state = EXCLUDED.state, priority = EXCLUDED.priority,
+        properties = EXCLUDED.properties, agent = EXCLUDED.agent,
+        placed_in_queue_at = EXCLUDED.placed_in_queue_at,
+        offered_at = EXCLUDED.offered_at, assigned_at = EXCLUDED.assigned_at,
+        stopped_at = EXCLUDED.stopped_at, stop_reason = EXCLUDED.stop_reason,
+        version = EXCLUDED.version
+    WHERE interactions.version < EXCLUDED.version
+    RETURNING id
+),
+journal AS (
+    INSERT INTO interaction_events (interaction_id, kind, process, at, data)
+    SELECT e.interaction_id, e.kind, e.process, e.at, e.data
+    FROM UNNEST($24::uuid[], $25::text[], $26::text[], $27::timestamptz[], $28::jsonb[])
+        WITH ORDINALITY AS e(interaction_id, kind, process, at, data, n)
+    WHERE EXISTS (SELECT 1 FROM fence)
+      AND (e.interaction_id IN (SELECT id FROM created)
+           OR e.interaction_id NOT IN (SELECT id FROM batch WHERE created))
+    ORDER BY e.n
+    RETURNING 1
+)
+SELECT EXISTS (SELECT 1 FROM fence) AS held,
+       ARRAY(SELECT id FROM created) AS written,
+       (SELECT count(*) FROM changed) + (SELECT count(*) FROM journal) AS others";
 
-/// Writes `rows`; returns the ids written.
-async fn write_rows(
-    tx: &mut PgConnection,
-    rows: &[&Interaction],
-    write: Write,
+async fn commit_batch(
+    pool: &PgPool,
+    fence: &Fence,
+    batch: &Batch,
 ) -> Result<Vec<Uuid>, StoreError> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
+    let rows = &batch.rows;
     let n = rows.len();
     let mut id = Vec::with_capacity(n);
     let mut external_id = Vec::with_capacity(n);
@@ -311,6 +366,7 @@ async fn write_rows(
     let mut stopped_at = Vec::with_capacity(n);
     let mut stop_reason = Vec::with_capacity(n);
     let mut version = Vec::with_capacity(n);
+    let mut created = Vec::with_capacity(n);
     for row in rows {
         id.push(row.id);
         external_id.push(row.external_id.as_deref());
@@ -332,24 +388,15 @@ async fn write_rows(
         stopped_at.push(row.stopped_at);
         stop_reason.push(row.stop_reason.as_deref());
         version.push(row.version);
+        created.push(batch.created.contains(&row.id));
     }
-    let on_conflict = match write {
-        Write::Create => "ON CONFLICT DO NOTHING",
-        Write::Update => UPDATE_ON_CONFLICT,
-    };
-    let sql = format!(
-        "INSERT INTO interactions (id, external_id, submitted_by, process, queue, workbin, state,
-             media_type, type, subtype, priority, properties, agent, submitted_at,
-             placed_in_queue_at, offered_at, assigned_at, stopped_at, stop_reason, version)
-         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
-             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int4[],
-             $12::jsonb[], $13::text[], $14::timestamptz[], $15::timestamptz[],
-             $16::timestamptz[], $17::timestamptz[], $18::timestamptz[], $19::text[],
-             $20::int8[])
-         {on_conflict}
-         RETURNING id"
-    );
-    let written: Vec<Uuid> = sqlx::query_scalar(&sql)
+    let events = &batch.events;
+    let event_interaction: Vec<Uuid> = events.iter().map(|e| e.interaction_id).collect();
+    let event_kind: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    let event_process: Vec<&str> = events.iter().map(|e| e.process.as_str()).collect();
+    let event_at: Vec<DateTime<Utc>> = events.iter().map(|e| e.at).collect();
+    let event_data: Vec<&serde_json::Value> = events.iter().map(|e| &e.data).collect();
+    let (held, written, _): (bool, Vec<Uuid>, i64) = sqlx::query_as(COMMIT)
         .bind(id)
         .bind(external_id)
         .bind(submitted_by)
@@ -370,78 +417,30 @@ async fn write_rows(
         .bind(stopped_at)
         .bind(stop_reason)
         .bind(version)
-        .fetch_all(&mut *tx)
+        .bind(created)
+        .bind(&fence.holder)
+        .bind(fence.epoch)
+        .bind(event_interaction)
+        .bind(event_kind)
+        .bind(event_process)
+        .bind(event_at)
+        .bind(event_data)
+        .fetch_one(pool)
         .await?;
-    Ok(written)
-}
-
-const UPDATE_ON_CONFLICT: &str = "ON CONFLICT (id) DO UPDATE SET
-    process = EXCLUDED.process, queue = EXCLUDED.queue, workbin = EXCLUDED.workbin,
-    state = EXCLUDED.state, priority = EXCLUDED.priority,
-    properties = EXCLUDED.properties, agent = EXCLUDED.agent,
-    placed_in_queue_at = EXCLUDED.placed_in_queue_at,
-    offered_at = EXCLUDED.offered_at, assigned_at = EXCLUDED.assigned_at,
-    stopped_at = EXCLUDED.stopped_at, stop_reason = EXCLUDED.stop_reason,
-    version = EXCLUDED.version
-    WHERE interactions.version < EXCLUDED.version";
-
-async fn insert_events(tx: &mut PgConnection, events: &[Event]) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Ok(());
+    if !held {
+        return Err(StoreError::Fenced(fence.epoch));
     }
-    let interaction_id: Vec<Uuid> = events.iter().map(|e| e.interaction_id).collect();
-    let kind: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-    let process: Vec<&str> = events.iter().map(|e| e.process.as_str()).collect();
-    let at: Vec<DateTime<Utc>> = events.iter().map(|e| e.at).collect();
-    let data: Vec<&serde_json::Value> = events.iter().map(|e| &e.data).collect();
-    sqlx::query(
-        "INSERT INTO interaction_events (interaction_id, kind, process, at, data)
-         SELECT interaction_id, kind, process, at, data
-         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[])
-             WITH ORDINALITY AS e(interaction_id, kind, process, at, data, n)
-         ORDER BY n",
-    )
-    .bind(interaction_id)
-    .bind(kind)
-    .bind(process)
-    .bind(at)
-    .bind(data)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+    let written: HashSet<Uuid> = written.into_iter().collect();
+    Ok(rows
+        .iter()
+        .map(|row| row.id)
+        .filter(|id| batch.created.contains(id) && !written.contains(id))
+        .collect())
 }
 
 impl Store for PgStore {
     async fn commit(&self, fence: &Fence, batch: &Batch) -> Result<Vec<Uuid>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        check_fence(&mut tx, fence).await?;
-        let (new, changed): (Vec<&Interaction>, Vec<&Interaction>) = batch
-            .rows
-            .iter()
-            .partition(|row| batch.created.contains(&row.id));
-        let written: HashSet<Uuid> = write_rows(&mut tx, &new, Write::Create)
-            .await?
-            .into_iter()
-            .collect();
-        let duplicates: Vec<Uuid> = new
-            .iter()
-            .map(|row| row.id)
-            .filter(|id| !written.contains(id))
-            .collect();
-        write_rows(&mut tx, &changed, Write::Update).await?;
-        if duplicates.is_empty() {
-            insert_events(&mut tx, &batch.events).await?;
-        } else {
-            let kept: Vec<Event> = batch
-                .events
-                .iter()
-                .filter(|e| !duplicates.contains(&e.interaction_id))
-                .cloned()
-                .collect();
-            insert_events(&mut tx, &kept).await?;
-        }
-        tx.commit().await?;
-        Ok(duplicates)
+        commit_batch(&self.pool, fence, batch).await
     }
 
     async fn load_live(&self, processes: &[String]) -> Result<Vec<Interaction>, StoreError> {
