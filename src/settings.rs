@@ -25,7 +25,7 @@ pub enum SettingsError {
     Invalid { key: &'static str, reason: String },
 }
 
-fn invalid(key: &'static str, reason: impl Into<String>) -> SettingsError {
+pub(crate) fn invalid(key: &'static str, reason: impl Into<String>) -> SettingsError {
     SettingsError::Invalid {
         key,
         reason: reason.into(),

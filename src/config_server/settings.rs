@@ -9,24 +9,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    #[error("{path}: {source}")]
-    Load {
-        path: String,
-        #[source]
-        source: config::ConfigError,
-    },
-    #[error("setting `{key}`: {reason}")]
-    Invalid { key: &'static str, reason: String },
-}
-
-fn invalid(key: &'static str, reason: impl Into<String>) -> SettingsError {
-    SettingsError::Invalid {
-        key,
-        reason: reason.into(),
-    }
-}
+pub use crate::settings::SettingsError;
+use crate::settings::invalid;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
