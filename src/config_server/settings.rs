@@ -75,21 +75,8 @@ impl Default for TokenSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ShutdownSettings {
-    /// How long in-flight requests get to finish on SIGTERM.
-    #[serde(default = "defaults::grace_period", with = "humantime_serde")]
-    pub grace_period: Duration,
-}
-
-impl Default for ShutdownSettings {
-    fn default() -> Self {
-        ShutdownSettings {
-            grace_period: defaults::grace_period(),
-        }
-    }
-}
+/// The same `[shutdown]` section as an instance's.
+pub use crate::settings::ShutdownSettings;
 
 mod defaults {
     use std::net::SocketAddr;
@@ -109,9 +96,6 @@ mod defaults {
     }
     pub fn ttl() -> Duration {
         Duration::from_secs(8 * 3600)
-    }
-    pub fn grace_period() -> Duration {
-        Duration::from_secs(10)
     }
 }
 

@@ -160,17 +160,10 @@ impl ScopeWatcher {
                 },
             };
             if let Err(e) = self.refresh(&current).await {
-                if matches!(e, Fetch::Refused(_)) {
-                    // The token, not the application, was refused (e.g. the
-                    // server restarted): log in again, soon.
-                    token = None;
-                    if sleep_or_cancel(next_backoff(&mut backoff), &cancel).await {
-                        return;
-                    }
-                    continue;
-                }
-                let wait = self.failed(e, &mut backoff).await;
-                if sleep_or_cancel(wait, &cancel).await {
+                if self
+                    .wait_to_retry(e, &mut token, &mut backoff, &cancel)
+                    .await
+                {
                     return;
                 }
                 continue;
@@ -179,16 +172,10 @@ impl ScopeWatcher {
             let stream = match self.client.watch(&current, after).await {
                 Ok(stream) => stream,
                 Err(e) => {
-                    let e = Fetch::from(e);
-                    if matches!(e, Fetch::Refused(_)) {
-                        token = None;
-                        if sleep_or_cancel(next_backoff(&mut backoff), &cancel).await {
-                            return;
-                        }
-                        continue;
-                    }
-                    let wait = self.failed(e, &mut backoff).await;
-                    if sleep_or_cancel(wait, &cancel).await {
+                    if self
+                        .wait_to_retry(e.into(), &mut token, &mut backoff, &cancel)
+                        .await
+                    {
                         return;
                     }
                     continue;
@@ -229,6 +216,27 @@ impl ScopeWatcher {
                 }
             }
         }
+    }
+
+    /// After a call made with `token` failed: a refused token (not the
+    /// application: e.g. the server restarted) is dropped so that the next
+    /// round logs in again, soon; any other failure is recorded. Waits before
+    /// the next try; true if cancelled meanwhile.
+    async fn wait_to_retry(
+        &self,
+        failure: Fetch,
+        token: &mut Option<Token>,
+        backoff: &mut Duration,
+        cancel: &CancellationToken,
+    ) -> bool {
+        let wait = match failure {
+            Fetch::Refused(_) => {
+                *token = None;
+                next_backoff(backoff)
+            }
+            other => self.failed(other, backoff).await,
+        };
+        sleep_or_cancel(wait, cancel).await
     }
 
     /// Reads identity and objects and applies them if they changed.
