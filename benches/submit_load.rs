@@ -618,6 +618,8 @@ async fn client_loop(
 struct Writer {
     batches: u64,
     changes: u64,
+    /// Seconds spent committing.
+    commit_secs: f64,
     /// Cumulative batch-size buckets: (upper bound label, count).
     buckets: Vec<(String, u64)>,
 }
@@ -638,6 +640,10 @@ fn parse_metrics(text: &str) -> Writer {
         else {
             continue;
         };
+        if name == "ixs_writer_commit_seconds_total" {
+            writer.commit_secs = value.parse().unwrap_or_default();
+            continue;
+        }
         let Ok(value) = value.parse::<u64>() else {
             continue;
         };
@@ -937,11 +943,17 @@ fn print_load(args: &Args, load: &Outcome, before: &Writer, after: &Writer, cpu:
     );
     let batches = after.batches.saturating_sub(before.batches);
     println!(
-        "writer: {} commits of {} changes in the window: mean batch {:.1}; {:.0} commits/s",
+        "writer: {} commits of {} changes in the window: mean batch {:.1}; {:.0} commits/s; \
+         mean commit {:.2} ms",
         batches,
         after.changes.saturating_sub(before.changes),
         mean_batch(before, after),
-        batches as f64 / load.window.as_secs_f64()
+        batches as f64 / load.window.as_secs_f64(),
+        if batches == 0 {
+            0.0
+        } else {
+            1000.0 * (after.commit_secs - before.commit_secs) / batches as f64
+        }
     );
     let mut lower = 1;
     let mut previous = 0;

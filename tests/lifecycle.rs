@@ -285,6 +285,67 @@ async fn stop_from_queued_and_from_handling_records_the_reason() {
     assert_eq!(sales.queue_order(EMAIL, "inbound").await.0, 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journal_reads_back_what_each_change_wrote() {
+    use ixs::engine::EventKind;
+    use ixs::store::{PgStore, Store};
+    let sales = sales().await;
+    let submitted = sales
+        .submit_ok(&submission(
+            EMAIL,
+            "inbound",
+            json!({ "properties": { "subject": "Ünïcode \"quoted\"", "n": 1 } }),
+        ))
+        .await;
+    let id = submitted["id"].as_str().expect("id");
+    let patched = sales.change_properties(id, &json!({ "n": 2 })).await;
+    assert_eq!(patched.status, 200, "{patched}");
+    let moved = sales
+        .place_in_queue(id, &json!({ "queue": "overflow" }))
+        .await;
+    assert_eq!(moved.status, 200, "{moved}");
+    let stopped = sales.stop(id, "answered").await;
+    assert_eq!(stopped.status, 200, "{stopped}");
+
+    let journal = PgStore::from_pool(sales.pool.clone())
+        .read_journal(0, 100)
+        .await
+        .expect("the journal reads");
+    let uuid = uuid::Uuid::parse_str(id).expect("uuid");
+    let mine: Vec<_> = journal
+        .iter()
+        .filter(|entry| entry.event.interaction_id == uuid)
+        .collect();
+    let kinds: Vec<EventKind> = mine.iter().map(|entry| entry.event.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            EventKind::Submitted,
+            EventKind::PropertiesChanged,
+            EventKind::PlacedInQueue,
+            EventKind::ProcessingStopped
+        ]
+    );
+    assert!(
+        mine.windows(2).all(|w| w[0].position < w[1].position),
+        "positions grow"
+    );
+    let data: Vec<Value> = mine
+        .iter()
+        .map(|entry| entry.event.data.to_value())
+        .collect();
+    assert_eq!(
+        data[0], submitted,
+        "the submitted event holds the interaction"
+    );
+    assert_eq!(data[1]["changes"], json!({ "n": 2 }));
+    assert_eq!(data[1]["properties"], patched.body["properties"]);
+    assert_eq!(data[2]["queue"], "overflow");
+    assert_eq!(data[2]["from"]["queue"], "inbound");
+    assert_eq!(data[3]["reason"], "answered");
+    assert_eq!(data[3]["from"], "queued");
+}
+
 // ---- 1. Illegal transitions ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -161,7 +161,7 @@ async fn run(
                     None => engine.apply(command, now(), Uuid::now_v7),
                 };
                 let answer = match outcome {
-                    Ok(applied) => {
+                    Ok(mut applied) => {
                         let rows = if applied.events.is_empty() {
                             Vec::new()
                         } else {
@@ -171,7 +171,10 @@ async fn run(
                         // through the writer, so that it is given only once
                         // the original is durable.
                         let about = Some((applied.interaction.id, applied.created));
-                        let committed = writer.send(rows, applied.events.clone(), about).await;
+                        // The events go to the writer; the caller needs only
+                        // the interaction.
+                        let events = std::mem::take(&mut applied.events);
+                        let committed = writer.send(rows, events, about).await;
                         Ok((applied, committed))
                     }
                     Err(error) => Err(error),

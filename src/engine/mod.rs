@@ -12,7 +12,7 @@ mod queue;
 mod scope;
 pub mod state;
 
-pub use event::{Event, EventKind};
+pub use event::{Event, EventData, EventKind};
 pub use interaction::{Interaction, Properties, merge_properties};
 pub use queue::QueueIndex;
 pub use scope::{Served, ServedProcess};
@@ -171,7 +171,7 @@ impl Engine {
                         interaction_id: interaction.id,
                         process: interaction.process.clone(),
                         at: now,
-                        data: json!({ "from": { "state": from }, "queue": interaction.queue, "reason": "recovery" }),
+                        data: EventData::of(&json!({ "from": { "state": from }, "queue": interaction.queue, "reason": "recovery" })),
                     }],
                     interaction: interaction.clone(),
                     created: false,
@@ -388,7 +388,7 @@ impl Engine {
             interaction_id: interaction.id,
             process: interaction.process.clone(),
             at: now,
-            data: serde_json::to_value(&interaction).unwrap_or_default(),
+            data: EventData::of(&interaction),
         };
         self.insert_live(interaction.clone());
         Ok(Applied {
@@ -414,7 +414,10 @@ impl Engine {
             interaction_id: id,
             process: changed.process.clone(),
             at: now,
-            data: json!({ "changes": patch, "properties": changed.properties }),
+            data: EventData::of(&PropertiesChangedData {
+                changes: &patch,
+                properties: &changed.properties,
+            }),
         };
         self.replace_live(changed.clone());
         Ok(Applied {
@@ -460,7 +463,7 @@ impl Engine {
             interaction_id: id,
             process: changed.process.clone(),
             at: now,
-            data: json!({ "from": from, "queue": changed.queue }),
+            data: EventData::of(&json!({ "from": from, "queue": changed.queue })),
         };
         self.replace_live(changed.clone());
         Ok(Applied {
@@ -487,7 +490,7 @@ impl Engine {
             interaction_id: id,
             process: changed.process.clone(),
             at: now,
-            data: json!({ "reason": reason, "from": current.state }),
+            data: EventData::of(&json!({ "reason": reason, "from": current.state })),
         };
         self.replace_live(changed.clone());
         Ok(Applied {
@@ -625,6 +628,13 @@ fn check_properties_size(properties: &Properties) -> Result<(), EngineError> {
         return Err(EngineError::PropertiesTooLarge { size });
     }
     Ok(())
+}
+
+/// The details of a `properties_changed` event: the patch and the result.
+#[derive(Serialize)]
+struct PropertiesChangedData<'a> {
+    changes: &'a Properties,
+    properties: &'a Properties,
 }
 
 #[cfg(test)]

@@ -23,13 +23,14 @@ use std::future::Future;
 use std::time::Duration;
 use uuid::Uuid;
 
-/// Changes committed together in one transaction.
+/// Changes committed together in one transaction, borrowed from the
+/// requests that carry them.
 #[derive(Debug, Default, Clone)]
-pub struct Batch {
+pub struct Batch<'a> {
     /// The latest version of every interaction the batch changes.
-    pub rows: Vec<Interaction>,
+    pub rows: Vec<&'a Interaction>,
     /// Journal entries, in the order they happened.
-    pub events: Vec<Event>,
+    pub events: Vec<&'a Event>,
     /// The rows that are new interactions (the others change existing ones).
     pub created: HashSet<Uuid>,
 }
@@ -103,7 +104,7 @@ pub trait Store: Send + Sync + 'static {
     fn commit(
         &self,
         fence: &Fence,
-        batch: &Batch,
+        batch: &Batch<'_>,
     ) -> impl Future<Output = Result<Vec<Uuid>, StoreError>> + Send;
 
     /// Every interaction not stopped, of the given processes.

@@ -2,9 +2,11 @@
 //! engines also run: no advisory locks, no LISTEN/NOTIFY.
 
 use super::{Batch, Fence, JournalEntry, LeaseHolder, LeaseOutcome, Purged, Store, StoreError};
-use crate::engine::{Event, EventKind, Interaction, State};
+use crate::engine::{Event, EventData, EventKind, Interaction, State};
 use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::types::Json;
 use sqlx::{ConnectOptions, Connection, Executor, FromRow, PgConnection};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -342,7 +344,7 @@ SELECT EXISTS (SELECT 1 FROM fence) AS held,
 async fn commit_batch(
     pool: &PgPool,
     fence: &Fence,
-    batch: &Batch,
+    batch: &Batch<'_>,
 ) -> Result<Vec<Uuid>, StoreError> {
     let rows = &batch.rows;
     let n = rows.len();
@@ -367,7 +369,7 @@ async fn commit_batch(
     let mut stop_reason = Vec::with_capacity(n);
     let mut version = Vec::with_capacity(n);
     let mut created = Vec::with_capacity(n);
-    for row in rows {
+    for &row in rows {
         id.push(row.id);
         external_id.push(row.external_id.as_deref());
         submitted_by.push(row.submitted_by.as_str());
@@ -379,7 +381,7 @@ async fn commit_batch(
         kind.push(row.kind.as_str());
         subtype.push(row.subtype.as_deref());
         priority.push(row.priority);
-        properties.push(serde_json::Value::Object(row.properties.clone()));
+        properties.push(Json(&row.properties));
         agent.push(row.agent.as_deref());
         submitted_at.push(row.submitted_at);
         placed_in_queue_at.push(row.placed_in_queue_at);
@@ -395,7 +397,7 @@ async fn commit_batch(
     let event_kind: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     let event_process: Vec<&str> = events.iter().map(|e| e.process.as_str()).collect();
     let event_at: Vec<DateTime<Utc>> = events.iter().map(|e| e.at).collect();
-    let event_data: Vec<&serde_json::Value> = events.iter().map(|e| &e.data).collect();
+    let event_data: Vec<Json<&RawValue>> = events.iter().map(|e| Json(e.data.as_raw())).collect();
     let (held, written, _): (bool, Vec<Uuid>, i64) = sqlx::query_as(COMMIT)
         .bind(id)
         .bind(external_id)
@@ -439,7 +441,7 @@ async fn commit_batch(
 }
 
 impl Store for PgStore {
-    async fn commit(&self, fence: &Fence, batch: &Batch) -> Result<Vec<Uuid>, StoreError> {
+    async fn commit(&self, fence: &Fence, batch: &Batch<'_>) -> Result<Vec<Uuid>, StoreError> {
         commit_batch(&self.pool, fence, batch).await
     }
 
@@ -462,7 +464,7 @@ impl Store for PgStore {
             kind: String,
             process: String,
             at: DateTime<Utc>,
-            data: serde_json::Value,
+            data: Json<Box<RawValue>>,
         }
         let rows: Vec<EventRow> = sqlx::query_as(
             "SELECT id, interaction_id, kind, process, at, data FROM interaction_events
@@ -495,7 +497,7 @@ impl Store for PgStore {
                         interaction_id: row.interaction_id,
                         process: row.process,
                         at: row.at,
-                        data: row.data,
+                        data: EventData::from_raw(row.data.0),
                     },
                 })
             })

@@ -12,7 +12,7 @@ use crate::telemetry::error_chain;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, warn};
 use uuid::Uuid;
@@ -53,6 +53,9 @@ pub struct WriterStats {
     /// Requests in the last committed batch.
     pub last_batch: AtomicU64,
     pub max_batch: AtomicU64,
+    /// Time spent in committed transactions, from sending the statement to
+    /// its answer, in microseconds.
+    pub commit_micros: AtomicU64,
     /// Batch-size histogram: `[1, 2-4, 5-16, 17-64, 65-256, 257+]`.
     pub batch_sizes: [AtomicU64; 6],
 }
@@ -60,8 +63,10 @@ pub struct WriterStats {
 impl WriterStats {
     pub const BUCKETS: [&'static str; 6] = ["1", "4", "16", "64", "256", "+Inf"];
 
-    fn record(&self, size: usize) {
+    fn record(&self, size: usize, took: Duration) {
         let size64 = size as u64;
+        self.commit_micros
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
         self.batches.fetch_add(1, Ordering::Relaxed);
         self.requests.fetch_add(size64, Ordering::Relaxed);
         self.last_batch.store(size64, Ordering::Relaxed);
@@ -169,11 +174,10 @@ impl<S: Store> Writer<S> {
     }
 
     async fn commit_group(&mut self, pending: &mut Vec<WriteRequest>) -> Result<(), CommitError> {
-        let batch = merge(pending);
-        let outcome = self.commit_retrying(&batch).await;
+        let outcome = self.commit_retrying(&merge(pending)).await;
         match outcome {
-            Ok(duplicates) => {
-                self.stats.record(pending.len());
+            Ok((duplicates, took)) => {
+                self.stats.record(pending.len(), took);
                 self.remember(duplicates);
                 for request in pending.drain(..) {
                     let answer = self.answer(&request);
@@ -195,8 +199,8 @@ impl<S: Store> Writer<S> {
                 for request in pending.drain(..) {
                     let one = merge(std::slice::from_ref(&request));
                     match self.commit_retrying(&one).await {
-                        Ok(duplicates) => {
-                            self.stats.record(1);
+                        Ok((duplicates, took)) => {
+                            self.stats.record(1, took);
                             self.remember(duplicates);
                             let answer = self.answer(&request);
                             let _ = request.reply.send(answer);
@@ -240,11 +244,17 @@ impl<S: Store> Writer<S> {
     }
 
     /// Commits, retrying transient failures with capped exponential backoff
-    /// for as long as it takes.
-    async fn commit_retrying(&self, batch: &Batch) -> Result<Vec<Uuid>, StoreError> {
+    /// for as long as it takes. Returns the ids not created and how long the
+    /// successful attempt took.
+    async fn commit_retrying(
+        &self,
+        batch: &Batch<'_>,
+    ) -> Result<(Vec<Uuid>, Duration), StoreError> {
         let mut delay = Duration::from_millis(20);
         loop {
+            let started = Instant::now();
             match self.store.commit(&self.fence, batch).await {
+                Ok(duplicates) => return Ok((duplicates, started.elapsed())),
                 Err(error) if error.is_transient() => {
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
                     warn!(error = %error_chain(&error), retry_in_ms = delay.as_millis() as u64,
@@ -252,7 +262,7 @@ impl<S: Store> Writer<S> {
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(2));
                 }
-                other => return other,
+                Err(error) => return Err(error),
             }
         }
     }
@@ -260,20 +270,20 @@ impl<S: Store> Writer<S> {
 
 /// One batch from many requests: the last version of each interaction, and
 /// every event in order.
-fn merge(pending: &[WriteRequest]) -> Batch {
+fn merge(pending: &[WriteRequest]) -> Batch<'_> {
     let mut batch = Batch::default();
     let mut position: HashMap<Uuid, usize> = HashMap::new();
     for request in pending {
         for row in &request.rows {
             match position.get(&row.id) {
-                Some(&at) => batch.rows[at] = row.clone(),
+                Some(&at) => batch.rows[at] = row,
                 None => {
                     position.insert(row.id, batch.rows.len());
-                    batch.rows.push(row.clone());
+                    batch.rows.push(row);
                 }
             }
         }
-        batch.events.extend(request.events.iter().cloned());
+        batch.events.extend(&request.events);
         if let Some((id, true)) = request.about {
             batch.created.insert(id);
         }
