@@ -7,10 +7,13 @@
 //! grows with depth (the design says it must not: routing state lives in
 //! ordered in-memory indexes).
 //!
+//! Then, once, the longest single submit while the backlog grows from empty
+//! to 500 000 interactions.
+//!
 //! Run: `cargo bench --bench engine` (about a minute).
 
 use chrono::{DateTime, Duration as Span, TimeZone, Utc};
-use criterion::{BenchmarkId, Criterion, black_box, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, black_box, criterion_group};
 use ixs::engine::{Command, Engine, Served, ServedProcess, Submit};
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -278,4 +281,37 @@ criterion_group! {
     config = config();
     targets = submit, place_in_queue, stop_interaction, snapshot
 }
-criterion_main!(engine);
+/// Interactions submitted in the growth measurement.
+const GROWTH: usize = 500_000;
+
+/// The longest single submit while the backlog grows from empty to
+/// `GROWTH`: the engine takes commands one at a time, so a pause here holds
+/// up every request of the instance (a hash map that doubles its table all
+/// at once shows up here as a pause of hundreds of milliseconds).
+fn growth_pause() {
+    let mut bench = Bench::with_depth(0);
+    let (mut worst, mut at, mut total) = (Duration::ZERO, 0, Duration::ZERO);
+    for n in 0..GROWTH {
+        bench.tick();
+        let command = bench.submit_command();
+        let started = Instant::now();
+        black_box(bench.apply(command));
+        let took = started.elapsed();
+        total += took;
+        if took > worst {
+            (worst, at) = (took, n);
+        }
+    }
+    println!(
+        "growth/0_to_{GROWTH}: mean submit {:.2} µs, longest {:.2} ms (the {}th)",
+        total.as_secs_f64() * 1e6 / GROWTH as f64,
+        worst.as_secs_f64() * 1e3,
+        at + 1
+    );
+}
+
+fn main() {
+    engine();
+    growth_pause();
+    Criterion::default().configure_from_args().final_summary();
+}
