@@ -711,3 +711,44 @@ async fn the_scope_lists_exactly_the_instances_processes() {
         assert!(Solution::Sales.processes().contains(&process), "{queue}");
     }
 }
+
+// ---- Metrics ----
+
+/// The value of the series `name` (any labels) in a Prometheus text page.
+fn metric(page: &str, name: &str) -> f64 {
+    page.lines()
+        .find(|line| line.starts_with(&format!("{name}{{")))
+        .and_then(|line| line.rsplit_once(' '))
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{page}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_what_the_writer_committed() {
+    let sales = sales().await;
+    let page = sales.get_path("/metrics").await.text;
+    let (changes_before, batches_before) = (
+        metric(&page, "ixs_writer_changes_total"),
+        metric(&page, "ixs_writer_batches_total"),
+    );
+    let body = gateway(EMAIL, "inbound");
+    futures::future::join_all((0..10).map(|_| sales.submit_ok(&body))).await;
+
+    let answer = sales.get_path("/metrics").await;
+    assert_eq!(answer.status, 200, "{answer}");
+    let page = answer.text;
+    let changes = metric(&page, "ixs_writer_changes_total") - changes_before;
+    let batches = metric(&page, "ixs_writer_batches_total") - batches_before;
+    assert_eq!(changes, 10.0, "each submit is one committed change");
+    assert!((1.0..=10.0).contains(&batches), "{batches} batches");
+    assert!(metric(&page, "ixs_writer_commit_seconds_total") > 0.0);
+    assert_eq!(
+        metric(&page, "ixs_writer_batch_size_count"),
+        metric(&page, "ixs_writer_batches_total")
+    );
+    assert_eq!(
+        metric(&page, "ixs_writer_batch_size_sum"),
+        metric(&page, "ixs_writer_changes_total")
+    );
+    assert_eq!(metric(&page, "ixs_active"), 1.0);
+}
