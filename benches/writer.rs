@@ -2,9 +2,10 @@
 //! PostgreSQL store, without HTTP, the engine task or a load generator in
 //! the way: the ceiling of the store under the HTTP benchmark.
 //!
-//! 64 tasks each hand the writer one new interaction and its `submitted`
-//! event, as the engine does for a gateway's e-mail, and wait until it is
-//! committed, for 8 s; three rounds. Printed per round: submits/s,
+//! 64 tasks each apply a gateway's new e-mail to an engine of their own and
+//! hand the writer what it made (the interaction and its `submitted`
+//! event), as the instance does, and wait until it is committed, for 8 s;
+//! three rounds. Printed per round: submits/s,
 //! commits/s, the mean batch, the mean commit time (from sending the
 //! statement to its answer), and the CPU the PostgreSQL server used.
 //!
@@ -14,7 +15,7 @@
 
 use anyhow::{Context, bail};
 use chrono::{SubsecRound, Utc};
-use ixs::engine::{Event, EventData, EventKind, Interaction, State};
+use ixs::engine::{Command, Engine, Served, ServedProcess, Submit};
 use ixs::store::{LeaseHolder, LeaseOutcome, PgStore, Store, Writer, WriterHandle, WriterStats};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, Executor, PgConnection};
@@ -87,10 +88,11 @@ async fn measure(url: &str, round: usize) -> anyhow::Result<String> {
     for task in 0..TASKS {
         let handle = handle.clone();
         tasks.push(tokio::spawn(async move {
+            let mut engine = Engine::new(served());
             let mut ops = 0u64;
             while Instant::now() < end {
                 ops += 1;
-                submit(&handle, format!("writer-{task}-{ops}")).await?;
+                submit(&mut engine, &handle, format!("writer-{task}-{ops}")).await?;
             }
             anyhow::Ok(ops)
         }));
@@ -144,17 +146,31 @@ fn postgres_cpu_secs() -> anyhow::Result<f64> {
     Ok(total as f64 / ticks)
 }
 
-/// What the engine hands the writer for a gateway's new e-mail.
-async fn submit(writer: &WriterHandle, external_id: String) -> anyhow::Result<()> {
-    let now = Utc::now().trunc_subsecs(6);
-    let interaction = Interaction {
-        id: Uuid::now_v7(),
+/// The scope the tasks' engines serve.
+fn served() -> Served {
+    let process = ServedProcess {
+        queues: ["inbound".to_owned()].into(),
+        workbins: Default::default(),
+    };
+    Served {
+        processes: [("sales-email".to_owned(), process)].into(),
+        media_types: ["email".to_owned()].into(),
+        agents: Default::default(),
+    }
+}
+
+/// A gateway's new e-mail through `engine`, then what the engine made of it
+/// through the writer, waiting until it is committed.
+async fn submit(
+    engine: &mut Engine,
+    writer: &WriterHandle,
+    external_id: String,
+) -> anyhow::Result<()> {
+    let command = Command::Submit(Submit {
         external_id: Some(external_id),
         submitted_by: "gateway".into(),
         process: "sales-email".into(),
         queue: Some("inbound".into()),
-        workbin: None,
-        state: State::Queued,
         media_type: "email".into(),
         kind: "inbound".into(),
         subtype: None,
@@ -165,24 +181,11 @@ async fn submit(writer: &WriterHandle, external_id: String) -> anyhow::Result<()
         .cloned()
         .unwrap_or_default(),
         agent: None,
-        submitted_at: now,
-        placed_in_queue_at: Some(now),
-        offered_at: None,
-        assigned_at: None,
-        stopped_at: None,
-        stop_reason: None,
-        version: 1,
-    };
-    let event = Event {
-        kind: EventKind::Submitted,
-        interaction_id: interaction.id,
-        process: interaction.process.clone(),
-        at: now,
-        data: EventData::of(&interaction),
-    };
-    let about = Some((interaction.id, true));
+    });
+    let applied = engine.apply(command, Utc::now().trunc_subsecs(6), Uuid::now_v7)?;
+    let about = Some((applied.interaction.id, applied.created));
     writer
-        .send(vec![interaction], vec![event], about)
+        .send(vec![applied.interaction], applied.events, about)
         .await
         .await
         .context("writer gone")?
