@@ -107,7 +107,7 @@ pub async fn metrics(State(shared): State<AppState>) -> impl IntoResponse {
     );
     let _ = writeln!(
         out,
-        "# HELP ixs_writer_commit_seconds_total Time spent committing, from sending a batch to its answer.\n# TYPE ixs_writer_commit_seconds_total counter\nixs_writer_commit_seconds_total{{instance=\"{instance}\"}} {:.6}",
+        "# HELP ixs_writer_commit_seconds_total Time spent on committed batches, from taking a connection to the answer (successful attempts only).\n# TYPE ixs_writer_commit_seconds_total counter\nixs_writer_commit_seconds_total{{instance=\"{instance}\"}} {:.6}",
         stats.commit_micros.load(Ordering::Relaxed) as f64 / 1e6
     );
     let _ = writeln!(

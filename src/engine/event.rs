@@ -39,8 +39,10 @@ pub struct Event {
     pub data: EventData,
 }
 
-/// An event's details as JSON text, serialized once when the event is made:
-/// the journal stores the text as it is, without building a JSON tree first.
+/// An event's details as JSON text, serialized once when the event is made
+/// and stored as that text. The submitted and properties-changed details
+/// (the big ones) are serialized straight from the interaction, without a
+/// JSON tree in between.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct EventData(Box<RawValue>);

@@ -53,8 +53,9 @@ pub struct WriterStats {
     /// Requests in the last committed batch.
     pub last_batch: AtomicU64,
     pub max_batch: AtomicU64,
-    /// Time spent in committed transactions, from sending the statement to
-    /// its answer, in microseconds.
+    /// Time spent on batches that committed, in microseconds: the successful
+    /// attempt, from taking a connection and binding the statement to its
+    /// answer (failed attempts and refused batches are not counted).
     pub commit_micros: AtomicU64,
     /// Batch-size histogram: `[1, 2-4, 5-16, 17-64, 65-256, 257+]`.
     pub batch_sizes: [AtomicU64; 6],
