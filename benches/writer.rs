@@ -187,7 +187,7 @@ async fn submit(
         agent: None,
     });
     let applied = engine.apply(command, Utc::now().trunc_subsecs(6), Uuid::now_v7)?;
-    let about = Some((applied.interaction.id, applied.created));
+    let about = (applied.interaction.id, applied.created);
     writer
         .send(vec![applied.interaction], applied.events, about)
         .await

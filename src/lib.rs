@@ -12,5 +12,6 @@ pub mod engine;
 pub mod expr;
 pub mod json_body;
 pub mod settings;
+pub mod shutdown;
 pub mod store;
 pub mod telemetry;

@@ -5,7 +5,7 @@ use super::extract::{InteractionId, JsonBody};
 use super::{ApiError, AppState, Shared};
 use crate::directory::Role;
 use crate::engine::{
-    Command, EngineError, Interaction, MAX_PROPERTIES_BYTES, Properties, State, Submit,
+    Command, EngineError, Interaction, MAX_PROPERTIES_BYTES, Properties, State, Submit, json_size,
 };
 use crate::store::{CommitError, FindFilter, Store};
 use axum::Json;
@@ -102,8 +102,7 @@ fn properties(field: &str, value: Properties) -> Result<Properties, ApiError> {
             inner,
         )?;
     }
-    let size = serde_json::to_vec(&value).map_or(usize::MAX, |v| v.len());
-    if size > MAX_PROPERTIES_BYTES {
+    if json_size(&value) > MAX_PROPERTIES_BYTES {
         return Err(ApiError::field(
             field,
             format!("must be at most {MAX_PROPERTIES_BYTES} bytes of JSON"),

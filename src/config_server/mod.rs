@@ -45,7 +45,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{Instrument, Span, info, info_span, warn};
+use tracing::{Instrument, Span, info, info_span};
 
 /// Longest pause between two sweeps of expired and revoked sessions.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
@@ -166,24 +166,11 @@ impl ConfigServer {
         };
         cancel.cancel();
         let deadline = tokio::time::Instant::now() + settings.shutdown.grace_period;
+        // A server that ended on its own was awaited above already.
         if !server.is_finished() {
-            match tokio::time::timeout_at(deadline, &mut server).await {
-                Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(e))) => warn!(error = %e, "HTTP server ended with an error"),
-                Ok(Err(e)) => warn!(error = %e, "HTTP server task failed"),
-                Err(_) => {
-                    warn!("in-flight requests did not finish within the grace period");
-                    server.abort();
-                }
-            }
+            crate::shutdown::join_http(&mut server, deadline).await;
         }
-        tracker.close();
-        if tokio::time::timeout_at(deadline, tracker.wait())
-            .await
-            .is_err()
-        {
-            warn!("background tasks did not finish within the grace period");
-        }
+        crate::shutdown::drain(&tracker, deadline).await;
         info!("stopped");
         outcome
     }

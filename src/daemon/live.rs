@@ -170,7 +170,7 @@ async fn run(
                         // Even a change-less answer (an idempotent repeat) goes
                         // through the writer, so that it is given only once
                         // the original is durable.
-                        let about = Some((applied.interaction.id, applied.created));
+                        let about = (applied.interaction.id, applied.created);
                         // The events go to the writer; the caller needs only
                         // the interaction.
                         let events = std::mem::take(&mut applied.events);
@@ -203,8 +203,8 @@ async fn run(
             }
             Request::Queues { reply } => {
                 let now = now();
-                let served = engine.served().clone();
-                let snapshots = served
+                let snapshots = engine
+                    .served()
                     .processes
                     .iter()
                     .flat_map(|(process, def)| def.queues.iter().map(move |q| (process, q)))

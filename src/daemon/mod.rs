@@ -89,29 +89,15 @@ impl Daemon {
         settings.validate()?;
         let span = info_span!("instance", instance = %settings.instance.name);
         async move {
-            let options = settings.database.connect_options()?;
             let database = settings.database.describe();
-            if settings.database.create
-                && PgStore::ensure_database(&options)
-                    .await
-                    .with_context(|| format!("cannot create database {database}"))?
-            {
-                info!(%database, "database created");
-            }
-            let store = PgStore::connect(
-                options.clone(),
-                settings.database.max_connections,
+            let store = open_database(settings.database.max_connections, &settings).await?;
+            let writes = PgStore::connect(
+                settings.database.connect_options()?,
+                WRITE_POOL,
                 settings.database.acquire_timeout,
             )
             .await
             .with_context(|| format!("cannot connect to database {database}"))?;
-            let writes = PgStore::connect(options, WRITE_POOL, settings.database.acquire_timeout)
-                .await
-                .with_context(|| format!("cannot connect to database {database}"))?;
-            store
-                .migrate()
-                .await
-                .with_context(|| format!("cannot migrate database {database}"))?;
             let (scope, config_server, directory) = match &settings.config_server.url {
                 Some(url) => {
                     let client = ConfigClient::new(url, settings.config_server.timeout)?;
@@ -171,10 +157,6 @@ impl Daemon {
         self.addr
     }
 
-    pub fn store(&self) -> &PgStore {
-        &self.store
-    }
-
     /// Serves until `cancel` fires, then drains: in-flight requests finish,
     /// the writer flushes, the lease is released — all within the grace
     /// period.
@@ -212,7 +194,7 @@ impl Daemon {
         let listener = self.listener.take().context("the daemon already ran")?;
         let server = axum::serve(listener, api::router(shared))
             .with_graceful_shutdown(http_stop.clone().cancelled_owned());
-        let http = tokio::spawn(async move { server.await }.in_current_span());
+        let mut http = tokio::spawn(async move { server.await }.in_current_span());
 
         // Follow the configuration server for as long as the instance runs,
         // standby included, so that a backup takes over with a current scope.
@@ -249,12 +231,7 @@ impl Daemon {
         // task and the writer flush; then give the lease up.
         let deadline = tokio::time::Instant::now() + settings.shutdown.grace_period;
         http_stop.cancel();
-        match tokio::time::timeout_at(deadline, http).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => warn!(error = %e, "HTTP server ended with an error"),
-            Ok(Err(e)) => warn!(error = %e, "HTTP server task failed"),
-            Err(_) => warn!("in-flight requests did not finish within the grace period"),
-        }
+        crate::shutdown::join_http(&mut http, deadline).await;
         live_tx.send_replace(None);
         stop_scope.cancel();
         let result = match held {
@@ -273,13 +250,7 @@ impl Daemon {
             Ok(None) => result,
             Err(e) => Err(e),
         };
-        tracker.close();
-        if tokio::time::timeout_at(deadline, tracker.wait())
-            .await
-            .is_err()
-        {
-            warn!("background tasks did not finish within the grace period");
-        }
+        crate::shutdown::drain(&tracker, deadline).await;
         info!("stopped");
         result
     }
@@ -396,21 +367,27 @@ impl Daemon {
         let count = recovered.len();
         let mut engine = Engine::new(served);
         let requeued = engine.restore(recovered, Utc::now().trunc_subsecs(6));
-        for applied in &requeued {
-            writer
-                .send(
-                    vec![applied.interaction.clone()],
-                    applied.events.clone(),
-                    Some((applied.interaction.id, false)),
-                )
-                .await
+        let requeued_count = requeued.len();
+        // All sent first, so that they commit in batches, then all awaited:
+        // every one is durable before anything is served.
+        let mut commits = Vec::with_capacity(requeued_count);
+        for applied in requeued {
+            let about = (applied.interaction.id, false);
+            commits.push(
+                writer
+                    .send(vec![applied.interaction], applied.events, about)
+                    .await,
+            );
+        }
+        for commit in commits {
+            commit
                 .await
                 .map_err(|_| anyhow::anyhow!("the writer stopped during recovery"))?
                 .context("cannot persist recovery")?;
         }
         info!(
             live = count,
-            requeued = requeued.len(),
+            requeued = requeued_count,
             "live state recovered"
         );
         Ok(engine)
@@ -562,19 +539,27 @@ pub async fn check(settings: &Settings) -> anyhow::Result<String> {
 
 /// Creates the database if the settings say so, and applies migrations.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    open_database(2, settings).await.map(drop)
+}
+
+/// Creates the database if the settings say so, connects a pool of
+/// `connections` to it, and applies the migrations.
+async fn open_database(connections: u32, settings: &Settings) -> anyhow::Result<PgStore> {
     let options = settings.database.connect_options()?;
     let database = settings.database.describe();
-    if settings.database.create {
-        PgStore::ensure_database(&options)
+    if settings.database.create
+        && PgStore::ensure_database(&options)
             .await
-            .with_context(|| format!("cannot create database {database}"))?;
+            .with_context(|| format!("cannot create database {database}"))?
+    {
+        info!(%database, "database created");
     }
-    let store = PgStore::connect(options, 2, settings.database.acquire_timeout)
+    let store = PgStore::connect(options, connections, settings.database.acquire_timeout)
         .await
         .with_context(|| format!("cannot connect to database {database}"))?;
     store
         .migrate()
         .await
         .with_context(|| format!("cannot migrate database {database}"))?;
-    Ok(())
+    Ok(store)
 }

@@ -17,6 +17,17 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    pub const ALL: [EventKind; 4] = [
+        EventKind::Submitted,
+        EventKind::PlacedInQueue,
+        EventKind::PropertiesChanged,
+        EventKind::ProcessingStopped,
+    ];
+
+    pub fn parse(s: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|kind| kind.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Submitted => "submitted",

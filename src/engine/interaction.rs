@@ -39,12 +39,21 @@ pub struct Interaction {
     pub version: i64,
 }
 
-impl Interaction {
-    /// Seconds since it was submitted: its age in a queue. An interaction
-    /// placed back in a queue keeps its original age.
-    pub fn age_secs(&self, now: DateTime<Utc>) -> i64 {
-        (now - self.submitted_at).num_seconds().max(0)
+/// The size of `value` as JSON, in bytes, counted without building the text;
+/// `usize::MAX` if it cannot be serialized.
+pub fn json_size(value: &impl Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value).map_or(usize::MAX, |()| count.0)
 }
 
 /// Merges `patch` into `properties`: a `null` value deletes the key.

@@ -13,7 +13,7 @@ mod scope;
 pub mod state;
 
 pub use event::{Event, EventData, EventKind};
-pub use interaction::{Interaction, Properties, merge_properties};
+pub use interaction::{Interaction, Properties, json_size, merge_properties};
 pub use queue::QueueIndex;
 pub use scope::{Served, ServedProcess};
 pub use state::{Action, State};
@@ -627,7 +627,7 @@ impl Engine {
 }
 
 fn check_properties_size(properties: &Properties) -> Result<(), EngineError> {
-    let size = serde_json::to_vec(properties).map_or(usize::MAX, |v| v.len());
+    let size = json_size(properties);
     if size > MAX_PROPERTIES_BYTES {
         return Err(EngineError::PropertiesTooLarge { size });
     }

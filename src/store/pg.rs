@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::types::Json;
 use sqlx::{ConnectOptions, Connection, Executor, FromRow, PgConnection};
-use std::collections::{HashMap, HashSet};
+
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -30,9 +30,16 @@ pub struct PgStore {
     pool: PgPool,
 }
 
-const COLUMNS: &str = "id, external_id, submitted_by, process, queue, workbin, state, media_type, \
-     type, subtype, priority, properties, agent, submitted_at, placed_in_queue_at, offered_at, \
-     assigned_at, stopped_at, stop_reason, version";
+/// The columns of `interactions`, in the order of `Row` and of the commit's
+/// arrays: one list for every statement that names them (`concat!` makes
+/// each statement a constant).
+macro_rules! columns {
+    () => {
+        "id, external_id, submitted_by, process, queue, workbin, state, media_type, type, \
+         subtype, priority, properties, agent, submitted_at, placed_in_queue_at, offered_at, \
+         assigned_at, stopped_at, stop_reason, version"
+    };
+}
 
 #[derive(FromRow)]
 struct Row {
@@ -172,8 +179,10 @@ impl PgStore {
 
     /// Interactions matching `filter`, oldest first.
     pub async fn find(&self, filter: &FindFilter) -> Result<Vec<Interaction>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM interactions
+        let sql = concat!(
+            "SELECT ",
+            columns!(),
+            " FROM interactions
              WHERE process = ANY($1)
                AND ($2::text IS NULL OR queue = $2)
                AND ($3::text IS NULL OR state = $3)
@@ -182,7 +191,7 @@ impl PgStore {
              ORDER BY submitted_at, id
              LIMIT $5"
         );
-        let rows: Vec<Row> = sqlx::query_as(&sql)
+        let rows: Vec<Row> = sqlx::query_as(sql)
             .bind(&filter.processes)
             .bind(&filter.queue)
             .bind(filter.state.map(State::as_str))
@@ -200,10 +209,12 @@ impl PgStore {
         submitted_by: &str,
         external_id: &str,
     ) -> Result<Option<Interaction>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM interactions WHERE submitted_by = $1 AND external_id = $2"
+        let sql = concat!(
+            "SELECT ",
+            columns!(),
+            " FROM interactions WHERE submitted_by = $1 AND external_id = $2"
         );
-        let row: Option<Row> = sqlx::query_as(&sql)
+        let row: Option<Row> = sqlx::query_as(sql)
             .bind(submitted_by)
             .bind(external_id)
             .fetch_optional(&self.pool)
@@ -250,11 +261,6 @@ impl PgStore {
         .fetch_optional(&self.pool)
         .await?)
     }
-
-    /// Whether the database answers.
-    pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
-    }
 }
 
 /// Checks inside `tx` that `fence` still holds, and keeps the lease row from
@@ -278,8 +284,9 @@ async fn check_fence(tx: &mut PgConnection, fence: &Fence) -> Result<(), StoreEr
 /// its external id is turned away by the unique index), the changed ones
 /// (the newer version wins), and the journal entries (but those of turned
 /// away interactions). Returns whether the fence held, and the ids of the
-/// new interactions written.
-const COMMIT: &str = "
+/// new interactions turned away.
+const COMMIT: &str = concat!(
+    "
 WITH fence AS (
     SELECT epoch FROM instance_lease
     WHERE id = 1 AND holder = $22 AND epoch = $23
@@ -291,29 +298,29 @@ batch AS (
         $12::jsonb[], $13::text[], $14::timestamptz[], $15::timestamptz[],
         $16::timestamptz[], $17::timestamptz[], $18::timestamptz[], $19::text[],
         $20::int8[], $21::bool[])
-        AS b(id, external_id, submitted_by, process, queue, workbin, state, media_type,
-             type, subtype, priority, properties, agent, submitted_at, placed_in_queue_at,
-             offered_at, assigned_at, stopped_at, stop_reason, version, created)
+        AS b(",
+    columns!(),
+    ", created)
     WHERE EXISTS (SELECT 1 FROM fence)
 ),
 created AS (
-    INSERT INTO interactions (id, external_id, submitted_by, process, queue, workbin, state,
-        media_type, type, subtype, priority, properties, agent, submitted_at,
-        placed_in_queue_at, offered_at, assigned_at, stopped_at, stop_reason, version)
-    SELECT id, external_id, submitted_by, process, queue, workbin, state, media_type, type,
-        subtype, priority, properties, agent, submitted_at, placed_in_queue_at, offered_at,
-        assigned_at, stopped_at, stop_reason, version
+    INSERT INTO interactions (",
+    columns!(),
+    ")
+    SELECT ",
+    columns!(),
+    "
     FROM batch WHERE created
     ON CONFLICT DO NOTHING
     RETURNING id
 ),
 changed AS (
-    INSERT INTO interactions (id, external_id, submitted_by, process, queue, workbin, state,
-        media_type, type, subtype, priority, properties, agent, submitted_at,
-        placed_in_queue_at, offered_at, assigned_at, stopped_at, stop_reason, version)
-    SELECT id, external_id, submitted_by, process, queue, workbin, state, media_type, type,
-        subtype, priority, properties, agent, submitted_at, placed_in_queue_at, offered_at,
-        assigned_at, stopped_at, stop_reason, version
+    INSERT INTO interactions (",
+    columns!(),
+    ")
+    SELECT ",
+    columns!(),
+    "
     FROM batch WHERE NOT created
     ON CONFLICT (id) DO UPDATE SET
         process = EXCLUDED.process, queue = EXCLUDED.queue, workbin = EXCLUDED.workbin,
@@ -324,7 +331,6 @@ changed AS (
         stopped_at = EXCLUDED.stopped_at, stop_reason = EXCLUDED.stop_reason,
         version = EXCLUDED.version
     WHERE interactions.version < EXCLUDED.version
-    RETURNING id
 ),
 journal AS (
     INSERT INTO interaction_events (interaction_id, kind, process, at, data)
@@ -335,11 +341,10 @@ journal AS (
       AND (e.interaction_id IN (SELECT id FROM created)
            OR e.interaction_id NOT IN (SELECT id FROM batch WHERE created))
     ORDER BY e.n
-    RETURNING 1
 )
 SELECT EXISTS (SELECT 1 FROM fence) AS held,
-       ARRAY(SELECT id FROM created) AS written,
-       (SELECT count(*) FROM changed) + (SELECT count(*) FROM journal) AS others";
+       ARRAY(SELECT id FROM batch WHERE created EXCEPT SELECT id FROM created) AS turned_away"
+);
 
 async fn commit_batch(
     pool: &PgPool,
@@ -398,7 +403,7 @@ async fn commit_batch(
     let event_process: Vec<&str> = events.iter().map(|e| e.process.as_str()).collect();
     let event_at: Vec<DateTime<Utc>> = events.iter().map(|e| e.at).collect();
     let event_data: Vec<Json<&RawValue>> = events.iter().map(|e| Json(e.data.as_raw())).collect();
-    let (held, written, _): (bool, Vec<Uuid>, i64) = sqlx::query_as(COMMIT)
+    let (held, turned_away): (bool, Vec<Uuid>) = sqlx::query_as(COMMIT)
         .bind(id)
         .bind(external_id)
         .bind(submitted_by)
@@ -432,12 +437,7 @@ async fn commit_batch(
     if !held {
         return Err(StoreError::Fenced(fence.epoch));
     }
-    let written: HashSet<Uuid> = written.into_iter().collect();
-    Ok(rows
-        .iter()
-        .map(|row| row.id)
-        .filter(|id| batch.created.contains(id) && !written.contains(id))
-        .collect())
+    Ok(turned_away)
 }
 
 impl Store for PgStore {
@@ -446,10 +446,12 @@ impl Store for PgStore {
     }
 
     async fn load_live(&self, processes: &[String]) -> Result<Vec<Interaction>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM interactions WHERE state <> 'stopped' AND process = ANY($1)"
+        let sql = concat!(
+            "SELECT ",
+            columns!(),
+            " FROM interactions WHERE state <> 'stopped' AND process = ANY($1)"
         );
-        let rows: Vec<Row> = sqlx::query_as(&sql)
+        let rows: Vec<Row> = sqlx::query_as(sql)
             .bind(processes)
             .fetch_all(&self.pool)
             .await?;
@@ -474,18 +476,9 @@ impl Store for PgStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let kinds: HashMap<&str, EventKind> = [
-            EventKind::Submitted,
-            EventKind::PlacedInQueue,
-            EventKind::PropertiesChanged,
-            EventKind::ProcessingStopped,
-        ]
-        .into_iter()
-        .map(|k| (k.as_str(), k))
-        .collect();
         rows.into_iter()
             .map(|row| {
-                let kind = kinds.get(row.kind.as_str()).copied().ok_or_else(|| {
+                let kind = EventKind::parse(&row.kind).ok_or_else(|| {
                     StoreError::Other(sqlx::Error::Decode(
                         format!("unknown event kind '{}'", row.kind).into(),
                     ))
@@ -604,8 +597,8 @@ impl Store for PgStore {
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Interaction>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM interactions WHERE id = $1");
-        let row: Option<Row> = sqlx::query_as(&sql)
+        let sql = concat!("SELECT ", columns!(), " FROM interactions WHERE id = $1");
+        let row: Option<Row> = sqlx::query_as(sql)
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;

@@ -40,7 +40,7 @@ pub struct WriteRequest {
     pub rows: Vec<Interaction>,
     pub events: Vec<Event>,
     /// The interaction this change is about, and whether it creates it.
-    pub about: Option<(Uuid, bool)>,
+    pub about: (Uuid, bool),
     pub reply: oneshot::Sender<Result<(), CommitError>>,
 }
 
@@ -50,9 +50,6 @@ pub struct WriterStats {
     pub batches: AtomicU64,
     pub requests: AtomicU64,
     pub retries: AtomicU64,
-    /// Requests in the last committed batch.
-    pub last_batch: AtomicU64,
-    pub max_batch: AtomicU64,
     /// Time spent on batches that committed, in microseconds: the successful
     /// attempt, from taking a connection and binding the statement to its
     /// answer (failed attempts and refused batches are not counted).
@@ -70,8 +67,6 @@ impl WriterStats {
             .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
         self.batches.fetch_add(1, Ordering::Relaxed);
         self.requests.fetch_add(size64, Ordering::Relaxed);
-        self.last_batch.store(size64, Ordering::Relaxed);
-        self.max_batch.fetch_max(size64, Ordering::Relaxed);
         let bucket = match size {
             0..=1 => 0,
             2..=4 => 1,
@@ -96,7 +91,7 @@ impl WriterHandle {
         &self,
         rows: Vec<Interaction>,
         events: Vec<Event>,
-        about: Option<(Uuid, bool)>,
+        about: (Uuid, bool),
     ) -> oneshot::Receiver<Result<(), CommitError>> {
         let (reply, rx) = oneshot::channel();
         if let Err(mpsc::error::SendError(request)) = self
@@ -238,9 +233,10 @@ impl<S: Store> Writer<S> {
     /// A committed request's answer: a duplicate if what it is about was
     /// not created.
     fn answer(&self, request: &WriteRequest) -> Result<(), CommitError> {
-        match request.about {
-            Some((id, _)) if self.duplicates.contains(&id) => Err(CommitError::Duplicate),
-            _ => Ok(()),
+        if self.duplicates.contains(&request.about.0) {
+            Err(CommitError::Duplicate)
+        } else {
+            Ok(())
         }
     }
 
@@ -285,7 +281,7 @@ fn merge(pending: &[WriteRequest]) -> Batch<'_> {
             }
         }
         batch.events.extend(&request.events);
-        if let Some((id, true)) = request.about {
+        if let (id, true) = request.about {
             batch.created.insert(id);
         }
     }
