@@ -8,7 +8,6 @@
 mod sse;
 
 use crate::directory::{Directory, Role};
-use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -60,8 +59,6 @@ pub struct Snapshot {
 #[derive(Deserialize)]
 struct LoginAnswer {
     token: String,
-    #[allow(dead_code)]
-    expires_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug)]
