@@ -83,7 +83,8 @@ async fn measure(url: &str, round: usize) -> anyhow::Result<String> {
         held => bail!("lease {held}"),
     };
     let stats = Arc::new(WriterStats::default());
-    let (writer, handle) = Writer::new(store.clone(), fence.clone(), 10_000, 500, stats.clone());
+    let (writer, handle, _undone) =
+        Writer::new(store.clone(), fence.clone(), 10_000, 500, stats.clone());
     let writer = tokio::spawn(writer.run());
     let postgres_before = postgres_cpu_secs()?;
     let started = Instant::now();

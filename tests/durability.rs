@@ -543,3 +543,50 @@ async fn a_repeat_of_an_interaction_stopped_before_a_restart_answers_the_origina
     body["external_id"] = json!("new-1");
     assert_eq!(again.submit(&body).await.status, 201);
 }
+
+/// A caller that stops waiting does not leave the engine holding what the
+/// database turned away: the writer has the engine take it back, so the
+/// queue and later repeats see only the stored original.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_nobody_waits_for_is_taken_back() {
+    let sales = spawn_instance(Solution::Sales).await;
+    let mut body = gateway("sales-email", "inbound");
+    body["external_id"] = json!("gave-up-1");
+    let original = sales.submit_ok(&body).await;
+    let id = original["id"].as_str().unwrap().to_owned();
+    let stopped = sales.stop(&id, "answered").await;
+    assert_eq!(stopped.status, 200, "{stopped}");
+    let db = sales.db.clone();
+    sales.shutdown().await.expect("a clean shutdown");
+
+    // After a restart the engine no longer knows the original; the repeat
+    // waits for a writer held up by a lock, longer than the caller waits.
+    let again = common::start_on(db, Solution::Sales, |settings| {
+        settings.listen.commit_timeout = Duration::from_millis(300);
+    })
+    .await;
+    again.wait_ready().await;
+    let mut lock = again.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM instance_lease WHERE id = 1 FOR UPDATE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let pending = again.submit(&body).await;
+    assert_eq!(pending.status, 503, "{pending}");
+    assert_eq!(again.queue_order("sales-email", "inbound").await.0, 1);
+    lock.rollback().await.unwrap();
+
+    let watched = &again;
+    eventually(
+        Duration::from_secs(10),
+        "the turned-away repeat to leave the queue",
+        || async move {
+            (watched.queue_order("sales-email", "inbound").await.0 == 0).then_some(())
+        },
+    )
+    .await;
+    let repeat = again.submit(&body).await;
+    assert_eq!(repeat.status, 200, "{repeat}");
+    assert_eq!(repeat.body, stopped.body, "the stopped original, as stored");
+    assert_eq!(again.counts().await.0, 1, "nothing created");
+}

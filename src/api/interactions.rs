@@ -215,8 +215,8 @@ async fn apply(
         Ok(Ok(Ok(()))) => Ok((applied.interaction, applied.created)),
         Ok(Ok(Err(CommitError::Duplicate))) => {
             // The submitter used this external id before the engine's
-            // memory: the database kept the original, which is the answer.
-            let _ = live.resync(applied.interaction.id).await;
+            // memory: the database kept the original, which is the answer
+            // (the writer has the engine forget the one turned away).
             let (submitted_by, external_id) = external.ok_or_else(|| {
                 ApiError::Internal(anyhow::anyhow!("a duplicate without an external id"))
             })?;
@@ -231,9 +231,8 @@ async fn apply(
             Ok((original, false))
         }
         Ok(Ok(Err(CommitError::Refused))) => {
-            // The database refused the change: the engine must hold what the
-            // database holds, not the refused change.
-            let _ = live.resync(applied.interaction.id).await;
+            // The database refused the change; the writer has the engine
+            // reload what the database holds.
             Err(CommitError::Refused.into())
         }
         Ok(Ok(Err(other))) => Err(other.into()),

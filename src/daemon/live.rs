@@ -5,7 +5,7 @@
 //! durability.
 
 use crate::engine::{Applied, Command, Engine, EngineError, QueueSnapshot, Served};
-use crate::store::{CommitError, WriterHandle};
+use crate::store::{CommitError, Undo, WriterHandle};
 use crate::store::{PgStore, Store};
 use crate::telemetry::error_chain;
 use chrono::{DateTime, SubsecRound, Utc};
@@ -36,10 +36,6 @@ enum Request {
     },
     SetScope {
         served: Served,
-        reply: oneshot::Sender<()>,
-    },
-    Resync {
-        id: Uuid,
         reply: oneshot::Sender<()>,
     },
 }
@@ -105,17 +101,6 @@ impl LiveHandle {
         rx.await.map_err(|_| Gone)
     }
 
-    /// Reloads interaction `id` from the store after the store refused a
-    /// change to it.
-    pub async fn resync(&self, id: Uuid) -> Result<(), Gone> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Request::Resync { id, reply })
-            .await
-            .map_err(|_| Gone)?;
-        rx.await.map_err(|_| Gone)
-    }
-
     /// Depth and oldest age of every served queue.
     pub async fn queues(&self) -> Result<Vec<QueueSnapshot>, Gone> {
         let (reply, rx) = oneshot::channel();
@@ -128,18 +113,21 @@ impl LiveHandle {
 }
 
 /// Starts the owner of `engine`; it runs until every handle is dropped, then
-/// drops its writer handle so that the writer can flush and stop.
+/// drops its writer handle so that the writer can flush and stop. What the
+/// writer did not commit arrives on `undone`, and is taken back before any
+/// later command.
 pub fn spawn(
     engine: Engine,
     store: Arc<PgStore>,
     writer: WriterHandle,
+    undone: mpsc::UnboundedReceiver<Undo>,
     capacity: usize,
     tracker: &tokio_util::task::TaskTracker,
     span: tracing::Span,
 ) -> LiveHandle {
     use tracing::Instrument;
     let (tx, rx) = mpsc::channel(capacity);
-    tracker.spawn(run(engine, store, writer, rx).instrument(span));
+    tracker.spawn(run(engine, store, writer, undone, rx).instrument(span));
     LiveHandle { tx }
 }
 
@@ -147,9 +135,23 @@ async fn run(
     mut engine: Engine,
     store: Arc<PgStore>,
     writer: WriterHandle,
+    mut undone: mpsc::UnboundedReceiver<Undo>,
     mut rx: mpsc::Receiver<Request>,
 ) {
-    while let Some(request) = rx.recv().await {
+    loop {
+        // An undo first: it was sent before its caller was answered, so it
+        // precedes whatever that caller sends next.
+        let request = tokio::select! {
+            biased;
+            Some(undo) = undone.recv() => {
+                take_back(&mut engine, &store, undo).await;
+                continue;
+            }
+            request = rx.recv() => match request {
+                Some(request) => request,
+                None => break,
+            },
+        };
         match request {
             Request::Apply {
                 command,
@@ -189,14 +191,6 @@ async fn run(
             } => {
                 let _ = reply.send(engine.queue_snapshot(&process, &queue, limit, now()));
             }
-            Request::Resync { id, reply } => {
-                match store.get(id).await {
-                    Ok(stored) => engine.resync(id, stored),
-                    Err(e) => warn!(error = %error_chain(&e), %id,
-                        "cannot reload a refused interaction; its next change may fail too"),
-                }
-                let _ = reply.send(());
-            }
             Request::SetScope { served, reply } => {
                 set_scope(&mut engine, &store, served).await;
                 let _ = reply.send(());
@@ -215,6 +209,21 @@ async fn run(
                 let _ = reply.send(snapshots);
             }
         }
+    }
+}
+
+/// Makes the engine hold what the database holds of a change the writer did
+/// not commit: a duplicate was never written; a refused change is reloaded.
+async fn take_back(engine: &mut Engine, store: &PgStore, undo: Undo) {
+    let Undo { id, why } = undo;
+    if why == CommitError::Duplicate {
+        engine.resync(id, None);
+        return;
+    }
+    match store.get(id).await {
+        Ok(stored) => engine.resync(id, stored),
+        Err(e) => warn!(error = %error_chain(&e), %id,
+            "cannot reload a refused interaction; its next change may fail too"),
     }
 }
 

@@ -272,7 +272,7 @@ impl Daemon {
         };
         info!(epoch = fence.epoch, "holding the database lease");
 
-        let (writer, writer_handle) = Writer::new(
+        let (writer, writer_handle, undone) = Writer::new(
             self.writes.clone(),
             fence.clone(),
             settings.database.writer_queue,
@@ -307,6 +307,7 @@ impl Daemon {
             engine,
             self.store.clone(),
             writer_handle,
+            undone,
             settings.database.writer_queue,
             tracker,
             Span::current(),

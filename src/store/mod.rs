@@ -14,7 +14,7 @@ mod writer;
 pub use lease::{Fence, LeaseHolder, LeaseOutcome};
 pub use pg::{FindFilter, PgStore};
 pub use retention::{RetentionPolicy, run_retention};
-pub use writer::{CommitError, WriteRequest, Writer, WriterHandle, WriterStats};
+pub use writer::{CommitError, Undo, WriteRequest, Writer, WriterHandle, WriterStats};
 
 use crate::engine::{Event, Interaction};
 use chrono::{DateTime, Utc};

@@ -35,6 +35,17 @@ pub enum CommitError {
     Duplicate,
 }
 
+/// A change the writer did not commit, which the engine must take back so
+/// that it holds what the database holds: a new interaction turned away as a
+/// duplicate (`Duplicate`), or a change the database refused (`Refused`).
+/// Sent before its caller is answered, whether or not the caller still
+/// waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undo {
+    pub id: Uuid,
+    pub why: CommitError,
+}
+
 /// One engine outcome to make durable.
 pub struct WriteRequest {
     pub rows: Vec<Interaction>,
@@ -116,6 +127,8 @@ pub struct Writer<S> {
     rx: mpsc::Receiver<WriteRequest>,
     max_batch: usize,
     stats: Arc<WriterStats>,
+    /// Where changes not committed are reported for the engine to undo.
+    undo: mpsc::UnboundedSender<Undo>,
     /// Interactions recently not created because their external id was
     /// taken: a later request about one of them is answered the same way.
     duplicates: HashSet<Uuid>,
@@ -125,14 +138,17 @@ pub struct Writer<S> {
 const REMEMBERED_DUPLICATES: usize = 10_000;
 
 impl<S: Store> Writer<S> {
+    /// The writer, the handle that feeds it, and where it reports the
+    /// changes it did not commit.
     pub fn new(
         store: Arc<S>,
         fence: Fence,
         capacity: usize,
         max_batch: usize,
         stats: Arc<WriterStats>,
-    ) -> (Self, WriterHandle) {
+    ) -> (Self, WriterHandle, mpsc::UnboundedReceiver<Undo>) {
         let (tx, rx) = mpsc::channel(capacity);
+        let (undo, undone) = mpsc::unbounded_channel();
         (
             Writer {
                 store,
@@ -140,9 +156,11 @@ impl<S: Store> Writer<S> {
                 rx,
                 max_batch: max_batch.max(1),
                 stats,
+                undo,
                 duplicates: HashSet::new(),
             },
             WriterHandle { tx },
+            undone,
         )
     }
 
@@ -177,7 +195,7 @@ impl<S: Store> Writer<S> {
                 self.remember(duplicates);
                 for request in pending.drain(..) {
                     let answer = self.answer(&request);
-                    let _ = request.reply.send(answer);
+                    self.reply(request, answer);
                 }
                 Ok(())
             }
@@ -199,7 +217,7 @@ impl<S: Store> Writer<S> {
                             self.stats.record(1, took);
                             self.remember(duplicates);
                             let answer = self.answer(&request);
-                            let _ = request.reply.send(answer);
+                            self.reply(request, answer);
                         }
                         Err(StoreError::Fenced(_)) => {
                             let _ = request.reply.send(Err(CommitError::Fenced));
@@ -207,7 +225,7 @@ impl<S: Store> Writer<S> {
                         }
                         Err(error) => {
                             error!(error = %error_chain(&error), "change refused by the database");
-                            let _ = request.reply.send(Err(CommitError::Refused));
+                            self.reply(request, Err(CommitError::Refused));
                         }
                     }
                 }
@@ -216,11 +234,23 @@ impl<S: Store> Writer<S> {
             Err(error) => {
                 error!(error = %error_chain(&error), "change refused by the database");
                 for request in pending.drain(..) {
-                    let _ = request.reply.send(Err(CommitError::Refused));
+                    self.reply(request, Err(CommitError::Refused));
                 }
                 Ok(())
             }
         }
+    }
+
+    /// Answers `request`; a change not committed is first reported for the
+    /// engine to undo.
+    fn reply(&self, request: WriteRequest, answer: Result<(), CommitError>) {
+        if let Err(why @ (CommitError::Duplicate | CommitError::Refused)) = &answer {
+            let _ = self.undo.send(Undo {
+                id: request.about.0,
+                why: why.clone(),
+            });
+        }
+        let _ = request.reply.send(answer);
     }
 
     fn remember(&mut self, duplicates: Vec<Uuid>) {
