@@ -168,9 +168,7 @@ async fn an_expired_token_gets_401_and_writes_nothing() {
         s.auth.session_ttl = ttl;
     })
     .await;
-    let login = sales.log_in("gateway", PASSWORD).await;
-    assert_eq!(login.status, 201, "{login}");
-    let token = login.body["token"].as_str().unwrap().to_owned();
+    let token = sales.token_of("gateway").await;
     let first = sales
         .submit_with(&token, &gateway("sales-email", "inbound"))
         .await;

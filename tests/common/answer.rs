@@ -20,6 +20,18 @@ impl Answer {
         Ok(Answer { status, body, text })
     }
 
+    /// Sends `request` and reads its answer; panics naming `what` if either
+    /// fails.
+    pub async fn of(request: reqwest::RequestBuilder, what: impl fmt::Display) -> Answer {
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        Answer::from_response(response)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"))
+    }
+
     pub fn code(&self) -> Option<&str> {
         self.body["error"]["code"].as_str()
     }

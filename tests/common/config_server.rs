@@ -104,10 +104,6 @@ impl TestConfigServer {
         format!("http://{}", self.addr)
     }
 
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
     /// The folder of its tenant files.
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -124,10 +120,6 @@ impl TestConfigServer {
             .as_ref()
             .expect("the configuration server is stopped")
             .handle
-    }
-
-    pub fn is_running(&self) -> bool {
-        self.running.is_some()
     }
 
     /// Stops the server (its watch streams end, its sessions are gone) and

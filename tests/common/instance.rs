@@ -246,13 +246,6 @@ pub fn gateway(process: &str, queue: &str) -> Value {
 }
 
 impl TestInstance {
-    /// Another instance of the same solution on the same database, ready.
-    pub async fn spawn_sibling(&self, configure: impl FnOnce(&mut Settings)) -> TestInstance {
-        let sibling = start_on(self.db.clone(), self.solution, configure).await;
-        sibling.wait_ready().await;
-        sibling
-    }
-
     /// Another instance of the same solution on the same database, started
     /// but not awaited.
     pub async fn start_sibling(&self, configure: impl FnOnce(&mut Settings)) -> TestInstance {
@@ -265,16 +258,11 @@ impl TestInstance {
 
     /// Logs `person` in (password `demo`); the answer of `POST /v1/sessions`.
     pub async fn log_in(&self, person: &str, password: &str) -> Answer {
-        let response = self
+        let request = self
             .client
             .post(self.url("/v1/sessions"))
-            .json(&json!({ "person": person, "password": password }))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("log in {person}: {e}"));
-        Answer::from_response(response)
-            .await
-            .unwrap_or_else(|e| panic!("log in {person}: {e}"))
+            .json(&json!({ "person": person, "password": password }));
+        Answer::of(request, format!("log in {person}")).await
     }
 
     /// A token of `person`, or empty if the instance stopped before it
@@ -301,9 +289,7 @@ impl TestInstance {
 
     /// From now on the helpers act as `person`.
     pub async fn act_as(&mut self, person: &str) {
-        let answer = self.log_in(person, PASSWORD).await;
-        assert_eq!(answer.status, 201, "log in {person}: {answer}");
-        self.token = answer.body["token"].as_str().expect("token").to_owned();
+        self.token = self.token_of(person).await;
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -380,15 +366,8 @@ impl TestInstance {
     }
 
     pub async fn send_json(&self, method: reqwest::Method, path: &str, body: &Value) -> Answer {
-        let response = self
-            .request(method.clone(), path)
-            .json(body)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        Answer::from_response(response)
-            .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+        let request = self.request(method.clone(), path).json(body);
+        Answer::of(request, format!("{method} {path}")).await
     }
 
     /// Sends raw bytes with the given content type (or none).
@@ -403,14 +382,7 @@ impl TestInstance {
         if let Some(content_type) = content_type {
             request = request.header(reqwest::header::CONTENT_TYPE, content_type);
         }
-        let response = request
-            .body(body)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        Answer::from_response(response)
-            .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+        Answer::of(request.body(body), format!("{method} {path}")).await
     }
 
     pub async fn submit(&self, body: &Value) -> Answer {
@@ -427,17 +399,12 @@ impl TestInstance {
 
     /// Submits as the holder of `token`.
     pub async fn submit_with(&self, token: &str, body: &Value) -> Answer {
-        let response = self
+        let request = self
             .client
             .post(self.url("/v1/interactions"))
             .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("submit {body}: {e}"));
-        Answer::from_response(response)
-            .await
-            .unwrap_or_else(|e| panic!("submit {body}: {e}"))
+            .json(body);
+        Answer::of(request, format!("submit {body}")).await
     }
 
     /// Submits and asserts 201; returns the interaction.
@@ -452,15 +419,10 @@ impl TestInstance {
     }
 
     pub async fn find(&self, query: &[(&str, &str)]) -> Answer {
-        let response = self
+        let request = self
             .request(reqwest::Method::GET, "/v1/interactions")
-            .query(query)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("find {query:?}: {e}"));
-        Answer::from_response(response)
-            .await
-            .unwrap_or_else(|e| panic!("find {query:?}: {e}"))
+            .query(query);
+        Answer::of(request, format!("find {query:?}")).await
     }
 
     /// The ids a successful find returned, in order.
@@ -556,13 +518,7 @@ impl TestInstance {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        Answer::from_response(response)
-            .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+        Answer::of(request, format!("{method} {path}")).await
     }
 
     pub async fn readyz(&self) -> Answer {

@@ -121,10 +121,6 @@ impl ServeProcess {
         }
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -184,15 +180,7 @@ impl ServeProcess {
     }
 
     pub async fn get(&self, path: &str) -> Answer {
-        let response = self
-            .client
-            .get(self.url(path))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
-        Answer::from_response(response)
-            .await
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+        Answer::of(self.client.get(self.url(path)), format!("GET {path}")).await
     }
 
     /// SIGKILL: no drain, no lease release, nothing flushed.

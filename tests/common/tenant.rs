@@ -62,20 +62,11 @@ impl Tenant {
     /// The configuration server with its default settings, and both
     /// instances ready and acting as `admin`.
     pub async fn start() -> Tenant {
-        Tenant::start_with(|_| {}, |_, _| {}).await
-    }
-
-    /// Like [`start`](Self::start), with overrides of the server's and of
-    /// each instance's settings.
-    pub async fn start_with(
-        server: impl FnOnce(&mut ixs::config_server::Settings),
-        instance: impl Fn(Solution, &mut Settings),
-    ) -> Tenant {
-        let server = TestConfigServer::spawn_with(server).await;
+        let server = TestConfigServer::spawn_with(|_| {}).await;
         let url = server.url();
         let (sales, support) = tokio::join!(
-            spawn_instance_on_server(Solution::Sales, &url, |s| instance(Solution::Sales, s)),
-            spawn_instance_on_server(Solution::Support, &url, |s| instance(Solution::Support, s)),
+            spawn_instance_on_server(Solution::Sales, &url, |_| {}),
+            spawn_instance_on_server(Solution::Support, &url, |_| {}),
         );
         assert_ne!(sales.db.name(), support.db.name());
         Tenant {
