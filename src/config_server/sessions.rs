@@ -227,7 +227,7 @@ impl Sessions {
 }
 
 /// Whether `session` still holds at `now` in `dir`.
-pub fn validity(session: &Session, dir: &Directory, now: Instant) -> Result<(), Refusal> {
+fn validity(session: &Session, dir: &Directory, now: Instant) -> Result<(), Refusal> {
     if now >= session.expires {
         return Err(Refusal::Expired);
     }

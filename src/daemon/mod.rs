@@ -9,7 +9,7 @@ pub mod scope;
 mod scope_watch;
 
 use crate::api::{self, Limits, Sessions, Shared, Verifier};
-use crate::config_client::ConfigClient;
+use crate::config_client::{ConfigClient, Token};
 use crate::directory::Directory;
 use crate::engine::{Engine, Served};
 use crate::settings::{OnLeaseHeld, Settings};
@@ -76,7 +76,7 @@ pub struct Daemon {
     scope: ScopeState,
     /// The configuration server and the application's secret, when the
     /// scope comes from one.
-    config_server: Option<(ConfigClient, SecretString)>,
+    config_server: Option<(ConfigClient, SecretString, Option<Token>)>,
     /// Checks persons' credentials at log-in.
     verifier: Verifier,
     span: Span,
@@ -98,12 +98,14 @@ impl Daemon {
             )
             .await
             .with_context(|| format!("cannot connect to database {database}"))?;
-            let (scope, config_server, directory) = match &settings.config_server.url {
+            let (scope, config_server, verifier) = match &settings.config_server.url {
                 Some(url) => {
                     let client = ConfigClient::new(url, settings.config_server.timeout)?;
                     let secret = settings.config_server.secret()?;
-                    let scope = scope_watch::initial(&settings, &client, &secret, &writes).await?;
-                    (scope, Some((client, secret)), None)
+                    let (scope, token) =
+                        scope_watch::initial(&settings, &client, &secret, &writes).await?;
+                    let verifier = Verifier::Server(client.clone());
+                    (scope, Some((client, secret, token)), verifier)
                 }
                 None => {
                     let path = settings
@@ -115,13 +117,8 @@ impl Daemon {
                         format!("the tenant directory {} is invalid", path.display())
                     })?;
                     let scope = scope::from_directory(&settings, &directory)?;
-                    (scope, None, Some(Arc::new(directory)))
+                    (scope, None, Verifier::Directory(Arc::new(directory)))
                 }
-            };
-            let verifier = match (&config_server, directory) {
-                (Some((client, _)), _) => Verifier::Server(client.clone()),
-                (None, Some(directory)) => Verifier::Directory(directory),
-                (None, None) => anyhow::bail!("config_server: neither url nor directory is set"),
             };
             info!(
                 application = %scope.identity.application,
@@ -199,11 +196,12 @@ impl Daemon {
         // Follow the configuration server for as long as the instance runs,
         // standby included, so that a backup takes over with a current scope.
         let stop_scope = CancellationToken::new();
-        if let Some((client, secret)) = self.config_server.clone() {
+        if let Some((client, secret, token)) = self.config_server.clone() {
             let watcher = scope_watch::ScopeWatcher {
                 settings: self.settings.clone(),
                 client,
                 secret,
+                token,
                 scope: scope_tx,
                 live: live_tx.subscribe(),
                 store: self.writes.clone(),

@@ -28,6 +28,9 @@ pub struct ScopeWatcher {
     pub settings: Settings,
     pub client: ConfigClient,
     pub secret: SecretString,
+    /// The session `initial` opened, if any: the watcher starts with it
+    /// rather than logging in again.
+    pub token: Option<Token>,
     pub scope: watch::Sender<Arc<ScopeState>>,
     pub live: watch::Receiver<Option<LiveHandle>>,
     pub store: Arc<PgStore>,
@@ -47,28 +50,28 @@ impl From<ClientError> for Fetch {
     }
 }
 
-/// The scope to start with: from the server if it answers in time, else
-/// from the cache in the database. Fails only when neither has one.
+/// The scope to start with: from the server if it answers in time (with the
+/// session it opened), else from the cache in the database. Fails only when
+/// neither has one.
 pub async fn initial(
     settings: &Settings,
     client: &ConfigClient,
     secret: &SecretString,
     store: &PgStore,
-) -> anyhow::Result<ScopeState> {
+) -> anyhow::Result<(ScopeState, Option<Token>)> {
     let application = &settings.instance.application;
     let unreachable = match fetch(settings, client, secret).await {
-        Ok((state, _, (whoami, snapshot))) => {
+        Ok((state, token, (whoami, snapshot))) => {
             save_cache(store, application, &whoami, &snapshot).await;
-            return Ok(state);
+            return Ok((state, Some(token)));
         }
         Err(Fetch::Refused(reason)) => {
             let reason =
                 format!("the configuration server refused application '{application}': {reason}");
             error!(%reason, "serving nothing until it is accepted");
-            return Ok(ScopeState::nothing(
-                settings,
-                ScopeSource::ConfigServer,
-                reason,
+            return Ok((
+                ScopeState::nothing(settings, ScopeSource::ConfigServer, reason),
+                None,
             ));
         }
         Err(Fetch::Unreachable(reason)) => reason,
@@ -89,7 +92,10 @@ pub async fn initial(
         serde_json::from_value(snapshot).context("the cached configuration is unreadable")?;
     warn!(revision, %saved_at, error = %unreachable,
         "the configuration server is unreachable; starting from the cached revision");
-    from_snapshot(settings, &whoami, &snapshot, ScopeSource::Cache)
+    Ok((
+        from_snapshot(settings, &whoami, &snapshot, ScopeSource::Cache)?,
+        None,
+    ))
 }
 
 /// The scope the configuration server gives, or why it gives none.
@@ -134,7 +140,7 @@ impl ScopeWatcher {
     /// Follows the configuration server until cancelled.
     pub async fn run(self, cancel: CancellationToken) {
         let mut backoff = MIN_BACKOFF;
-        let mut token: Option<Token> = None;
+        let mut token = self.token.clone();
         loop {
             if cancel.is_cancelled() {
                 return;

@@ -42,7 +42,7 @@ use super::extract::Caller;
 use super::{AppState, HttpError};
 use crate::config_server::diff::{ObjectChange, Objects};
 use crate::config_server::revisions::Revision;
-use crate::config_server::sessions::{Refusal, Session, TokenHash, validity};
+use crate::config_server::sessions::{Refusal, Session, TokenHash};
 
 /// How often a comment keeps an idle stream (and the proxies on its way)
 /// open.
@@ -159,11 +159,10 @@ impl Watcher {
     /// The events that take the caller from its revision to `latest`.
     fn catch_up(&mut self, latest: &Arc<Revision>) -> Vec<Event> {
         let now = Instant::now();
-        let still = validity(&self.session, &latest.directory, now).and_then(|()| {
-            self.shared
-                .sessions
-                .check(&self.token, &latest.directory, now)
-        });
+        let still = self
+            .shared
+            .sessions
+            .check(&self.token, &latest.directory, now);
         if let Err(refusal) = still {
             self.end(refusal);
             return std::mem::take(&mut self.pending);
