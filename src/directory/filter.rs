@@ -121,55 +121,43 @@ impl Directory {
         if !seen.read(obj) {
             return None;
         }
+        // Grants only add up down the chain (see `acl`): whoever reads the
+        // process reads every queue, view, strategy and workbin of it; only
+        // who may read their grants differs.
         let pname = name;
-        Some(BusinessProcess {
-            name: process.name.clone(),
-            description: process.description.clone(),
-            folder: seen.folder(&process.folder),
-            queues: keep(&process.queues, |qname, q| {
-                let obj = ObjectRef::Queue {
+        let mut seen_process = process.clone();
+        seen_process.folder = seen.folder(&process.folder);
+        for (qname, q) in &mut seen_process.queues {
+            let queue = ObjectRef::Queue {
+                process: pname,
+                queue: qname,
+            };
+            q.grants = seen.grants(queue, &q.grants);
+            for (vname, v) in &mut q.views {
+                let view = ObjectRef::View {
                     process: pname,
                     queue: qname,
+                    view: vname,
                 };
-                seen.read(obj).then(|| {
-                    let mut q = q.clone();
-                    q.grants = seen.grants(obj, &q.grants);
-                    q.views.retain(|vname, v| {
-                        let obj = ObjectRef::View {
-                            process: pname,
-                            queue: qname,
-                            view: vname,
-                        };
-                        v.grants = seen.grants(obj, &v.grants);
-                        seen.read(obj)
-                    });
-                    q
-                })
-            }),
-            strategies: keep(&process.strategies, |sname, s| {
-                let obj = ObjectRef::Strategy {
-                    process: pname,
-                    strategy: sname,
-                };
-                seen.read(obj).then(|| {
-                    let mut s = s.clone();
-                    s.grants = seen.grants(obj, &s.grants);
-                    s
-                })
-            }),
-            workbins: keep(&process.workbins, |wname, w| {
-                let obj = ObjectRef::Workbin {
-                    process: pname,
-                    workbin: wname,
-                };
-                seen.read(obj).then(|| {
-                    let mut w = w.clone();
-                    w.grants = seen.grants(obj, &w.grants);
-                    w
-                })
-            }),
-            grants: seen.grants(obj, &process.grants),
-        })
+                v.grants = seen.grants(view, &v.grants);
+            }
+        }
+        for (sname, s) in &mut seen_process.strategies {
+            let strategy = ObjectRef::Strategy {
+                process: pname,
+                strategy: sname,
+            };
+            s.grants = seen.grants(strategy, &s.grants);
+        }
+        for (wname, w) in &mut seen_process.workbins {
+            let workbin = ObjectRef::Workbin {
+                process: pname,
+                workbin: wname,
+            };
+            w.grants = seen.grants(workbin, &w.grants);
+        }
+        seen_process.grants = seen.grants(obj, &process.grants);
+        Some(seen_process)
     }
 }
 

@@ -152,14 +152,6 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
-        Role::Gateway,
-        Role::Agent,
-        Role::Router,
-        Role::Reporter,
-        Role::Admin,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Gateway => "gateway",

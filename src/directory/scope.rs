@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::acl::{ObjectRef, Permission, Principal};
+use super::acl::Principal;
 use super::model::{BusinessProcess, Directory, Role};
 
 /// What one application serves, and as whom.
@@ -24,10 +24,6 @@ pub struct Scope {
 }
 
 impl Scope {
-    pub fn contains(&self, process: &str) -> bool {
-        self.processes.contains_key(process)
-    }
-
     pub fn process_names(&self) -> impl Iterator<Item = &str> {
         self.processes.keys().map(String::as_str)
     }
@@ -61,9 +57,6 @@ impl Directory {
         let processes = self
             .processes
             .keys()
-            .filter(|name| {
-                self.caller_can(&caller, Permission::Read, ObjectRef::BusinessProcess(name))
-            })
             .filter_map(|name| {
                 let process = self.process_as_seen_by(&caller, name)?;
                 Some((name.clone(), process))
