@@ -13,12 +13,13 @@
 //! fresh and dropped at the end; `IXS_BENCH_DATABASE_URL` names the server
 //! (default `postgres://postgres@127.0.0.1:5432/postgres`).
 
+mod common;
+
 use anyhow::{Context, bail};
 use chrono::{SubsecRound, Utc};
+use common::{Scratch, clock_ticks, postgres_ticks};
 use ixs::engine::{Command, Engine, Served, ServedProcess, Submit};
 use ixs::store::{LeaseHolder, LeaseOutcome, PgStore, Store, Writer, WriterHandle, WriterStats};
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, Executor, PgConnection};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -36,41 +37,26 @@ const ROUNDS: usize = 3;
 async fn main() -> anyhow::Result<()> {
     let server = std::env::var("IXS_BENCH_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let name = format!("ixs_bench_writer_{}", Uuid::now_v7().simple());
-    let mut admin = PgConnection::connect(&server)
-        .await
-        .with_context(|| format!("cannot connect to {server}"))?;
-    admin
-        .execute(format!("CREATE DATABASE \"{name}\"").as_str())
-        .await?;
-    let mut url = reqwest::Url::parse(&server)?;
-    url.set_path(&format!("/{name}"));
-    println!("{TASKS} tasks, {SECS} s per round");
-    let mut outcome = Ok(());
-    for round in 1..=ROUNDS {
-        match measure(url.as_str(), round).await {
-            Ok(line) => println!("  {line}"),
-            Err(e) => {
-                outcome = Err(e);
-                break;
-            }
-        }
-    }
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
-        .await?;
+    let scratch = Scratch::create(&server, "ixs_bench_writer_").await?;
+    let outcome = rounds(&scratch.url).await;
+    scratch.drop_database().await;
     outcome
 }
 
-/// Runs one round; the line to print.
-async fn measure(url: &str, round: usize) -> anyhow::Result<String> {
-    let pool = PgPoolOptions::new()
-        .max_connections(2)
-        .test_before_acquire(false)
-        .connect(url)
-        .await?;
-    let store = Arc::new(PgStore::from_pool(pool));
+async fn rounds(url: &str) -> anyhow::Result<()> {
+    let store = PgStore::connect(url.parse()?, 2, Duration::from_secs(5)).await?;
     store.migrate().await?;
+    println!("{TASKS} tasks, {SECS} s per round");
+    for round in 1..=ROUNDS {
+        println!("  {}", measure(&store, round).await?);
+    }
+    store.pool().close().await;
+    Ok(())
+}
+
+/// Runs one round; the line to print.
+async fn measure(store: &PgStore, round: usize) -> anyhow::Result<String> {
+    let store = Arc::new(store.clone());
     sqlx::query("TRUNCATE interactions, interaction_events")
         .execute(store.pool())
         .await?;
@@ -86,7 +72,7 @@ async fn measure(url: &str, round: usize) -> anyhow::Result<String> {
     let (writer, handle, _undone) =
         Writer::new(store.clone(), fence.clone(), 10_000, 500, stats.clone());
     let writer = tokio::spawn(writer.run());
-    let postgres_before = postgres_cpu_secs()?;
+    let postgres_before = postgres_ticks();
     let started = Instant::now();
     let end = started + Duration::from_secs(SECS);
     let mut tasks = Vec::new();
@@ -108,13 +94,12 @@ async fn measure(url: &str, round: usize) -> anyhow::Result<String> {
         total += task.await??;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let postgres = (postgres_cpu_secs()? - postgres_before) / elapsed;
+    let postgres = (postgres_ticks() - postgres_before) as f64 / clock_ticks() / elapsed;
     writer
         .await?
         .map_err(|e| anyhow::anyhow!("writer: {e}"))
         .context("the writer stopped")?;
     store.release_lease(&fence).await?;
-    store.pool().close().await;
     let batches = stats.batches.load(Ordering::Relaxed).max(1) as f64;
     Ok(format!(
         "round {round}: {:>6.0} submits/s, {:>5.0} commits/s, mean batch {:>5.1}, \
@@ -124,31 +109,6 @@ async fn measure(url: &str, round: usize) -> anyhow::Result<String> {
         stats.requests.load(Ordering::Relaxed) as f64 / batches,
         stats.commit_micros.load(Ordering::Relaxed) as f64 / 1000.0 / batches,
     ))
-}
-
-/// CPU seconds used so far by every process named `postgres`.
-fn postgres_cpu_secs() -> anyhow::Result<f64> {
-    let ticks = 100.0; // USER_HZ on Linux
-    let mut total = 0u64;
-    for entry in std::fs::read_dir("/proc")? {
-        let path = entry?.path();
-        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
-            continue;
-        };
-        let Some((head, rest)) = stat.rsplit_once(") ") else {
-            continue;
-        };
-        if !head.ends_with("(postgres") {
-            continue;
-        }
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        // utime and stime are fields 14 and 15 of stat, 12 and 13 after
-        // the command name.
-        if let (Some(user), Some(system)) = (fields.get(11), fields.get(12)) {
-            total += user.parse::<u64>().unwrap_or(0) + system.parse::<u64>().unwrap_or(0);
-        }
-    }
-    Ok(total as f64 / ticks)
 }
 
 /// The scope the tasks' engines serve.
