@@ -193,14 +193,8 @@ async fn apply(
     command: Command,
 ) -> Result<(Interaction, bool), ApiError> {
     let live = shared.live()?;
-    let id = command_target(&command);
-    let external = match &command {
-        Command::Submit(submit) => submit
-            .external_id
-            .clone()
-            .map(|external_id| (submit.submitted_by.clone(), external_id)),
-        _ => None,
-    };
+    let id = command.target();
+    let submit = id.is_none();
     let guard = caller.only_agent().then(|| caller.person.clone());
     let outcome = live
         .apply(command, guard)
@@ -217,12 +211,19 @@ async fn apply(
             // The submitter used this external id before the engine's
             // memory: the database kept the original, which is the answer
             // (the writer has the engine forget the one turned away).
-            let (submitted_by, external_id) = external.ok_or_else(|| {
-                ApiError::Internal(anyhow::anyhow!("a duplicate without an external id"))
-            })?;
+            let turned_away = &applied.interaction;
+            let external_id = turned_away
+                .external_id
+                .as_deref()
+                .filter(|_| submit)
+                .ok_or_else(|| {
+                    ApiError::Internal(anyhow::anyhow!(
+                        "a duplicate of no submit with an external id"
+                    ))
+                })?;
             let original = shared
                 .store
-                .by_external_id(&submitted_by, &external_id)
+                .by_external_id(&turned_away.submitted_by, external_id)
                 .await?
                 .ok_or_else(|| {
                     ApiError::Internal(anyhow::anyhow!("the original of a duplicate is gone"))
@@ -243,15 +244,6 @@ async fn apply(
              external_id for a submit) to learn its outcome"
                 .into(),
         )),
-    }
-}
-
-fn command_target(command: &Command) -> Option<Uuid> {
-    match command {
-        Command::Submit(_) => None,
-        Command::ChangeProperties { id, .. }
-        | Command::PlaceInQueue { id, .. }
-        | Command::Stop { id, .. } => Some(*id),
     }
 }
 

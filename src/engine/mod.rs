@@ -68,6 +68,18 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The interaction the command acts on; `None` for a submit.
+    pub fn target(&self) -> Option<Uuid> {
+        match self {
+            Command::Submit(_) => None,
+            Command::ChangeProperties { id, .. }
+            | Command::PlaceInQueue { id, .. }
+            | Command::Stop { id, .. } => Some(*id),
+        }
+    }
+}
+
 /// Why a command was refused. Nothing was changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EngineError {
@@ -219,10 +231,7 @@ impl Engine {
             for id in gone {
                 if let Some(interaction) = self.live.remove(&id) {
                     self.unindex(&interaction);
-                    if let Some(external_id) = interaction.external_id {
-                        self.external
-                            .remove(&(interaction.submitted_by, external_id));
-                    }
+                    self.forget_external(interaction);
                 }
             }
             self.queues
@@ -260,13 +269,7 @@ impl Engine {
         now: DateTime<Utc>,
         new_id: impl FnOnce() -> Uuid,
     ) -> Result<Applied, EngineError> {
-        let target = match &command {
-            Command::Submit(_) => None,
-            Command::ChangeProperties { id, .. }
-            | Command::PlaceInQueue { id, .. }
-            | Command::Stop { id, .. } => Some(*id),
-        };
-        if let Some(id) = target {
+        if let Some(id) = command.target() {
             let current = self.get(id).ok_or(EngineError::NotLive(id))?;
             if current.agent.as_deref() != Some(agent) {
                 return Err(EngineError::NotYours(id));
@@ -556,9 +559,7 @@ impl Engine {
             .or_else(|| self.recently_stopped.remove(&id));
         if let Some(old) = known {
             self.unindex(&old);
-            if let Some(external_id) = old.external_id {
-                self.external.remove(&(old.submitted_by, external_id));
-            }
+            self.forget_external(old);
         }
         if let Some(stored) = stored {
             if stored.state.is_live() && self.served.serves(&stored.process) {
@@ -611,6 +612,15 @@ impl Engine {
         }
     }
 
+    /// Forgets the external id of `interaction`, which the engine no longer
+    /// holds.
+    fn forget_external(&mut self, interaction: Interaction) {
+        if let Some(external_id) = interaction.external_id {
+            self.external
+                .remove(&(interaction.submitted_by, external_id));
+        }
+    }
+
     fn expire_stopped(&mut self, now: DateTime<Utc>) {
         while let Some(&(at, id)) = self.stopped_order.front() {
             if now - at < KEEP_STOPPED {
@@ -618,9 +628,7 @@ impl Engine {
             }
             self.stopped_order.pop_front();
             if let Some(gone) = self.recently_stopped.remove(&id) {
-                if let Some(external_id) = gone.external_id {
-                    self.external.remove(&(gone.submitted_by, external_id));
-                }
+                self.forget_external(gone);
             }
         }
     }
