@@ -130,19 +130,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
 }
 
-/// `url` with its database replaced by `database`.
+/// `url` with its database replaced by `database`: user, password, host,
+/// port and parameters kept.
 fn url_with_database(url: &str, server: &PgConnectOptions, database: &str) -> String {
-    let base = url.split('?').next().unwrap_or(url);
-    let query = url
-        .split_once('?')
-        .map(|(_, q)| format!("?{q}"))
-        .unwrap_or_default();
-    match base.rsplit_once('/') {
-        Some((head, _)) if head.contains("://") => {
-            format!("{head}/{database}{query}")
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            parsed.set_path(&format!("/{database}"));
+            parsed.to_string()
         }
-        _ => format!(
-            "postgres://{}@{}:{}/{database}{query}",
+        Err(_) => format!(
+            "postgres://{}@{}:{}/{database}",
             server.get_username(),
             server.get_host(),
             server.get_port()
@@ -153,6 +150,32 @@ fn url_with_database(url: &str, server: &PgConnectOptions, database: &str) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_demo_databases_keep_the_servers_credentials_and_parameters() {
+        let cases = [
+            (
+                "postgres://postgres@127.0.0.1:5432/postgres",
+                "postgres://postgres@127.0.0.1:5432/ixs_demo_sales",
+            ),
+            (
+                "postgres://ixs:s%40cret@db.example:6432",
+                "postgres://ixs:s%40cret@db.example:6432/ixs_demo_sales",
+            ),
+            (
+                "postgres://ixs:pw@db.example/postgres?sslmode=require",
+                "postgres://ixs:pw@db.example/ixs_demo_sales?sslmode=require",
+            ),
+        ];
+        for (url, expected) in cases {
+            let server: PgConnectOptions = url.parse().unwrap();
+            assert_eq!(
+                url_with_database(url, &server, "ixs_demo_sales"),
+                expected,
+                "{url}"
+            );
+        }
+    }
 
     #[test]
     fn every_part_of_the_demo_has_its_own_port() {
