@@ -2,28 +2,32 @@
 //! on a copy of the example tenant in a scratch folder that the test may
 //! edit. Waits are bounded polls or bounded reads, never sleeps.
 
-use std::net::SocketAddr;
-use std::path::Path;
+mod common;
+
 use std::time::Duration;
 
-use ixs::config_server::{ConfigServer, ConfigServerHandle, ReloadOutcome, Settings};
+use common::TestConfigServer;
+use ixs::config_server::{ReloadOutcome, Settings};
 use ixs::directory::{Directory, hash_secret};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 /// How long a test waits for something that should happen at once.
 const PATIENCE: Duration = Duration::from_secs(10);
 
+/// A configuration server of the harness, and this file's client of its
+/// HTTP API.
 struct TestServer {
-    addr: SocketAddr,
-    handle: ConfigServerHandle,
-    cancel: CancellationToken,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
-    dir: tempfile::TempDir,
+    server: TestConfigServer,
     http: reqwest::Client,
+}
+
+impl std::ops::Deref for TestServer {
+    type Target = TestConfigServer;
+    fn deref(&self) -> &TestConfigServer {
+        &self.server
+    }
 }
 
 impl TestServer {
@@ -34,31 +38,14 @@ impl TestServer {
     }
 
     async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
-        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/tenant");
-        for entry in std::fs::read_dir(example).unwrap() {
-            let path = entry.unwrap().path();
-            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
-        }
-        let mut settings = Settings::for_directory(dir.path());
-        adjust(&mut settings);
-        let server = ConfigServer::build(settings).await.unwrap();
-        let cancel = CancellationToken::new();
-        let addr = server.local_addr();
-        let handle = server.handle();
-        let task = tokio::spawn(server.run(cancel.clone()));
         TestServer {
-            addr,
-            handle,
-            cancel,
-            task: Some(task),
-            dir,
+            server: TestConfigServer::spawn_with(adjust).await,
             http: reqwest::Client::new(),
         }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}{path}", self.server.url())
     }
 
     async fn login(&self, body: Value) -> (StatusCode, Value) {
@@ -98,14 +85,6 @@ impl TestServer {
         body["revision"].as_u64().unwrap()
     }
 
-    /// Replaces the first `from` in tenant file `file` by `to`.
-    fn edit(&self, file: &str, from: &str, to: &str) {
-        let path = self.dir.path().join(file);
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains(from), "{file} has no {from:?}");
-        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
-    }
-
     async fn watch(&self, token: &str, after: Option<u64>) -> Watch {
         let mut request = self.http.get(self.url("/v1/watch")).bearer_auth(token);
         if let Some(after) = after {
@@ -114,37 +93,12 @@ impl TestServer {
         Watch::open(request).await
     }
 
-    /// Cancels the server and waits for it to stop.
+    /// Cancels the server and waits for it to stop cleanly.
     async fn stop(mut self) {
-        self.cancel.cancel();
-        let task = self.task.take().unwrap();
-        tokio::time::timeout(PATIENCE, task)
+        self.server
+            .stop_outcome()
             .await
-            .expect("the server stops within its grace period")
-            .unwrap()
-            .unwrap();
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.cancel.cancel();
-    }
-}
-
-/// Polls `check` until it returns `Some`, for at most [`PATIENCE`].
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+            .expect("the server stops cleanly");
     }
 }
 
@@ -294,14 +248,6 @@ fn process_names(objects: &Value) -> Vec<String> {
         .cloned()
         .collect()
 }
-
-/// Moves `sales-chat` out of the sales folder (read by sales-routing) and
-/// grants its read to support-routing instead.
-const SALES_CHAT_IN_SALES: &str = "[process.sales-chat]\ndescription = \"Sales chats from the web shop\"\nfolder = \"sales\"\n\
-     grant = [{ group = \"gateways\", permissions = [\"read\", \"execute\"] }]";
-const SALES_CHAT_FOR_SUPPORT: &str = "[process.sales-chat]\ndescription = \"Sales chats from the web shop\"\n\
-     grant = [\n    { group = \"gateways\", permissions = [\"read\", \"execute\"] },\n    \
-     { group = \"support-routing\", permissions = [\"read\"] },\n]";
 
 #[tokio::test]
 async fn login_as_application_and_as_person() {
@@ -491,7 +437,7 @@ async fn a_permission_change_moves_a_process_between_watchers() {
     let mut support_watch = server.watch(&support, Some(1)).await;
 
     let edited = Instant::now();
-    server.edit("sales.toml", SALES_CHAT_IN_SALES, SALES_CHAT_FOR_SUPPORT);
+    server.move_sales_chat_to_support();
     let sales_events = sales_watch.next_revision().await;
     let support_events = support_watch.next_revision().await;
     let latency = edited.elapsed();
@@ -539,7 +485,7 @@ async fn an_invalid_edit_is_refused_until_fixed() {
         "order = \"priority desc, submitted_at asc\"\nstrategy = \"fast-answer\"",
         "order = \"prio desc, submitted_at asc\"\nstrategy = \"fast-answer\"",
     );
-    let error = eventually("the refusal", || async {
+    let error = common::eventually(PATIENCE, "the refusal", || async {
         let (_, status) = server.get("/v1/status", &token).await;
         (!status["last_error"].is_null()).then_some(status)
     })
@@ -582,7 +528,7 @@ async fn reload_now_applies_an_edit_at_once() {
     let token = server.app_token("ixs-sales").await;
     server.edit("sales.toml", "Sales chats from the web shop", "Web chats");
     assert_eq!(server.revision(&token).await, 1);
-    let ReloadOutcome::Loaded(revision) = server.handle.reload_now().await else {
+    let ReloadOutcome::Loaded(revision) = server.handle().reload_now().await else {
         panic!("the edit must load");
     };
     assert_eq!(revision.number, 2);
@@ -593,16 +539,16 @@ async fn reload_now_applies_an_edit_at_once() {
         "Web chats"
     );
     assert!(matches!(
-        server.handle.reload_now().await,
+        server.handle().reload_now().await,
         ReloadOutcome::Unchanged(r) if r.number == 2
     ));
     server.edit("sales.toml", "Web chats\"", "Web chats");
     assert!(matches!(
-        server.handle.reload_now().await,
+        server.handle().reload_now().await,
         ReloadOutcome::Refused(_)
     ));
-    assert_eq!(server.handle.current().number, 2);
-    assert!(server.handle.last_error().is_some());
+    assert_eq!(server.handle().current().number, 2);
+    assert!(server.handle().last_error().is_some());
     server.stop().await;
 }
 
@@ -612,13 +558,13 @@ async fn a_watch_resumes_after_a_revision() {
         TestServer::spawn_with(|s| s.directory.poll_interval = Duration::from_secs(3600)).await;
     let token = server.app_token("ixs-sales").await;
     server.edit("sales.toml", "Sales chats from the web shop", "Chats 2");
-    server.handle.reload_now().await;
+    server.handle().reload_now().await;
     server.edit(
         "tenant.toml",
         "description = \"Web chat\"",
         "description = \"Chat\"",
     );
-    server.handle.reload_now().await;
+    server.handle().reload_now().await;
     assert_eq!(server.revision(&token).await, 3);
 
     // From revision 1: what changed since, in one step to revision 3.
@@ -648,7 +594,7 @@ async fn a_watch_resumes_after_a_revision() {
     let mut current = server.watch(&token, Some(3)).await;
     assert!(current.is_quiet_for(Duration::from_millis(200)).await);
     server.edit("sales.toml", "Chats 2", "Chats 4");
-    server.handle.reload_now().await;
+    server.handle().reload_now().await;
     let events = current.next_revision().await;
     assert_eq!(
         changes(&events),
@@ -674,7 +620,7 @@ async fn a_changed_secret_revokes_the_session_and_its_watch() {
     let support = server.app_token("ixs-support").await;
     let mut watch = server.watch(&sales, Some(1)).await;
 
-    let old = Directory::load(server.dir.path()).unwrap().applications["ixs-sales"]
+    let old = Directory::load(server.dir()).unwrap().applications["ixs-sales"]
         .secret_hash
         .clone()
         .unwrap();
@@ -708,7 +654,7 @@ async fn an_application_without_log_on_as_sees_nothing() {
     let token = server.app_token("ixs-sales").await;
     let mut watch = server.watch(&token, Some(1)).await;
     server.edit("people.toml", "log_on_as = \"svc-sales\"\n", "");
-    server.handle.reload_now().await;
+    server.handle().reload_now().await;
 
     let (_, who) = server.get("/v1/whoami", &token).await;
     assert_eq!(who["application"], "ixs-sales");
@@ -731,7 +677,7 @@ async fn an_application_without_log_on_as_sees_nothing() {
 async fn two_config_servers_run_side_by_side_and_stop_with_open_watches() {
     let one = TestServer::spawn().await;
     let two = TestServer::spawn().await;
-    assert_ne!(one.addr, two.addr);
+    assert_ne!(one.url(""), two.url(""));
     let token_one = one.app_token("ixs-sales").await;
     let token_two = two.app_token("ixs-sales").await;
     // A token of one server means nothing to the other.
@@ -741,7 +687,7 @@ async fn two_config_servers_run_side_by_side_and_stop_with_open_watches() {
     let mut watch_one = one.watch(&token_one, Some(1)).await;
     let mut watch_two = two.watch(&token_two, Some(1)).await;
     one.edit("sales.toml", "Sales chats from the web shop", "Chats");
-    one.handle.reload_now().await;
+    one.handle().reload_now().await;
     let events = watch_one.next_revision().await;
     assert_eq!(
         changes(&events),
