@@ -227,81 +227,81 @@ impl Directory {
     /// The grants that apply to `obj`, from the tenant down; `None` when the
     /// object does not exist.
     fn acl_chain(&self, obj: ObjectRef<'_>) -> Option<AclChain<'_>> {
-        let mut chain = AclChain::new(&self.tenant.grants);
-        match obj {
-            ObjectRef::Tenant => {}
-            ObjectRef::Folder(name) => chain.push(&self.folders.get(name)?.grants),
+        // A child's chain is its parent's plus its own grants.
+        let (mut chain, own) = match obj {
+            ObjectRef::Tenant => return Some(AclChain::new(&self.tenant.grants)),
+            ObjectRef::Folder(name) => (
+                AclChain::new(&self.tenant.grants),
+                &self.folders.get(name)?.grants,
+            ),
             ObjectRef::MediaType(name) => {
                 let o = self.media_types.get(name)?;
-                self.push_folder(&mut chain, &o.folder);
-                chain.push(&o.grants);
+                (self.in_folder(&o.folder), &o.grants)
             }
             ObjectRef::CapacityRule(name) => {
                 let o = self.capacity_rules.get(name)?;
-                self.push_folder(&mut chain, &o.folder);
-                chain.push(&o.grants);
+                (self.in_folder(&o.folder), &o.grants)
             }
             ObjectRef::Person(name) => {
                 let o = self.persons.get(name)?;
-                self.push_folder(&mut chain, &o.folder);
-                chain.push(&o.grants);
+                (self.in_folder(&o.folder), &o.grants)
             }
             ObjectRef::AccessGroup(name) => {
                 let o = self.access_groups.get(name)?;
-                self.push_folder(&mut chain, &o.folder);
-                chain.push(&o.grants);
+                (self.in_folder(&o.folder), &o.grants)
             }
             ObjectRef::Application(name) => {
                 let o = self.applications.get(name)?;
-                self.push_folder(&mut chain, &o.folder);
-                chain.push(&o.grants);
+                (self.in_folder(&o.folder), &o.grants)
             }
             ObjectRef::BusinessProcess(process) => {
                 let p = self.processes.get(process)?;
-                self.push_folder(&mut chain, &p.folder);
-                chain.push(&p.grants);
+                (self.in_folder(&p.folder), &p.grants)
             }
-            ObjectRef::Queue { process, queue } => {
-                let p = self.processes.get(process)?;
-                let q = p.queues.get(queue)?;
-                self.push_folder(&mut chain, &p.folder);
-                chain.push(&p.grants);
-                chain.push(&q.grants);
-            }
+            ObjectRef::Queue { process, queue } => (
+                self.acl_chain(ObjectRef::BusinessProcess(process))?,
+                &self.processes.get(process)?.queues.get(queue)?.grants,
+            ),
             ObjectRef::View {
                 process,
                 queue,
                 view,
-            } => {
-                let p = self.processes.get(process)?;
-                let q = p.queues.get(queue)?;
-                let v = q.views.get(view)?;
-                self.push_folder(&mut chain, &p.folder);
-                chain.push(&p.grants);
-                chain.push(&q.grants);
-                chain.push(&v.grants);
-            }
-            ObjectRef::Strategy { process, strategy } => {
-                let p = self.processes.get(process)?;
-                let s = p.strategies.get(strategy)?;
-                self.push_folder(&mut chain, &p.folder);
-                chain.push(&p.grants);
-                chain.push(&s.grants);
-            }
-            ObjectRef::Workbin { process, workbin } => {
-                let p = self.processes.get(process)?;
-                let w = p.workbins.get(workbin)?;
-                self.push_folder(&mut chain, &p.folder);
-                chain.push(&p.grants);
-                chain.push(&w.grants);
-            }
-        }
+            } => (
+                self.acl_chain(ObjectRef::Queue { process, queue })?,
+                &self
+                    .processes
+                    .get(process)?
+                    .queues
+                    .get(queue)?
+                    .views
+                    .get(view)?
+                    .grants,
+            ),
+            ObjectRef::Strategy { process, strategy } => (
+                self.acl_chain(ObjectRef::BusinessProcess(process))?,
+                &self
+                    .processes
+                    .get(process)?
+                    .strategies
+                    .get(strategy)?
+                    .grants,
+            ),
+            ObjectRef::Workbin { process, workbin } => (
+                self.acl_chain(ObjectRef::BusinessProcess(process))?,
+                &self.processes.get(process)?.workbins.get(workbin)?.grants,
+            ),
+        };
+        chain.push(own);
         Some(chain)
     }
 
-    fn push_folder<'d>(&'d self, chain: &mut AclChain<'d>, folder: &Option<String>) {
+    /// The chain above an object filed in `folder`: the tenant's grants and
+    /// the folder's.
+    fn in_folder(&self, folder: &Option<String>) -> AclChain<'_> {
+        let mut chain = AclChain::new(&self.tenant.grants);
         if let Some(f) = folder.as_deref().and_then(|name| self.folders.get(name)) {
             chain.push(&f.grants);
         }
+        chain
     }
 }
