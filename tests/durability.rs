@@ -514,23 +514,34 @@ async fn a_kill_9_under_load_loses_no_acknowledged_interaction() {
     pool.close().await;
 }
 
+/// An e-mail with `external_id` submitted and stopped, then the instance
+/// restarted with `configure`, ready: the restarted instance, the submit's
+/// body and the stop's answer.
+async fn stopped_before_a_restart(
+    external_id: &str,
+    configure: impl FnOnce(&mut ixs::settings::Settings),
+) -> (TestInstance, Value, Answer) {
+    let sales = spawn_instance(Solution::Sales).await;
+    let mut body = gateway("sales-email", "inbound");
+    body["external_id"] = json!(external_id);
+    let original = sales.submit_ok(&body).await;
+    let stopped = sales
+        .stop(original["id"].as_str().unwrap(), "answered")
+        .await;
+    assert_eq!(stopped.status, 200, "{stopped}");
+    let db = sales.db.clone();
+    sales.shutdown().await.expect("a clean shutdown");
+    let again = common::start_on(db, Solution::Sales, configure).await;
+    again.wait_ready().await;
+    (again, body, stopped)
+}
+
 /// A repeat the engine no longer remembers (the original was stopped before
 /// a restart) is still answered with the original, by the database's unique
 /// index, and creates nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeat_of_an_interaction_stopped_before_a_restart_answers_the_original() {
-    let sales = spawn_instance(Solution::Sales).await;
-    let mut body = gateway("sales-email", "inbound");
-    body["external_id"] = json!("old-1");
-    let original = sales.submit_ok(&body).await;
-    let id = original["id"].as_str().unwrap().to_owned();
-    let stopped = sales.stop(&id, "answered").await;
-    assert_eq!(stopped.status, 200, "{stopped}");
-    let db = sales.db.clone();
-    sales.shutdown().await.expect("a clean shutdown");
-
-    let again = common::start_on(db, Solution::Sales, |_| {}).await;
-    again.wait_ready().await;
+    let (again, mut body, stopped) = stopped_before_a_restart("old-1", |_| {}).await;
     let before = again.counts().await;
     for _ in 0..2 {
         let repeat = again.submit(&body).await;
@@ -549,23 +560,12 @@ async fn a_repeat_of_an_interaction_stopped_before_a_restart_answers_the_origina
 /// queue and later repeats see only the stored original.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicate_nobody_waits_for_is_taken_back() {
-    let sales = spawn_instance(Solution::Sales).await;
-    let mut body = gateway("sales-email", "inbound");
-    body["external_id"] = json!("gave-up-1");
-    let original = sales.submit_ok(&body).await;
-    let id = original["id"].as_str().unwrap().to_owned();
-    let stopped = sales.stop(&id, "answered").await;
-    assert_eq!(stopped.status, 200, "{stopped}");
-    let db = sales.db.clone();
-    sales.shutdown().await.expect("a clean shutdown");
-
     // After a restart the engine no longer knows the original; the repeat
     // waits for a writer held up by a lock, longer than the caller waits.
-    let again = common::start_on(db, Solution::Sales, |settings| {
+    let (again, body, stopped) = stopped_before_a_restart("gave-up-1", |settings| {
         settings.listen.commit_timeout = Duration::from_millis(300);
     })
     .await;
-    again.wait_ready().await;
     let mut lock = again.pool.begin().await.unwrap();
     sqlx::query("SELECT 1 FROM instance_lease WHERE id = 1 FOR UPDATE")
         .execute(&mut *lock)
