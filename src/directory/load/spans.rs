@@ -36,14 +36,16 @@ impl Path {
     }
 
     pub fn key(&self, key: &str) -> Path {
-        let mut segs = self.0.clone();
-        segs.push(Seg::Key(key.to_owned()));
-        Path(segs)
+        self.with(Seg::Key(key.to_owned()))
     }
 
     pub fn index(&self, index: usize) -> Path {
+        self.with(Seg::Index(index))
+    }
+
+    fn with(&self, seg: Seg) -> Path {
         let mut segs = self.0.clone();
-        segs.push(Seg::Index(index));
+        segs.push(seg);
         Path(segs)
     }
 
@@ -71,10 +73,7 @@ impl Path {
         let segs = &self.0;
         let mut parts: Vec<String> = Vec::new();
         let mut at = 0;
-        let name_at = |i: usize| match segs.get(i) {
-            Some(Seg::Key(name)) => Some(name.as_str()),
-            _ => None,
-        };
+        let name_at = |i: usize| key_at(segs, i);
         match name_at(0) {
             Some("tenant") => {
                 parts.push("tenant".to_owned());
@@ -95,6 +94,14 @@ impl Path {
     }
 }
 
+/// The key at `i` of `segs`, if that segment is a key.
+fn key_at(segs: &[Seg], i: usize) -> Option<&str> {
+    match segs.get(i) {
+        Some(Seg::Key(key)) => Some(key.as_str()),
+        _ => None,
+    }
+}
+
 fn top_level_label(kind: &str) -> Option<&'static str> {
     Some(match kind {
         "folder" => "folder",
@@ -111,10 +118,7 @@ fn top_level_label(kind: &str) -> Option<&'static str> {
 /// Describes a queue, view, strategy, step or workbin below a process;
 /// returns where the field path starts.
 fn describe_process_child(segs: &[Seg], mut at: usize, parts: &mut Vec<String>) -> usize {
-    let key = |i: usize| match segs.get(i) {
-        Some(Seg::Key(k)) => Some(k.as_str()),
-        _ => None,
-    };
+    let key = |i: usize| key_at(segs, i);
     match (key(at), key(at + 1)) {
         (Some("queue"), Some(queue)) => {
             parts.push(format!("queue '{queue}'"));
