@@ -448,15 +448,7 @@ impl Settings {
 impl DatabaseSettings {
     /// Connection options from `url` and `password_file`.
     pub fn connect_options(&self) -> Result<PgConnectOptions, SettingsError> {
-        let url = self.url.expose_secret();
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(invalid(
-                "database.url",
-                "must start with postgres:// or postgresql://",
-            ));
-        }
-        let mut options = PgConnectOptions::from_str(url)
-            .map_err(|e| invalid("database.url", format!("not a PostgreSQL URL: {e}")))?;
+        let mut options = self.url_options()?;
         if let Some(file) = &self.password_file {
             let password = std::fs::read_to_string(file).map_err(|e| {
                 invalid(
@@ -469,9 +461,23 @@ impl DatabaseSettings {
         Ok(options)
     }
 
-    /// `host:port/database`, for logs: never the password.
+    /// Connection options from `url` alone.
+    fn url_options(&self) -> Result<PgConnectOptions, SettingsError> {
+        let url = self.url.expose_secret();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(invalid(
+                "database.url",
+                "must start with postgres:// or postgresql://",
+            ));
+        }
+        PgConnectOptions::from_str(url)
+            .map_err(|e| invalid("database.url", format!("not a PostgreSQL URL: {e}")))
+    }
+
+    /// `host:port/database`, for logs: never the password (nor is its file
+    /// read for this).
     pub fn describe(&self) -> String {
-        match self.connect_options() {
+        match self.url_options() {
             Ok(o) => format!(
                 "{}:{}/{}",
                 o.get_host(),
