@@ -27,81 +27,90 @@ impl Directory {
             dir: self,
             caller: &caller,
         };
+        // Each map holds exactly the names `caller` may read, so a reference
+        // to another object is kept when that map has it: no second walk of
+        // the ACL chain.
+        let folders = keep(&self.folders, |name, f| {
+            let obj = ObjectRef::Folder(name);
+            seen.read(obj).then(|| {
+                let mut f = f.clone();
+                f.grants = seen.grants(obj, &f.grants);
+                f
+            })
+        });
+        let folder =
+            |folder: &Option<String>| folder.clone().filter(|name| folders.contains_key(name));
+        let media_types = keep(&self.media_types, |name, m| {
+            let obj = ObjectRef::MediaType(name);
+            seen.read(obj).then(|| {
+                let mut m = m.clone();
+                m.grants = seen.grants(obj, &m.grants);
+                m.folder = folder(&m.folder);
+                m
+            })
+        });
+        let capacity_rules = keep(&self.capacity_rules, |name, c| {
+            let obj = ObjectRef::CapacityRule(name);
+            seen.read(obj).then(|| {
+                let mut c = c.clone();
+                c.grants = seen.grants(obj, &c.grants);
+                c.folder = folder(&c.folder);
+                c.media.retain(|media, _| media_types.contains_key(media));
+                c
+            })
+        });
+        let persons = keep(&self.persons, |name, p| {
+            let obj = ObjectRef::Person(name);
+            seen.read(obj).then(|| {
+                let mut p = p.clone();
+                p.grants = seen.grants(obj, &p.grants);
+                p.folder = folder(&p.folder);
+                p.password_hash = None;
+                if let Some(agent) = &mut p.agent {
+                    agent.capacity_rule = agent
+                        .capacity_rule
+                        .take()
+                        .filter(|rule| capacity_rules.contains_key(rule));
+                }
+                p
+            })
+        });
+        let access_groups = keep(&self.access_groups, |name, g| {
+            let obj = ObjectRef::AccessGroup(name);
+            seen.read(obj).then(|| {
+                let mut g = g.clone();
+                g.grants = seen.grants(obj, &g.grants);
+                g.folder = folder(&g.folder);
+                g.members.retain(|member| persons.contains_key(member));
+                g
+            })
+        });
+        let applications = keep(&self.applications, |name, a| {
+            let obj = ObjectRef::Application(name);
+            seen.read(obj).then(|| {
+                let mut a = a.clone();
+                a.grants = seen.grants(obj, &a.grants);
+                a.folder = folder(&a.folder);
+                a.secret_hash = None;
+                a.log_on_as = a
+                    .log_on_as
+                    .take()
+                    .filter(|person| persons.contains_key(person));
+                a
+            })
+        });
         Directory {
             tenant: Tenant {
                 name: self.tenant.name.clone(),
                 description: self.tenant.description.clone(),
                 grants: seen.grants(ObjectRef::Tenant, &self.tenant.grants),
             },
-            folders: keep(&self.folders, |name, f| {
-                let obj = ObjectRef::Folder(name);
-                seen.read(obj).then(|| {
-                    let mut f = f.clone();
-                    f.grants = seen.grants(obj, &f.grants);
-                    f
-                })
-            }),
-            media_types: keep(&self.media_types, |name, m| {
-                let obj = ObjectRef::MediaType(name);
-                seen.read(obj).then(|| {
-                    let mut m = m.clone();
-                    m.grants = seen.grants(obj, &m.grants);
-                    m.folder = seen.folder(&m.folder);
-                    m
-                })
-            }),
-            capacity_rules: keep(&self.capacity_rules, |name, c| {
-                let obj = ObjectRef::CapacityRule(name);
-                seen.read(obj).then(|| {
-                    let mut c = c.clone();
-                    c.grants = seen.grants(obj, &c.grants);
-                    c.folder = seen.folder(&c.folder);
-                    c.media
-                        .retain(|media, _| seen.read(ObjectRef::MediaType(media)));
-                    c
-                })
-            }),
-            persons: keep(&self.persons, |name, p| {
-                let obj = ObjectRef::Person(name);
-                seen.read(obj).then(|| {
-                    let mut p = p.clone();
-                    p.grants = seen.grants(obj, &p.grants);
-                    p.folder = seen.folder(&p.folder);
-                    p.password_hash = None;
-                    if let Some(agent) = &mut p.agent {
-                        agent.capacity_rule = agent
-                            .capacity_rule
-                            .take()
-                            .filter(|rule| seen.read(ObjectRef::CapacityRule(rule)));
-                    }
-                    p
-                })
-            }),
-            access_groups: keep(&self.access_groups, |name, g| {
-                let obj = ObjectRef::AccessGroup(name);
-                seen.read(obj).then(|| {
-                    let mut g = g.clone();
-                    g.grants = seen.grants(obj, &g.grants);
-                    g.folder = seen.folder(&g.folder);
-                    g.members
-                        .retain(|member| seen.read(ObjectRef::Person(member)));
-                    g
-                })
-            }),
-            applications: keep(&self.applications, |name, a| {
-                let obj = ObjectRef::Application(name);
-                seen.read(obj).then(|| {
-                    let mut a = a.clone();
-                    a.grants = seen.grants(obj, &a.grants);
-                    a.folder = seen.folder(&a.folder);
-                    a.secret_hash = None;
-                    a.log_on_as = a
-                        .log_on_as
-                        .take()
-                        .filter(|person| seen.read(ObjectRef::Person(person)));
-                    a
-                })
-            }),
+            folders,
+            media_types,
+            capacity_rules,
+            persons,
+            access_groups,
+            applications,
             processes: keep(&self.processes, |name, _| {
                 self.process_as_seen_by(&caller, name)
             }),

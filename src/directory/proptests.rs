@@ -389,12 +389,21 @@ proptest! {
             prop_assert!(seen.applications.values().all(|a| a.secret_hash.is_none()));
             for group in seen.access_groups.values() {
                 prop_assert!(group.members.iter().all(|m| seen.persons.contains_key(m)));
+                // ... and every readable member is kept.
+                let mut readable = dir.access_groups[&group.name].members.clone();
+                readable.retain(|m| dir.can(who, Permission::Read, ObjectRef::Person(m)));
+                prop_assert_eq!(&group.members, &readable);
                 if !group.grants.is_empty() {
                     prop_assert!(dir.can(who, Permission::ReadPermissions, ObjectRef::AccessGroup(&group.name)));
                 }
             }
             for app in seen.applications.values() {
                 prop_assert!(app.log_on_as.iter().all(|p| seen.persons.contains_key(p)));
+                let readable = dir.applications[&app.name]
+                    .log_on_as
+                    .clone()
+                    .filter(|p| dir.can(who, Permission::Read, ObjectRef::Person(p)));
+                prop_assert_eq!(&app.log_on_as, &readable);
             }
             if !seen.tenant.grants.is_empty() {
                 prop_assert!(dir.can(who, Permission::ReadPermissions, ObjectRef::Tenant));
