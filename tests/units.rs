@@ -27,9 +27,7 @@ async fn send(
     if let Some(body) = body {
         request = request.json(&body);
     }
-    Answer::from_response(request.send().await.expect("a response"))
-        .await
-        .expect("a JSON answer")
+    Answer::of(request, "the walk-through's request").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,7 +59,7 @@ async fn the_units_commands_serve_the_walk_through() {
     support.wait_ready(Duration::from_secs(30)).await;
 
     let http = reqwest::Client::new();
-    let at = |path: &str| format!("http://{}{path}", sales.addr);
+    let at = |path: &str| sales.url(path);
     use reqwest::Method as M;
 
     // Each instance serves its own solution, as its configuration server says.
@@ -154,7 +152,7 @@ async fn the_units_commands_serve_the_walk_through() {
     let support_login = send(
         &http,
         M::POST,
-        format!("http://{}/v1/sessions", support.addr),
+        support.url("/v1/sessions"),
         None,
         Some(json!({"person": "gateway", "password": "demo"})),
     )
@@ -163,7 +161,7 @@ async fn the_units_commands_serve_the_walk_through() {
     let refused = send(
         &http,
         M::POST,
-        format!("http://{}/v1/interactions", support.addr),
+        support.url("/v1/interactions"),
         Some(&support_token),
         Some(json!({"process": "sales-email", "queue": "inbound", "media_type": "email"})),
     )
@@ -172,7 +170,7 @@ async fn the_units_commands_serve_the_walk_through() {
     let foreign = send(
         &http,
         M::GET,
-        format!("http://{}/v1/interactions/{id}", support.addr),
+        support.url(&format!("/v1/interactions/{id}")),
         gateway,
         None,
     )
