@@ -11,6 +11,7 @@ pub mod directory;
 pub mod engine;
 pub mod expr;
 pub mod json_body;
+pub mod live;
 pub mod settings;
 pub mod shutdown;
 pub mod store;

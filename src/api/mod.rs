@@ -12,26 +12,14 @@ mod sessions;
 pub use auth::{Caller, Sessions, Verifier};
 pub use error::ApiError;
 
-use crate::daemon::live::LiveHandle;
-use crate::daemon::scope::ScopeState;
+use crate::live::{LiveHandle, ScopeState};
 use crate::store::{PgStore, WriterStats};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, patch, post};
-use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-
-/// Who this instance is, as the directory says.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Identity {
-    pub instance: String,
-    pub application: String,
-    /// The person the application logs on as; `None`: it sees nothing.
-    pub person: Option<String>,
-    pub access_groups: Vec<String>,
-}
 
 /// Request limits from the settings.
 #[derive(Debug, Clone)]

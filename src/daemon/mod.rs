@@ -4,7 +4,6 @@
 //!
 //! Several daemons can run in one process: nothing here is global.
 
-pub mod live;
 pub mod scope;
 mod scope_watch;
 
@@ -12,6 +11,7 @@ use crate::api::{self, Limits, Sessions, Shared, Verifier};
 use crate::config_client::{ConfigClient, Token};
 use crate::directory::Directory;
 use crate::engine::{Engine, Served};
+use crate::live::{self, ScopeState};
 use crate::settings::{OnLeaseHeld, Settings};
 use crate::store::{
     Fence, LeaseHolder, LeaseOutcome, PgStore, RetentionPolicy, Store, Writer, WriterStats,
@@ -20,7 +20,6 @@ use crate::store::{
 use crate::telemetry::error_chain;
 use anyhow::Context;
 use chrono::{SubsecRound, Utc};
-use scope::ScopeState;
 use secrecy::SecretString;
 use std::net::SocketAddr;
 use std::path::Path;

@@ -3,66 +3,27 @@
 //! a snapshot the configuration server sent (already filtered to what the
 //! application's person may read).
 
-use crate::api::Identity;
 use crate::config_client::{Snapshot, Whoami};
 use crate::directory::{Directory, Dispatch};
 use crate::engine::{Served, ServedProcess};
+use crate::live::{Identity, ScopeSource, ScopeState};
 use crate::settings::Settings;
 use anyhow::Context;
-use std::fmt;
 use std::path::Path;
 
-/// Where the scope in force came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ScopeSource {
-    /// The tenant's files, read directly.
-    Directory,
-    /// The configuration server, live.
-    ConfigServer,
-    /// The last snapshot kept in this instance's database: the configuration
-    /// server is unreachable.
-    Cache,
-}
-
-impl fmt::Display for ScopeSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ScopeSource::Directory => "the tenant's directory files",
-            ScopeSource::ConfigServer => "the configuration server",
-            ScopeSource::Cache => "the cached snapshot (the configuration server is unreachable)",
-        })
-    }
-}
-
-/// The identity and scope in force.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScopeState {
-    pub identity: Identity,
-    pub served: Served,
-    /// The configuration server's revision it reflects.
-    pub revision: Option<u64>,
-    pub source: ScopeSource,
-    /// Why the instance serves nothing, when it does not (e.g. its secret
-    /// was refused).
-    pub problem: Option<String>,
-}
-
-impl ScopeState {
-    /// Serving nothing, for `reason`.
-    pub fn nothing(settings: &Settings, source: ScopeSource, reason: String) -> Self {
-        ScopeState {
-            identity: Identity {
-                instance: settings.instance.name.clone(),
-                application: settings.instance.application.clone(),
-                person: None,
-                access_groups: Vec::new(),
-            },
-            served: Served::default(),
-            revision: None,
-            source,
-            problem: Some(reason),
-        }
+/// Serving nothing, for `reason`.
+pub fn nothing(settings: &Settings, source: ScopeSource, reason: String) -> ScopeState {
+    ScopeState {
+        identity: Identity {
+            instance: settings.instance.name.clone(),
+            application: settings.instance.application.clone(),
+            person: None,
+            access_groups: Vec::new(),
+        },
+        served: Served::default(),
+        revision: None,
+        source,
+        problem: Some(reason),
     }
 }
 
@@ -120,7 +81,7 @@ pub fn from_snapshot(
     };
     let directory = &snapshot.directory;
     if whoami.person.is_none() {
-        let mut state = ScopeState::nothing(
+        let mut state = nothing(
             settings,
             source,
             format!(

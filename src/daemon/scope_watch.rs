@@ -3,9 +3,9 @@
 //! applies every new revision live, and keeps the last snapshot in the
 //! instance's database for starts while the server is down.
 
-use super::live::LiveHandle;
-use super::scope::{ScopeSource, ScopeState, from_snapshot};
+use super::scope::{from_snapshot, nothing};
 use crate::config_client::{ClientError, ConfigClient, Snapshot, Token, WatchEvent, Whoami};
+use crate::live::{LiveHandle, ScopeSource, ScopeState};
 use crate::settings::Settings;
 use crate::store::PgStore;
 use crate::telemetry::error_chain;
@@ -69,10 +69,7 @@ pub async fn initial(
             let reason =
                 format!("the configuration server refused application '{application}': {reason}");
             error!(%reason, "serving nothing until it is accepted");
-            return Ok((
-                ScopeState::nothing(settings, ScopeSource::ConfigServer, reason),
-                None,
-            ));
+            return Ok((nothing(settings, ScopeSource::ConfigServer, reason), None));
         }
         Err(Fetch::Unreachable(reason)) => reason,
     };
@@ -297,8 +294,7 @@ impl ScopeWatcher {
                 let already = self.scope.borrow().problem.as_deref() == Some(reason.as_str());
                 if !already {
                     error!(%reason, "serving nothing until it is accepted");
-                    let state =
-                        ScopeState::nothing(&self.settings, ScopeSource::ConfigServer, reason);
+                    let state = nothing(&self.settings, ScopeSource::ConfigServer, reason);
                     self.publish(state).await;
                 }
                 REFUSED_RETRY

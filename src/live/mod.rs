@@ -4,6 +4,10 @@
 //! the commit, so commands pipeline while the caller alone waits for
 //! durability.
 
+mod scope;
+
+pub use scope::{Identity, ScopeSource, ScopeState};
+
 use crate::engine::{Applied, Command, Engine, EngineError, QueueSnapshot, Served};
 use crate::store::{CommitError, Undo, WriterHandle};
 use crate::store::{PgStore, Store};
