@@ -150,6 +150,11 @@ pub struct ConfigServerSettings {
     /// How long to wait for the configuration server to answer.
     #[serde(default = "defaults::config_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// How long the watch stream may stay silent before it is taken for
+    /// dead, dropped and opened again: the configuration server sends a
+    /// keep-alive every 15 s, so the default is three of them missed.
+    #[serde(default = "defaults::watch_idle_timeout", with = "humantime_serde")]
+    pub watch_idle_timeout: Duration,
     /// Folder of the tenant's directory files, read directly instead of
     /// asking a configuration server.
     #[serde(default)]
@@ -302,6 +307,9 @@ mod defaults {
     pub fn config_timeout() -> Duration {
         Duration::from_secs(5)
     }
+    pub fn watch_idle_timeout() -> Duration {
+        Duration::from_secs(45)
+    }
 }
 
 /// `T` from the TOML file `path`, with the `IXS__SECTION__KEY` variables of
@@ -387,6 +395,12 @@ impl Settings {
         }
         if config_server.timeout.is_zero() {
             return Err(invalid("config_server.timeout", "must be more than 0"));
+        }
+        if config_server.watch_idle_timeout < Duration::from_secs(1) {
+            return Err(invalid(
+                "config_server.watch_idle_timeout",
+                "must be at least 1s (the configuration server sends a keep-alive every 15 s)",
+            ));
         }
         let db = &self.database;
         if !(1..=1000).contains(&db.max_connections) {
@@ -513,6 +527,7 @@ pub fn for_instance(
             secret: Some(SecretString::from(secret)),
             secret_file: None,
             timeout: defaults::config_timeout(),
+            watch_idle_timeout: defaults::watch_idle_timeout(),
             directory: None,
         },
         ScopeFrom::Directory(directory) => ConfigServerSettings {
@@ -520,6 +535,7 @@ pub fn for_instance(
             secret: None,
             secret_file: None,
             timeout: defaults::config_timeout(),
+            watch_idle_timeout: defaults::watch_idle_timeout(),
             directory: Some(directory),
         },
     };

@@ -168,63 +168,93 @@ async fn a_restart_keeps_every_acknowledged_interaction() {
 
 // ---- A change the database refuses ----
 
-/// PostgreSQL's `jsonb` cannot hold U+0000, which a JSON body can carry: the
-/// database refuses the commit. Whatever the instance answers then, it must
-/// not later acknowledge an interaction that is not stored.
+/// Makes the instance's database refuse, for good, any interaction whose
+/// properties hold `poison`: the API lets it through (it is valid input), so
+/// the writer's refuse, split and take-back path runs for real.
+async fn refuse_poison(instance: &TestInstance) {
+    sqlx::query(
+        "ALTER TABLE interactions ADD CONSTRAINT test_refuses_poison \
+         CHECK (NOT properties ? 'poison')",
+    )
+    .execute(&instance.db.pool().await)
+    .await
+    .unwrap();
+}
+
+/// A submit the database refuses is answered `500 not_stored`, is never
+/// acknowledged later, and leaves nothing behind; the gateway's retry with
+/// clean data and the same external id is created.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_submit_the_database_refused_is_never_acknowledged_later() {
     let sales = spawn_instance(Solution::Sales).await;
+    refuse_poison(&sales).await;
     let mut body = gateway("sales-email", "inbound");
-    body["external_id"] = json!("nul-1");
-    body["properties"] = json!({ "note": "a\u{0}b" });
-    let refused = sales.submit(&body).await;
-    assert!(
-        refused.status >= 400,
-        "acknowledged but not storable: {refused}"
+    body["external_id"] = json!("poison-1");
+    body["properties"] = json!({ "poison": true });
+    // Alongside good submits, so that some share its batch and must still
+    // commit.
+    let others: Vec<Value> = (0..20)
+        .map(|n| {
+            let mut other = gateway("sales-email", "inbound");
+            other["properties"] = json!({ "n": n });
+            other
+        })
+        .collect();
+    let (refused, good) = tokio::join!(
+        sales.submit(&body),
+        futures::future::join_all(others.iter().map(|o| sales.submit(o)))
     );
+    refused.assert_error(500, "not_stored");
     refused.assert_no_internals();
-    assert_eq!(sales.counts().await, (0, 0));
+    for answer in &good {
+        assert_eq!(answer.status, 201, "{answer}");
+    }
+    assert_eq!(sales.counts().await, (20, 20));
+    let found = sales.find(&[("external_id", "poison-1")]).await;
+    assert_eq!(found.body["interactions"], json!([]), "{found}");
 
     // The gateway retries with clean data and the same external id.
     body["properties"] = json!({ "note": "ab" });
     let retry = sales.submit(&body).await;
-    assert!(retry.status < 300, "{retry}");
+    assert_eq!(retry.status, 201, "{retry}");
     let stored = sales.get(retry.id()).await;
-    assert_eq!(
-        stored.status,
-        200,
-        "acknowledged {} is not stored: {stored}",
-        retry.id()
-    );
+    assert_eq!(stored.status, 200, "{stored}");
     assert_eq!(stored.body, retry.body);
     assert_eq!(stored.body["properties"], json!({ "note": "ab" }));
     // The queue holds what the database holds.
-    assert_eq!(
-        sales.queue_order("sales-email", "inbound").await,
-        (1, vec![retry.id().to_owned()])
-    );
+    let (depth, order) = sales.queue_order("sales-email", "inbound").await;
+    assert_eq!(depth, 21);
+    assert!(order.contains(&retry.id().to_owned()));
 }
 
-/// A refused change must leave the interaction as the database has it, and
-/// changeable.
+/// A change the database refuses is answered `500 not_stored` and taken
+/// back: the interaction stays as the database has it, and changeable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_the_database_refused_does_not_poison_the_interaction() {
     let sales = spawn_instance(Solution::Sales).await;
+    refuse_poison(&sales).await;
     let original = sales.submit_ok(&gateway("sales-email", "inbound")).await;
     let id = original["id"].as_str().unwrap();
-    let refused = sales.change_properties(id, &json!({ "k\u{0}": 1 })).await;
-    assert!(
-        refused.status >= 400,
-        "acknowledged but not storable: {refused}"
-    );
+    let refused = sales.change_properties(id, &json!({ "poison": 1 })).await;
+    refused.assert_error(500, "not_stored");
     refused.assert_no_internals();
     assert_eq!(sales.get(id).await.body, original);
 
-    let stopped = sales.stop(id, "done").await;
-    assert_eq!(
-        stopped.status, 200,
-        "the interaction can no longer be changed: {stopped}"
-    );
+    // Taken back beside the engine: the next request may find it still
+    // being reloaded (503 reloading), never acting on the refused change.
+    let stopped = common::eventually(
+        Duration::from_secs(10),
+        "the interaction takes requests again",
+        || async {
+            let answer = sales.stop(id, "done").await;
+            match answer.code() {
+                Some("reloading") => None,
+                _ => Some(answer),
+            }
+        },
+    )
+    .await;
+    assert_eq!(stopped.status, 200, "{stopped}");
     assert_eq!(stopped.body["version"], 2);
     assert_eq!(stopped.body["properties"], json!({}));
     assert_eq!(sales.get(id).await.body, stopped.body);

@@ -40,6 +40,9 @@ pub enum ApiError {
     Illegal { state: State, message: String },
     #[error("{0}")]
     Unavailable(&'static str, String),
+    /// The database refused to store the change; nothing was changed.
+    #[error("the database refused to store this change; nothing was changed")]
+    NotStored,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -79,6 +82,7 @@ impl ApiError {
             ApiError::OutOfScope(_) => (StatusCode::FORBIDDEN, "out_of_scope"),
             ApiError::Illegal { .. } => (StatusCode::CONFLICT, "illegal_transition"),
             ApiError::Unavailable(code, _) => (StatusCode::SERVICE_UNAVAILABLE, code),
+            ApiError::NotStored => (StatusCode::INTERNAL_SERVER_ERROR, "not_stored"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -118,9 +122,14 @@ impl From<CommitError> for ApiError {
     fn from(error: CommitError) -> Self {
         match error {
             CommitError::Fenced | CommitError::Stopped => ApiError::not_active(),
-            CommitError::Refused | CommitError::Duplicate => {
-                ApiError::Internal(anyhow::Error::new(error))
-            }
+            CommitError::Refused => ApiError::NotStored,
+            CommitError::NotApplied => ApiError::Unavailable(
+                "not_applied",
+                "the interaction changed while this request ran; nothing was changed: repeat \
+                 the request"
+                    .into(),
+            ),
+            CommitError::Duplicate => ApiError::Internal(anyhow::Error::new(error)),
         }
     }
 }
@@ -138,6 +147,7 @@ impl From<EngineError> for ApiError {
             EngineError::Illegal { state, .. } => ApiError::Illegal { state, message },
             EngineError::NotLive(id) => ApiError::NotFound(format!("no interaction {id}")),
             EngineError::NotYours(_) => ApiError::Forbidden(message),
+            EngineError::Reloading(_) => ApiError::Unavailable("reloading", message),
         }
     }
 }

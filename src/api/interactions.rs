@@ -7,6 +7,7 @@ use crate::directory::Role;
 use crate::engine::{
     Command, EngineError, Interaction, MAX_PROPERTIES_BYTES, Properties, State, Submit, json_size,
 };
+use crate::live::{Refusal, ScopeState};
 use crate::store::{CommitError, FindFilter, Store};
 use axum::Json;
 use axum::extract::{Query, State as Extract};
@@ -202,8 +203,11 @@ async fn apply(
         .map_err(|_| ApiError::not_active())?;
     let (applied, commit) = match outcome {
         Ok(applied) => applied,
-        Err(EngineError::NotLive(_)) => return Err(explain_not_live(shared, id).await),
-        Err(error) => return Err(error.into()),
+        Err(Refusal {
+            error: EngineError::NotLive(_),
+            scope,
+        }) => return Err(explain_not_live(shared, id, &scope).await),
+        Err(refusal) => return Err(refusal.error.into()),
     };
     match tokio::time::timeout(shared.limits.commit_timeout, commit).await {
         Ok(Ok(Ok(()))) => Ok((applied.interaction, applied.created)),
@@ -231,11 +235,6 @@ async fn apply(
             shared.check_scope(&original.process)?;
             Ok((original, false))
         }
-        Ok(Ok(Err(CommitError::Refused))) => {
-            // The database refused the change; the writer has the engine
-            // reload what the database holds.
-            Err(CommitError::Refused.into())
-        }
         Ok(Ok(Err(other))) => Err(other.into()),
         Ok(Err(_)) => Err(ApiError::not_active()),
         Err(_) => Err(ApiError::Unavailable(
@@ -248,14 +247,15 @@ async fn apply(
 }
 
 /// Why an interaction the engine does not hold cannot be acted on: it does
-/// not exist, belongs to another scope, or was stopped long ago.
-async fn explain_not_live(shared: &Shared, id: Option<Uuid>) -> ApiError {
+/// not exist, belongs to a process the engine did not serve when it
+/// answered (`scope`), or was stopped long ago.
+async fn explain_not_live(shared: &Shared, id: Option<Uuid>, scope: &ScopeState) -> ApiError {
     let Some(id) = id else {
         return ApiError::Internal(anyhow::anyhow!("submit reported an unknown interaction"));
     };
     match shared.store.get(id).await {
         Ok(None) => ApiError::NotFound(format!("no interaction {id}")),
-        Ok(Some(found)) if !shared.scope().served.serves(&found.process) => {
+        Ok(Some(found)) if !scope.served.serves(&found.process) => {
             ApiError::OutOfScope(found.process)
         }
         Ok(Some(found)) if found.state == State::Stopped => ApiError::Illegal {

@@ -8,6 +8,7 @@
 mod sse;
 
 use crate::directory::{Directory, Role};
+use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,10 @@ pub enum ClientError {
     Unreachable(#[source] reqwest::Error),
     #[error("the configuration server answered {status}: {body}")]
     Unexpected { status: u16, body: String },
+    /// The watch stream sent nothing, not even a keep-alive, for so long:
+    /// the connection is taken for dead.
+    #[error("the watch stream sent nothing for {0:?}")]
+    Silent(Duration),
 }
 
 /// A bearer token from the configuration server.
@@ -124,11 +129,14 @@ impl ConfigClient {
             .await
     }
 
-    /// The watch stream after `revision`.
+    /// The watch stream after `revision`. It ends with
+    /// [`ClientError::Silent`] once nothing at all (not even a keep-alive)
+    /// has arrived for `idle`: a half-open connection never hangs it.
     pub async fn watch(
         &self,
         token: &Token,
         after: u64,
+        idle: Duration,
     ) -> Result<impl Stream<Item = Result<WatchEvent, ClientError>> + use<>, ClientError> {
         let request = self.authorized(
             self.http
@@ -138,7 +146,10 @@ impl ConfigClient {
         );
         let response = request.send().await.map_err(ClientError::Unreachable)?;
         let response = check(response).await?;
-        Ok(sse::events(response.bytes_stream()).map(|e| e.map_err(ClientError::Unreachable)))
+        let bytes = response
+            .bytes_stream()
+            .map(|b| b.map_err(ClientError::Unreachable));
+        Ok(sse::events(until_silent(bytes, idle)))
     }
 
     /// Checks a person's credentials: the person's identity and roles, or
@@ -180,6 +191,22 @@ impl ConfigClient {
     }
 }
 
+/// `stream` until it has yielded nothing for `idle`, which ends it with
+/// [`ClientError::Silent`].
+fn until_silent<S>(stream: S, idle: Duration) -> impl Stream<Item = Result<Bytes, ClientError>>
+where
+    S: Stream<Item = Result<Bytes, ClientError>>,
+{
+    futures::stream::unfold(Some(Box::pin(stream)), move |stream| async move {
+        let mut stream = stream?;
+        match tokio::time::timeout(idle, stream.next()).await {
+            Ok(Some(item)) => Some((item, Some(stream))),
+            Ok(None) => None,
+            Err(_) => Some((Err(ClientError::Silent(idle)), None)),
+        }
+    })
+}
+
 async fn check(response: reqwest::Response) -> Result<reqwest::Response, ClientError> {
     let status = response.status();
     if status.is_success() {
@@ -197,4 +224,55 @@ async fn check(response: reqwest::Response) -> Result<reqwest::Response, ClientE
         status: status.as_u16(),
         body: body.chars().take(200).collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// A configuration server whose watch stream answers, sends one
+    /// keep-alive, then goes silent with the connection left open.
+    async fn silent_server() -> (String, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut request).await;
+            socket
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                      transfer-encoding: chunked\r\n\r\n3\r\n:\n\n\r\n",
+                )
+                .await
+                .unwrap();
+            // Half-open: nothing more, and never closed.
+            std::future::pending::<()>().await;
+            drop(socket);
+        });
+        (url, server)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_watch_stream_ends_after_its_idle_timeout() {
+        let (url, server) = silent_server().await;
+        let client = ConfigClient::new(&url, Duration::from_secs(5)).unwrap();
+        let token = Token(SecretString::from("t".to_owned()));
+        let idle = Duration::from_secs(45);
+        let started = tokio::time::Instant::now();
+        let stream = client.watch(&token, 0, idle).await.unwrap();
+        let mut stream = std::pin::pin!(stream);
+        match stream.next().await {
+            Some(Err(ClientError::Silent(after))) => assert_eq!(after, idle),
+            other => panic!("expected the stream to end as silent, got {other:?}"),
+        }
+        let waited = started.elapsed();
+        assert!(
+            waited >= idle && waited < idle + Duration::from_secs(1),
+            "ended after {waited:?} of silence"
+        );
+        assert!(stream.next().await.is_none(), "the stream ends there");
+        server.abort();
+    }
 }

@@ -42,9 +42,9 @@ struct RevokedData {
     reason: String,
 }
 
-pub fn events<S>(bytes: S) -> impl Stream<Item = Result<WatchEvent, reqwest::Error>>
+pub fn events<S, E>(bytes: S) -> impl Stream<Item = Result<WatchEvent, E>>
 where
-    S: Stream<Item = Result<Bytes, reqwest::Error>>,
+    S: Stream<Item = Result<Bytes, E>>,
 {
     bytes.eventsource().filter_map(|event| async move {
         let event = match event {

@@ -11,7 +11,7 @@ use crate::api::{self, Limits, Sessions, Shared, Verifier};
 use crate::config_client::{ConfigClient, Token};
 use crate::directory::Directory;
 use crate::engine::{Engine, Served};
-use crate::live::{self, ScopeState};
+use crate::live::{self, ScopeDesk, ScopeState};
 use crate::settings::{OnLeaseHeld, Settings};
 use crate::store::{
     Fence, LeaseHolder, LeaseOutcome, PgStore, RetentionPolicy, Store, Writer, WriterStats,
@@ -166,9 +166,9 @@ impl Daemon {
         let tracker = TaskTracker::new();
         let (live_tx, live_rx) = watch::channel(None);
         let writer_stats = Arc::new(WriterStats::default());
-        let (scope_tx, scope_rx) = watch::channel(Arc::new(self.scope.clone()));
+        let desk = Arc::new(ScopeDesk::new(self.scope.clone()));
         let shared = Arc::new(Shared {
-            scope: scope_rx.clone(),
+            scope: desk.subscribe(),
             store: (*self.store).clone(),
             live: live_rx,
             limits: Limits {
@@ -201,15 +201,14 @@ impl Daemon {
                 client,
                 secret,
                 token,
-                scope: scope_tx,
-                live: live_tx.subscribe(),
+                desk: desk.clone(),
                 store: self.writes.clone(),
             };
             tracker.spawn(watcher.run(stop_scope.clone()).in_current_span());
         }
 
         let held = self
-            .hold(&cancel, &tracker, &live_tx, &scope_rx, writer_stats)
+            .hold(&cancel, &tracker, &live_tx, &desk, writer_stats)
             .await;
         let result = match &held {
             Ok(Some(held)) => {
@@ -260,7 +259,7 @@ impl Daemon {
         cancel: &CancellationToken,
         tracker: &TaskTracker,
         live_tx: &watch::Sender<Option<live::LiveHandle>>,
-        scope: &watch::Receiver<Arc<ScopeState>>,
+        desk: &Arc<ScopeDesk>,
         writer_stats: Arc<WriterStats>,
     ) -> Result<Option<Held>, RunError> {
         let settings = &self.settings;
@@ -290,10 +289,14 @@ impl Daemon {
             )
         };
 
-        let served = scope.borrow().served.clone();
-        let engine = match self.recover(served, &writer_handle).await {
+        // From here on the live task alone puts a proposed scope in force:
+        // one proposed while recovering reaches it as a change.
+        let proposals = desk.attach();
+        let scope = proposals.borrow().clone();
+        let engine = match self.recover(scope.served.clone(), &writer_handle).await {
             Ok(engine) => engine,
             Err(e) => {
+                desk.detach();
                 drop(writer_handle);
                 let _ = writer.await;
                 self.release(&fence).await;
@@ -301,19 +304,20 @@ impl Daemon {
             }
         };
         let live = live::spawn(
-            engine,
-            self.store.clone(),
-            writer_handle,
-            undone,
+            live::Start {
+                engine,
+                scope,
+                proposals,
+                desk: desk.clone(),
+                store: self.store.clone(),
+                writer: writer_handle,
+                undone,
+            },
             settings.database.writer_queue,
             tracker,
             Span::current(),
         );
-        live_tx.send_replace(Some(live.clone()));
-        // The scope may have changed while recovering: converge on the one
-        // in force now (a no-op when it did not).
-        let now_served = scope.borrow().served.clone();
-        let _ = live.set_scope(now_served).await;
+        live_tx.send_replace(Some(live));
 
         let stop_background = CancellationToken::new();
         tracker.spawn(

@@ -5,7 +5,7 @@
 
 use super::scope::{from_snapshot, nothing};
 use crate::config_client::{ClientError, ConfigClient, Snapshot, Token, WatchEvent, Whoami};
-use crate::live::{LiveHandle, ScopeSource, ScopeState};
+use crate::live::{ScopeDesk, ScopeSource, ScopeState};
 use crate::settings::Settings;
 use crate::store::PgStore;
 use crate::telemetry::error_chain;
@@ -14,7 +14,6 @@ use futures::StreamExt;
 use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -31,8 +30,8 @@ pub struct ScopeWatcher {
     /// The session `initial` opened, if any: the watcher starts with it
     /// rather than logging in again.
     pub token: Option<Token>,
-    pub scope: watch::Sender<Arc<ScopeState>>,
-    pub live: watch::Receiver<Option<LiveHandle>>,
+    /// Where the scope each revision yields is proposed.
+    pub desk: Arc<ScopeDesk>,
     pub store: Arc<PgStore>,
 }
 
@@ -171,8 +170,9 @@ impl ScopeWatcher {
                 }
                 continue;
             }
-            let after = self.scope.borrow().revision.unwrap_or(0);
-            let stream = match self.client.watch(&current, after).await {
+            let after = self.desk.proposed().revision.unwrap_or(0);
+            let idle = self.settings.config_server.watch_idle_timeout;
+            let stream = match self.client.watch(&current, after, idle).await {
                 Ok(stream) => stream,
                 Err(e) => {
                     if self
@@ -213,6 +213,9 @@ impl ScopeWatcher {
                     }
                     Some(Err(e)) => {
                         warn!(error = %error_chain(&e), "the watch stream broke; reconnecting");
+                        // Until a fresh read succeeds, the revision in force
+                        // is no longer known to be the server's latest.
+                        self.mark_cached(&error_chain(&e));
                         break;
                     }
                     None => break,
@@ -246,7 +249,7 @@ impl ScopeWatcher {
     async fn refresh(&self, token: &Token) -> Result<(), Fetch> {
         let (state, (whoami, snapshot)) = read(&self.settings, &self.client, token).await?;
         let changed = {
-            let current = self.scope.borrow();
+            let current = self.desk.proposed();
             current.served != state.served
                 || current.identity != state.identity
                 || current.source != state.source
@@ -260,7 +263,7 @@ impl ScopeWatcher {
                 "configuration revision applied"
             );
         }
-        self.publish(state).await;
+        self.desk.propose(state);
         save_cache(
             &self.store,
             &self.settings.instance.application,
@@ -269,16 +272,6 @@ impl ScopeWatcher {
         )
         .await;
         Ok(())
-    }
-
-    /// Makes `state` the scope in force, in the engine first so that no
-    /// request is let through for a process the engine does not serve yet.
-    async fn publish(&self, state: ScopeState) {
-        let live = self.live.borrow().clone();
-        if let Some(live) = live {
-            let _ = live.set_scope(state.served.clone()).await;
-        }
-        self.scope.send_replace(Arc::new(state));
     }
 
     /// Records a failure: a refusal empties the scope and says why; an
@@ -291,25 +284,31 @@ impl ScopeWatcher {
                     "the configuration server refused application '{}': {reason}",
                     self.settings.instance.application
                 );
-                let already = self.scope.borrow().problem.as_deref() == Some(reason.as_str());
+                let already = self.desk.proposed().problem.as_deref() == Some(reason.as_str());
                 if !already {
                     error!(%reason, "serving nothing until it is accepted");
                     let state = nothing(&self.settings, ScopeSource::ConfigServer, reason);
-                    self.publish(state).await;
+                    self.desk.propose(state);
                 }
                 REFUSED_RETRY
             }
             Fetch::Unreachable(reason) => {
-                let current = self.scope.borrow().clone();
-                if current.source == ScopeSource::ConfigServer && current.problem.is_none() {
-                    warn!(error = %reason, revision = ?current.revision,
-                        "the configuration server is unreachable; keeping the revision in force");
-                    let mut cached = (*current).clone();
-                    cached.source = ScopeSource::Cache;
-                    self.scope.send_replace(Arc::new(cached));
-                }
+                self.mark_cached(&reason);
                 next_backoff(backoff)
             }
+        }
+    }
+
+    /// The configuration server cannot be followed now: the scope in force
+    /// stays, marked as the cached revision.
+    fn mark_cached(&self, reason: &str) {
+        let current = self.desk.proposed();
+        if current.source == ScopeSource::ConfigServer && current.problem.is_none() {
+            warn!(error = %reason, revision = ?current.revision,
+                "the configuration server is unreachable; keeping the revision in force");
+            let mut cached = (*current).clone();
+            cached.source = ScopeSource::Cache;
+            self.desk.propose(cached);
         }
     }
 }

@@ -101,6 +101,12 @@ pub enum EngineError {
     NotLive(Uuid),
     #[error("'{action}' is not allowed: the interaction is {state}", action = .action.as_str())]
     Illegal { state: State, action: Action },
+    /// The interaction is being reloaded from the store after a change of
+    /// it was not committed; it takes requests again once reloaded.
+    #[error(
+        "interaction {0} is being reloaded after a change that was not stored; try again shortly"
+    )]
+    Reloading(Uuid),
     /// The command was made on behalf of an agent, and the interaction is
     /// neither offered to nor handled by that agent.
     #[error("interaction {0} is not offered to or handled by you")]
@@ -143,6 +149,10 @@ pub struct Engine {
     queues: BTreeMap<(String, String), QueueIndex>,
     recently_stopped: BTreeMap<Uuid, Interaction>,
     stopped_order: VecDeque<(DateTime<Utc>, Uuid)>,
+    /// Interactions set aside until the store's version of them is loaded
+    /// back ([`Engine::suspend`], [`Engine::resync`]), with how many loads
+    /// are awaited.
+    suspended: BTreeMap<Uuid, u32>,
 }
 
 impl Engine {
@@ -270,7 +280,7 @@ impl Engine {
         new_id: impl FnOnce() -> Uuid,
     ) -> Result<Applied, EngineError> {
         if let Some(id) = command.target() {
-            let current = self.get(id).ok_or(EngineError::NotLive(id))?;
+            let current = self.held(id)?;
             if current.agent.as_deref() != Some(agent) {
                 return Err(EngineError::NotYours(id));
             }
@@ -507,9 +517,17 @@ impl Engine {
         })
     }
 
+    /// The interaction `id` as the engine holds it.
+    fn held(&self, id: Uuid) -> Result<&Interaction, EngineError> {
+        if self.suspended.contains_key(&id) {
+            return Err(EngineError::Reloading(id));
+        }
+        self.get(id).ok_or(EngineError::NotLive(id))
+    }
+
     /// The live interaction `id`, if `action` is legal on it now.
     fn check(&self, id: Uuid, action: Action) -> Result<&Interaction, EngineError> {
-        let current = self.get(id).ok_or(EngineError::NotLive(id))?;
+        let current = self.held(id)?;
         if !self.served.serves(&current.process) {
             return Err(EngineError::OutOfScope {
                 process: current.process.clone(),
@@ -550,9 +568,48 @@ impl Engine {
         self.live.insert(interaction.id, interaction);
     }
 
-    /// Replaces what the engine holds of `id` with what the store holds:
-    /// after the store refused a change, the engine must not keep it.
+    /// Sets `ids` aside while the store's version of them is loaded: a
+    /// change of theirs was not committed, so what the engine holds may not
+    /// be what the store holds. Requests on them are answered
+    /// [`EngineError::Reloading`] until [`Engine::resync`].
+    pub fn suspend(&mut self, ids: &[Uuid]) {
+        for &id in ids {
+            self.forget(id);
+            *self.suspended.entry(id).or_default() += 1;
+        }
+    }
+
+    /// Whether `id` waits to be reloaded.
+    pub fn is_suspended(&self, id: Uuid) -> bool {
+        self.suspended.contains_key(&id)
+    }
+
+    /// Replaces what the engine holds of `id` with what the store holds
+    /// (`None`: the store has no such interaction): after the store refused
+    /// or did not apply a change, the engine must not keep it.
     pub fn resync(&mut self, id: Uuid, stored: Option<Interaction>) {
+        match self.suspended.get_mut(&id) {
+            // Another load of it is awaited: every one of them read the
+            // store after the same changes, and the last one puts it back.
+            Some(awaited) if *awaited > 1 => {
+                *awaited -= 1;
+                return;
+            }
+            Some(_) => {
+                self.suspended.remove(&id);
+            }
+            None => {}
+        }
+        self.forget(id);
+        if let Some(stored) = stored {
+            if stored.state.is_live() && self.served.serves(&stored.process) {
+                self.insert_live(stored);
+            }
+        }
+    }
+
+    /// Drops whatever the engine holds of `id`.
+    fn forget(&mut self, id: Uuid) {
         let known = self
             .live
             .remove(&id)
@@ -560,11 +617,6 @@ impl Engine {
         if let Some(old) = known {
             self.unindex(&old);
             self.forget_external(old);
-        }
-        if let Some(stored) = stored {
-            if stored.state.is_live() && self.served.serves(&stored.process) {
-                self.insert_live(stored);
-            }
         }
     }
 

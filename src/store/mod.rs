@@ -16,6 +16,9 @@ pub use pg::{FindFilter, PgStore};
 pub use retention::{RetentionPolicy, run_retention};
 pub use writer::{CommitError, Undo, WriteRequest, Writer, WriterHandle, WriterStats};
 
+#[cfg(test)]
+pub mod fake;
+
 use crate::engine::{Event, Interaction};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
@@ -55,6 +58,10 @@ pub enum StoreError {
     /// Another holder took the lease: this instance must not write again.
     #[error("the database lease was taken over (epoch {0} no longer holds)")]
     Fenced(i64),
+    /// The writer's sequence number was taken by no batch of this writer's:
+    /// the database changed under the instance.
+    #[error("the writer's commit sequence is out of step at {0}")]
+    OutOfStep(i64),
     /// The database could not be reached or asked to retry; the same call
     /// may succeed later.
     #[error("database unavailable")]
@@ -69,6 +76,28 @@ impl StoreError {
     }
 }
 
+/// Whether a database error with SQLSTATE `code` may go away if the same
+/// call is made again: the database asked for a retry, is short of
+/// resources, is (for now) read-only or shutting down, or the connection
+/// broke. Anything else is the database refusing this change for good.
+pub fn is_transient_code(code: &str) -> bool {
+    matches!(
+        code,
+        // serialization failure, deadlock
+        "40001" | "40P01"
+        // read-only transaction: a failover to a standby
+        | "25006"
+        // lock not available
+        | "55P03"
+        // statement cancelled, admin or crash shutdown, cannot connect now
+        | "57014" | "57P01" | "57P02" | "57P03"
+    )
+    // connection exceptions; insufficient resources (disk full, out of
+    // memory, too many connections)
+    || code.starts_with("08")
+    || code.starts_with("53")
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         let transient = match &error {
@@ -77,14 +106,7 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Protocol(_)
             | sqlx::Error::WorkerCrashed => true,
-            // Serialization failure, deadlock, admin shutdown, cannot connect
-            // now, and the connection-exception class.
-            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-                matches!(
-                    code.as_ref(),
-                    "40001" | "40P01" | "57P01" | "57P02" | "57P03"
-                ) || code.starts_with("08")
-            }),
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| is_transient_code(&code)),
             _ => false,
         };
         if transient {
@@ -95,17 +117,52 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// What a committed batch did not write.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// New interactions not created, nor their events: their submitter had
+    /// already used the external id.
+    pub turned_away: Vec<Uuid>,
+    /// Changed interactions whose change was not written, nor its events:
+    /// the database already held that version or a later one.
+    pub not_applied: Vec<Uuid>,
+}
+
+/// The answer to a commit of the batch numbered `seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The batch committed, as its number.
+    Committed(Outcome),
+    /// Nothing was written: the number was already taken, by an earlier
+    /// attempt of the same batch whose answer was lost.
+    Taken,
+}
+
 /// The store as the writer, recovery and retention use it.
 pub trait Store: Send + Sync + 'static {
-    /// Commits `batch` in one transaction, only if `fence` still holds.
-    /// A new interaction whose submitter already used its external id is
-    /// not written (nor its events): its id is returned, so that the caller
-    /// can be given the original.
+    /// Commits `batch` in one transaction as the batch numbered `seq` (the
+    /// last committed number plus one), only if `fence` still holds and
+    /// `seq` is not taken yet. A new interaction whose submitter already
+    /// used its external id is not written (nor its events), and neither is
+    /// a change to an interaction the store holds at that version or a
+    /// later one: the outcome names them.
     fn commit(
         &self,
         fence: &Fence,
+        seq: i64,
         batch: &Batch<'_>,
-    ) -> impl Future<Output = Result<Vec<Uuid>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+
+    /// The number of the last batch committed.
+    fn last_commit(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    /// Whether the batch numbered `seq` committed, read from what the
+    /// database holds after its answer was lost: its outcome if it did.
+    fn resolve(
+        &self,
+        fence: &Fence,
+        seq: i64,
+    ) -> impl Future<Output = Result<Option<Outcome>, StoreError>> + Send;
 
     /// Every interaction not stopped, of the given processes.
     fn load_live(
@@ -150,4 +207,28 @@ pub trait Store: Send + Sync + 'static {
     /// One interaction by id, whatever its state.
     fn get(&self, id: Uuid)
     -> impl Future<Output = Result<Option<Interaction>, StoreError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_transient_code;
+
+    #[test]
+    fn transient_database_errors_are_retried() {
+        for code in [
+            "40001", "40P01", "25006", "55P03", "57014", "57P01", "57P03", "08006", "08001",
+            "53000", "53100", "53200", "53300", "53400",
+        ] {
+            assert!(is_transient_code(code), "{code} is transient");
+        }
+    }
+
+    #[test]
+    fn refusals_are_not_retried() {
+        // unique, check and not-null violations, bad text encoding, undefined
+        // column, a read-only transaction asked for by the session itself
+        for code in ["23505", "23514", "23502", "22021", "42703", "25P02"] {
+            assert!(!is_transient_code(code), "{code} is a refusal");
+        }
+    }
 }

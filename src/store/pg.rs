@@ -1,7 +1,10 @@
 //! The PostgreSQL store. Plain SQL that PostgreSQL-compatible distributed
 //! engines also run: no advisory locks, no LISTEN/NOTIFY.
 
-use super::{Batch, Fence, JournalEntry, LeaseHolder, LeaseOutcome, Purged, Store, StoreError};
+use super::{
+    Batch, Claim, Fence, JournalEntry, LeaseHolder, LeaseOutcome, Outcome, Purged, Store,
+    StoreError,
+};
 use crate::engine::{Event, EventData, EventKind, Interaction, State};
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
@@ -280,17 +283,24 @@ async fn check_fence(tx: &mut PgConnection, fence: &Fence) -> Result<(), StoreEr
 }
 
 /// Commits a batch as one statement, so one round trip and one WAL flush:
-/// the fence check, the new interactions (one whose submitter already used
-/// its external id is turned away by the unique index), the changed ones
-/// (the newer version wins), and the journal entries (but those of turned
-/// away interactions). Returns whether the fence held, and the ids of the
-/// new interactions turned away.
+/// the fence check; the claim of the batch's sequence number (nothing else
+/// is written unless the claim succeeds, so a copy of a batch that already
+/// committed applies nothing); the new interactions (one whose submitter
+/// already used its external id is turned away by the unique index); the
+/// changed ones (only where the database holds an older version); the
+/// journal entries of what was written; and, when something was not
+/// written, the batch's outcome, kept for a writer whose answer was lost.
 const COMMIT: &str = concat!(
     "
 WITH fence AS (
     SELECT epoch FROM instance_lease
     WHERE id = 1 AND holder = $22 AND epoch = $23
     FOR SHARE
+),
+claim AS (
+    UPDATE writer_commit SET seq = $29
+    WHERE id = 1 AND seq = $29 - 1 AND EXISTS (SELECT 1 FROM fence)
+    RETURNING seq
 ),
 batch AS (
     SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
@@ -301,7 +311,7 @@ batch AS (
         AS b(",
     columns!(),
     ", created)
-    WHERE EXISTS (SELECT 1 FROM fence)
+    WHERE EXISTS (SELECT 1 FROM claim)
 ),
 created AS (
     INSERT INTO interactions (",
@@ -315,42 +325,49 @@ created AS (
     RETURNING id
 ),
 changed AS (
-    INSERT INTO interactions (",
-    columns!(),
-    ")
-    SELECT ",
-    columns!(),
-    "
-    FROM batch WHERE NOT created
-    ON CONFLICT (id) DO UPDATE SET
-        process = EXCLUDED.process, queue = EXCLUDED.queue, workbin = EXCLUDED.workbin,
-        state = EXCLUDED.state, priority = EXCLUDED.priority,
-        properties = EXCLUDED.properties, agent = EXCLUDED.agent,
-        placed_in_queue_at = EXCLUDED.placed_in_queue_at,
-        offered_at = EXCLUDED.offered_at, assigned_at = EXCLUDED.assigned_at,
-        stopped_at = EXCLUDED.stopped_at, stop_reason = EXCLUDED.stop_reason,
-        version = EXCLUDED.version
-    WHERE interactions.version < EXCLUDED.version
+    UPDATE interactions AS i SET
+        process = b.process, queue = b.queue, workbin = b.workbin, state = b.state,
+        priority = b.priority, properties = b.properties, agent = b.agent,
+        placed_in_queue_at = b.placed_in_queue_at, offered_at = b.offered_at,
+        assigned_at = b.assigned_at, stopped_at = b.stopped_at,
+        stop_reason = b.stop_reason, version = b.version
+    FROM batch AS b
+    WHERE NOT b.created AND i.id = b.id AND i.version < b.version
+    RETURNING i.id
 ),
 journal AS (
     INSERT INTO interaction_events (interaction_id, kind, process, at, data)
     SELECT e.interaction_id, e.kind, e.process, e.at, e.data
     FROM UNNEST($24::uuid[], $25::text[], $26::text[], $27::timestamptz[], $28::jsonb[])
         WITH ORDINALITY AS e(interaction_id, kind, process, at, data, n)
-    WHERE EXISTS (SELECT 1 FROM fence)
+    WHERE EXISTS (SELECT 1 FROM claim)
       AND (e.interaction_id IN (SELECT id FROM created)
-           OR e.interaction_id NOT IN (SELECT id FROM batch WHERE created))
+           OR e.interaction_id IN (SELECT id FROM changed))
     ORDER BY e.n
+),
+missed AS (
+    SELECT ARRAY(SELECT id FROM batch WHERE created EXCEPT SELECT id FROM created)
+               AS turned_away,
+           ARRAY(SELECT id FROM batch WHERE NOT created EXCEPT SELECT id FROM changed)
+               AS not_applied
+),
+outcome AS (
+    INSERT INTO writer_outcomes (seq, turned_away, not_applied)
+    SELECT claim.seq, missed.turned_away, missed.not_applied FROM claim, missed
+    WHERE cardinality(missed.turned_away) > 0 OR cardinality(missed.not_applied) > 0
 )
 SELECT EXISTS (SELECT 1 FROM fence) AS held,
-       ARRAY(SELECT id FROM batch WHERE created EXCEPT SELECT id FROM created) AS turned_away"
+       EXISTS (SELECT 1 FROM claim) AS claimed,
+       missed.turned_away, missed.not_applied
+FROM missed"
 );
 
 async fn commit_batch(
     pool: &PgPool,
     fence: &Fence,
+    seq: i64,
     batch: &Batch<'_>,
-) -> Result<Vec<Uuid>, StoreError> {
+) -> Result<Claim, StoreError> {
     let rows = &batch.rows;
     let n = rows.len();
     let mut id = Vec::with_capacity(n);
@@ -403,46 +420,86 @@ async fn commit_batch(
     let event_process: Vec<&str> = events.iter().map(|e| e.process.as_str()).collect();
     let event_at: Vec<DateTime<Utc>> = events.iter().map(|e| e.at).collect();
     let event_data: Vec<Json<&RawValue>> = events.iter().map(|e| Json(e.data.as_raw())).collect();
-    let (held, turned_away): (bool, Vec<Uuid>) = sqlx::query_as(COMMIT)
-        .bind(id)
-        .bind(external_id)
-        .bind(submitted_by)
-        .bind(process)
-        .bind(queue)
-        .bind(workbin)
-        .bind(state)
-        .bind(media_type)
-        .bind(kind)
-        .bind(subtype)
-        .bind(priority)
-        .bind(properties)
-        .bind(agent)
-        .bind(submitted_at)
-        .bind(placed_in_queue_at)
-        .bind(offered_at)
-        .bind(assigned_at)
-        .bind(stopped_at)
-        .bind(stop_reason)
-        .bind(version)
-        .bind(created)
-        .bind(&fence.holder)
-        .bind(fence.epoch)
-        .bind(event_interaction)
-        .bind(event_kind)
-        .bind(event_process)
-        .bind(event_at)
-        .bind(event_data)
-        .fetch_one(pool)
-        .await?;
+    let (held, claimed, turned_away, not_applied): (bool, bool, Vec<Uuid>, Vec<Uuid>) =
+        sqlx::query_as(COMMIT)
+            .bind(id)
+            .bind(external_id)
+            .bind(submitted_by)
+            .bind(process)
+            .bind(queue)
+            .bind(workbin)
+            .bind(state)
+            .bind(media_type)
+            .bind(kind)
+            .bind(subtype)
+            .bind(priority)
+            .bind(properties)
+            .bind(agent)
+            .bind(submitted_at)
+            .bind(placed_in_queue_at)
+            .bind(offered_at)
+            .bind(assigned_at)
+            .bind(stopped_at)
+            .bind(stop_reason)
+            .bind(version)
+            .bind(created)
+            .bind(&fence.holder)
+            .bind(fence.epoch)
+            .bind(event_interaction)
+            .bind(event_kind)
+            .bind(event_process)
+            .bind(event_at)
+            .bind(event_data)
+            .bind(seq)
+            .fetch_one(pool)
+            .await?;
     if !held {
         return Err(StoreError::Fenced(fence.epoch));
     }
-    Ok(turned_away)
+    if !claimed {
+        return Ok(Claim::Taken);
+    }
+    Ok(Claim::Committed(Outcome {
+        turned_away,
+        not_applied,
+    }))
 }
 
 impl Store for PgStore {
-    async fn commit(&self, fence: &Fence, batch: &Batch<'_>) -> Result<Vec<Uuid>, StoreError> {
-        commit_batch(&self.pool, fence, batch).await
+    async fn commit(
+        &self,
+        fence: &Fence,
+        seq: i64,
+        batch: &Batch<'_>,
+    ) -> Result<Claim, StoreError> {
+        commit_batch(&self.pool, fence, seq, batch).await
+    }
+
+    async fn last_commit(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT seq FROM writer_commit WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn resolve(&self, fence: &Fence, seq: i64) -> Result<Option<Outcome>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        check_fence(&mut tx, fence).await?;
+        let (last, turned_away, not_applied): (i64, Option<Vec<Uuid>>, Option<Vec<Uuid>>) =
+            sqlx::query_as(
+                "SELECT w.seq, o.turned_away, o.not_applied
+                 FROM writer_commit w LEFT JOIN writer_outcomes o ON o.seq = $1
+                 WHERE w.id = 1",
+            )
+            .bind(seq)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((last >= seq).then(|| Outcome {
+            turned_away: turned_away.unwrap_or_default(),
+            not_applied: not_applied.unwrap_or_default(),
+        }))
     }
 
     async fn load_live(&self, processes: &[String]) -> Result<Vec<Interaction>, StoreError> {
@@ -526,6 +583,13 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        // Outcomes are read only right after a lost answer: a few thousand
+        // batches back is plenty.
+        sqlx::query(
+            "DELETE FROM writer_outcomes WHERE seq < (SELECT seq FROM writer_commit) - 10000",
+        )
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(Purged {
             interactions,

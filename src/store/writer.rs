@@ -1,12 +1,19 @@
 //! The writer: group commit of the engine's changes.
 //!
 //! Requests queue up while a commit is in flight; the next transaction takes
-//! all of them (up to a bound), with one multi-row statement per table. Each
-//! caller is answered only after the transaction holding its change
-//! committed. A transient failure is retried with backoff, never dropped: a
-//! change the engine accepted is committed or its caller is told it was not.
+//! all of them (up to a bound), in one statement. Each caller is answered
+//! only after the transaction holding its change committed. A transient
+//! failure is retried with backoff, never dropped: a change the engine
+//! accepted is committed or its caller is told it was not.
+//!
+//! Every batch carries the next number of the writer's sequence, claimed in
+//! the same statement. When a commit's answer is lost (the connection broke
+//! after the statement was sent), the writer does not guess: it reads the
+//! sequence back, and either takes the outcome the database kept or commits
+//! the batch again — a copy of a batch that did commit claims a number that
+//! is taken, and writes nothing.
 
-use super::{Batch, Fence, Store, StoreError};
+use super::{Batch, Claim, Fence, Outcome, Store, StoreError};
 use crate::engine::{Event, Interaction};
 use crate::telemetry::error_chain;
 use std::collections::{HashMap, HashSet};
@@ -33,16 +40,21 @@ pub enum CommitError {
     /// one with the same external id, which the store holds.
     #[error("the submitter already submitted an interaction with this external id")]
     Duplicate,
+    /// The change was not written: the store already held a newer version
+    /// of the interaction than the one it was made on.
+    #[error("the change was made on an outdated version of the interaction")]
+    NotApplied,
 }
 
 /// A change the writer did not commit, which the engine must take back so
 /// that it holds what the database holds: a new interaction turned away as a
-/// duplicate (`Duplicate`), or a change the database refused (`Refused`).
-/// Sent before its caller is answered, whether or not the caller still
-/// waits.
+/// duplicate (`Duplicate`: forget it), or a change the database refused or
+/// did not apply (`Refused`, `NotApplied`: reload the interactions it
+/// touched). Sent before its caller is answered, whether or not the caller
+/// still waits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Undo {
-    pub id: Uuid,
+    pub ids: Vec<Uuid>,
     pub why: CommitError,
 }
 
@@ -119,6 +131,15 @@ impl WriterHandle {
         }
         rx
     }
+
+    /// Resolves once every change queued before it is committed (or
+    /// answered otherwise).
+    pub async fn barrier(&self) -> Result<(), CommitError> {
+        self.send(Vec::new(), Vec::new(), (Uuid::nil(), false))
+            .await
+            .await
+            .unwrap_or(Err(CommitError::Stopped))
+    }
 }
 
 pub struct Writer<S> {
@@ -132,6 +153,8 @@ pub struct Writer<S> {
     /// Interactions recently not created because their external id was
     /// taken: a later request about one of them is answered the same way.
     duplicates: HashSet<Uuid>,
+    /// The number of the last batch committed, once read from the store.
+    last: Option<i64>,
 }
 
 /// How many not-created ids the writer remembers.
@@ -158,6 +181,7 @@ impl<S: Store> Writer<S> {
                 stats,
                 undo,
                 duplicates: HashSet::new(),
+                last: None,
             },
             WriterHandle { tx },
             undone,
@@ -190,11 +214,13 @@ impl<S: Store> Writer<S> {
     async fn commit_group(&mut self, pending: &mut Vec<WriteRequest>) -> Result<(), CommitError> {
         let outcome = self.commit_retrying(&merge(pending)).await;
         match outcome {
-            Ok((duplicates, took)) => {
-                self.stats.record(pending.len(), took);
-                self.remember(duplicates);
+            Ok((outcome, took)) => {
+                if let Some(took) = took {
+                    self.stats.record(pending.len(), took);
+                }
+                self.remember(&outcome.turned_away);
                 for request in pending.drain(..) {
-                    let answer = self.answer(&request);
+                    let answer = self.answer(&request, &outcome);
                     self.reply(request, answer);
                 }
                 Ok(())
@@ -213,10 +239,12 @@ impl<S: Store> Writer<S> {
                 for request in pending.drain(..) {
                     let one = merge(std::slice::from_ref(&request));
                     match self.commit_retrying(&one).await {
-                        Ok((duplicates, took)) => {
-                            self.stats.record(1, took);
-                            self.remember(duplicates);
-                            let answer = self.answer(&request);
+                        Ok((outcome, took)) => {
+                            if let Some(took) = took {
+                                self.stats.record(1, took);
+                            }
+                            self.remember(&outcome.turned_away);
+                            let answer = self.answer(&request, &outcome);
                             self.reply(request, answer);
                         }
                         Err(StoreError::Fenced(_)) => {
@@ -242,18 +270,27 @@ impl<S: Store> Writer<S> {
     }
 
     /// Answers `request`; a change not committed is first reported for the
-    /// engine to undo.
+    /// engine to take back.
     fn reply(&self, request: WriteRequest, answer: Result<(), CommitError>) {
-        if let Err(why @ (CommitError::Duplicate | CommitError::Refused)) = &answer {
+        let ids = match &answer {
+            Err(CommitError::Duplicate) => vec![request.about.0],
+            Err(CommitError::Refused | CommitError::NotApplied) => {
+                let mut ids: Vec<Uuid> = request.rows.iter().map(|row| row.id).collect();
+                ids.dedup();
+                ids
+            }
+            _ => Vec::new(),
+        };
+        if let (false, Err(why)) = (ids.is_empty(), &answer) {
             let _ = self.undo.send(Undo {
-                id: request.about.0,
+                ids,
                 why: why.clone(),
             });
         }
         let _ = request.reply.send(answer);
     }
 
-    fn remember(&mut self, duplicates: Vec<Uuid>) {
+    fn remember(&mut self, duplicates: &[Uuid]) {
         if self.duplicates.len() + duplicates.len() > REMEMBERED_DUPLICATES {
             self.duplicates.clear();
         }
@@ -261,37 +298,105 @@ impl<S: Store> Writer<S> {
     }
 
     /// A committed request's answer: a duplicate if what it is about was
-    /// not created.
-    fn answer(&self, request: &WriteRequest) -> Result<(), CommitError> {
+    /// not created; not applied if a change of it was not written.
+    fn answer(&self, request: &WriteRequest, outcome: &Outcome) -> Result<(), CommitError> {
         if self.duplicates.contains(&request.about.0) {
             Err(CommitError::Duplicate)
+        } else if request
+            .rows
+            .iter()
+            .any(|row| outcome.not_applied.contains(&row.id))
+        {
+            Err(CommitError::NotApplied)
         } else {
             Ok(())
         }
     }
 
-    /// Commits, retrying transient failures with capped exponential backoff
-    /// for as long as it takes. Returns the ids not created and how long the
-    /// successful attempt took.
+    /// Commits `batch` as the next number of the sequence, retrying
+    /// transient failures with capped exponential backoff for as long as it
+    /// takes. After a failure whose outcome is unknown, it reads what the
+    /// database holds before anything else. Returns what was not written and
+    /// how long the successful attempt took (`None` when nothing needed
+    /// writing, or the outcome was read back).
     async fn commit_retrying(
-        &self,
+        &mut self,
         batch: &Batch<'_>,
-    ) -> Result<(Vec<Uuid>, Duration), StoreError> {
+    ) -> Result<(Outcome, Option<Duration>), StoreError> {
+        if batch.rows.is_empty() && batch.events.is_empty() {
+            // Idempotent repeats and barriers: what they wait for was
+            // committed by an earlier batch.
+            return Ok((Outcome::default(), None));
+        }
         let mut delay = Duration::from_millis(20);
+        let mut unknown = false;
+        let mut taken = false;
         loop {
+            let last = match self.last {
+                Some(last) => last,
+                None => match self.store.last_commit().await {
+                    Ok(last) => *self.last.insert(last),
+                    Err(error) if error.is_transient() => {
+                        self.backoff(&error, &mut delay).await;
+                        continue;
+                    }
+                    Err(error) => return Err(error),
+                },
+            };
+            let seq = last + 1;
+            if unknown {
+                match self.store.resolve(&self.fence, seq).await {
+                    Ok(Some(outcome)) => {
+                        warn!(seq, "a commit whose answer was lost had committed");
+                        self.last = Some(seq);
+                        return Ok((outcome, None));
+                    }
+                    Ok(None) if taken => {
+                        // The number is taken, yet not by this batch: the
+                        // sequence moved without this writer. Read it anew
+                        // for the next batch, and refuse this one.
+                        self.last = None;
+                        return Err(StoreError::OutOfStep(seq));
+                    }
+                    // It did not commit: commit it again.
+                    Ok(None) => {}
+                    Err(error) if error.is_transient() => {
+                        self.backoff(&error, &mut delay).await;
+                        continue;
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
             let started = Instant::now();
-            match self.store.commit(&self.fence, batch).await {
-                Ok(duplicates) => return Ok((duplicates, started.elapsed())),
+            match self.store.commit(&self.fence, seq, batch).await {
+                Ok(Claim::Committed(outcome)) => {
+                    self.last = Some(seq);
+                    return Ok((outcome, Some(started.elapsed())));
+                }
+                Ok(Claim::Taken) => {
+                    // An earlier attempt of this batch committed after all
+                    // (its transaction ended after the read above): read
+                    // its outcome.
+                    unknown = true;
+                    taken = true;
+                }
                 Err(error) if error.is_transient() => {
-                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                    warn!(error = %error_chain(&error), retry_in_ms = delay.as_millis() as u64,
-                        "commit failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
+                    // The statement may have committed before the answer
+                    // was lost.
+                    unknown = true;
+                    self.backoff(&error, &mut delay).await;
                 }
                 Err(error) => return Err(error),
             }
         }
+    }
+
+    async fn backoff(&self, error: &StoreError, delay: &mut Duration) {
+        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+        warn!(error = %error_chain(error), retry_in_ms = delay.as_millis() as u64,
+            "commit failed; retrying");
+        tokio::time::sleep(*delay).await;
+        *delay = (*delay * 2).min(Duration::from_secs(2));
     }
 }
 
@@ -316,4 +421,208 @@ fn merge(pending: &[WriteRequest]) -> Batch<'_> {
         }
     }
     batch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{EventData, EventKind, State};
+    use crate::store::fake::FakeStore;
+    use chrono::Utc;
+
+    fn interaction(version: i64) -> Interaction {
+        Interaction {
+            id: Uuid::from_u128(7),
+            external_id: Some("e-7".into()),
+            submitted_by: "gateway".into(),
+            process: "sales-email".into(),
+            queue: Some("inbound".into()),
+            workbin: None,
+            state: State::Queued,
+            media_type: "email".into(),
+            kind: "inbound".into(),
+            subtype: None,
+            priority: 1,
+            properties: Default::default(),
+            agent: None,
+            submitted_at: Utc::now(),
+            placed_in_queue_at: None,
+            offered_at: None,
+            assigned_at: None,
+            stopped_at: None,
+            stop_reason: None,
+            version,
+        }
+    }
+
+    fn event(of: &Interaction) -> Event {
+        Event {
+            kind: if of.version == 1 {
+                EventKind::Submitted
+            } else {
+                EventKind::PropertiesChanged
+            },
+            interaction_id: of.id,
+            process: of.process.clone(),
+            at: of.submitted_at,
+            data: EventData::of(&serde_json::json!({ "version": of.version })),
+        }
+    }
+
+    struct Running {
+        handle: WriterHandle,
+        undone: mpsc::UnboundedReceiver<Undo>,
+        writer: tokio::task::JoinHandle<Result<(), CommitError>>,
+    }
+
+    fn start(store: &Arc<FakeStore>) -> Running {
+        let fence = Fence {
+            holder: "test".into(),
+            epoch: 1,
+        };
+        let (writer, handle, undone) = Writer::new(
+            store.clone(),
+            fence,
+            100,
+            100,
+            Arc::new(WriterStats::default()),
+        );
+        Running {
+            handle,
+            undone,
+            writer: tokio::spawn(writer.run()),
+        }
+    }
+
+    impl Running {
+        async fn send(&self, row: Interaction, created: bool) -> Result<(), CommitError> {
+            let about = (row.id, created);
+            let events = vec![event(&row)];
+            self.handle
+                .send(vec![row], events, about)
+                .await
+                .await
+                .unwrap()
+        }
+
+        async fn stop(self) -> mpsc::UnboundedReceiver<Undo> {
+            drop(self.handle);
+            self.writer.await.unwrap().unwrap();
+            self.undone
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_commit_whose_answer_is_lost_is_acknowledged_once() {
+        let store = Arc::new(FakeStore::default());
+        store.with(|s| s.lose_answers = 1);
+        let running = start(&store);
+        assert_eq!(running.send(interaction(1), true).await, Ok(()));
+        assert_eq!(running.send(interaction(2), false).await, Ok(()));
+        let mut undone = running.stop().await;
+        assert!(undone.try_recv().is_err(), "nothing to take back");
+        store.read(|s| {
+            assert_eq!(s.journal.len(), 2, "each event once: {:?}", s.journal);
+            assert_eq!(s.rows[&Uuid::from_u128(7)].version, 2);
+            assert_eq!(s.seq, 2);
+        });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_attempt_that_commits_late_is_not_written_twice() {
+        let store = Arc::new(FakeStore::default());
+        // The first attempt fails without an answer; its transaction ends
+        // only after the writer has read the sequence, so the writer commits
+        // again, and that copy must write nothing.
+        store.with(|s| s.commit_late = 1);
+        let running = start(&store);
+        assert_eq!(running.send(interaction(1), true).await, Ok(()));
+        let mut undone = running.stop().await;
+        assert!(undone.try_recv().is_err());
+        store.read(|s| {
+            assert_eq!(s.journal.len(), 1);
+            assert_eq!(s.rows.len(), 1);
+            assert_eq!(s.seq, 1);
+            assert_eq!(
+                s.commits, 2,
+                "the copy reached the store and applied nothing"
+            );
+        });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_to_an_older_version_is_not_acknowledged() {
+        let store = Arc::new(FakeStore::default());
+        let running = start(&store);
+        assert_eq!(running.send(interaction(1), true).await, Ok(()));
+        assert_eq!(running.send(interaction(3), false).await, Ok(()));
+        // Made on version 1 while the store already holds 3.
+        assert_eq!(
+            running.send(interaction(2), false).await,
+            Err(CommitError::NotApplied)
+        );
+        let mut undone = running.stop().await;
+        assert_eq!(
+            undone.try_recv(),
+            Ok(Undo {
+                ids: vec![Uuid::from_u128(7)],
+                why: CommitError::NotApplied
+            })
+        );
+        store.read(|s| {
+            assert_eq!(s.rows[&Uuid::from_u128(7)].version, 3);
+            assert_eq!(s.journal.len(), 2, "no event of the change not written");
+        });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_change_fails_alone_and_is_taken_back() {
+        let store = Arc::new(FakeStore::default());
+        let refused = Uuid::from_u128(9);
+        store.with(|s| {
+            s.refuse.insert(refused);
+        });
+        let running = start(&store);
+        let mut poison = interaction(1);
+        poison.id = refused;
+        poison.external_id = Some("e-9".into());
+        // Sent together so that they share a batch, which the store refuses
+        // whole: the writer must split it.
+        let good = running.send(interaction(1), true);
+        let bad = running.send(poison, true);
+        let (good, bad) = tokio::join!(good, bad);
+        assert_eq!(good, Ok(()));
+        assert_eq!(bad, Err(CommitError::Refused));
+        let mut undone = running.stop().await;
+        assert_eq!(
+            undone.try_recv(),
+            Ok(Undo {
+                ids: vec![refused],
+                why: CommitError::Refused
+            })
+        );
+        store.read(|s| {
+            assert!(s.rows.contains_key(&Uuid::from_u128(7)));
+            assert!(!s.rows.contains_key(&refused));
+            assert_eq!(s.journal.len(), 1);
+        });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_duplicate_is_answered_and_forgotten() {
+        let store = Arc::new(FakeStore::default());
+        let running = start(&store);
+        assert_eq!(running.send(interaction(1), true).await, Ok(()));
+        let mut again = interaction(1);
+        again.id = Uuid::from_u128(8);
+        assert_eq!(running.send(again, true).await, Err(CommitError::Duplicate));
+        let mut undone = running.stop().await;
+        assert_eq!(
+            undone.try_recv(),
+            Ok(Undo {
+                ids: vec![Uuid::from_u128(8)],
+                why: CommitError::Duplicate
+            })
+        );
+    }
 }

@@ -1,0 +1,261 @@
+//! The live task over the in-memory store: no read of the store ever holds
+//! up a command, and the scope in force is always the engine's.
+
+use super::*;
+use crate::engine::{Properties, Served, ServedProcess, State, Submit};
+use crate::store::fake::FakeStore;
+use crate::store::{Fence, Writer, WriterStats};
+use serde_json::json;
+
+fn served(processes: &[&str]) -> Served {
+    Served {
+        processes: processes
+            .iter()
+            .map(|p| {
+                (
+                    p.to_string(),
+                    ServedProcess {
+                        queues: ["inbound".to_owned()].into(),
+                        workbins: Default::default(),
+                    },
+                )
+            })
+            .collect(),
+        media_types: ["email".to_owned()].into(),
+        agents: Default::default(),
+    }
+}
+
+fn scope(processes: &[&str]) -> ScopeState {
+    ScopeState {
+        identity: Identity {
+            instance: "sales".into(),
+            application: "ixs-sales".into(),
+            person: Some("svc-sales".into()),
+            access_groups: Vec::new(),
+        },
+        served: served(processes),
+        revision: Some(1),
+        source: ScopeSource::ConfigServer,
+        problem: None,
+    }
+}
+
+fn submit(process: &str) -> Command {
+    Command::Submit(Submit {
+        external_id: None,
+        submitted_by: "gateway".into(),
+        process: process.into(),
+        queue: Some("inbound".into()),
+        media_type: "email".into(),
+        kind: "inbound".into(),
+        subtype: None,
+        priority: 1,
+        properties: Properties::new(),
+        agent: None,
+    })
+}
+
+fn patch(id: Uuid, key: &str) -> Command {
+    Command::ChangeProperties {
+        id,
+        patch: json!({ key: true }).as_object().cloned().unwrap(),
+    }
+}
+
+struct Running {
+    live: LiveHandle,
+    desk: Arc<ScopeDesk>,
+    tracker: tokio_util::task::TaskTracker,
+}
+
+/// The live task and a writer over `store`, serving `processes`, with
+/// `before` run between the desk's attach and the task's start (as a
+/// proposal arriving while the daemon recovers would be).
+async fn start(
+    store: Arc<FakeStore>,
+    processes: &[&str],
+    before: impl FnOnce(&ScopeDesk),
+) -> Running {
+    let desk = Arc::new(ScopeDesk::new(scope(processes)));
+    let proposals = desk.attach();
+    before(&desk);
+    let initial = proposals.borrow().clone();
+    let fence = Fence {
+        holder: "test".into(),
+        epoch: 1,
+    };
+    let (writer, handle, undone) = Writer::new(
+        store.clone(),
+        fence,
+        100,
+        100,
+        Arc::new(WriterStats::default()),
+    );
+    let tracker = tokio_util::task::TaskTracker::new();
+    tracker.spawn(writer.run());
+    let live = spawn(
+        Start {
+            engine: Engine::new(initial.served.clone()),
+            scope: initial,
+            proposals,
+            desk: desk.clone(),
+            store: store.clone(),
+            writer: handle,
+            undone,
+        },
+        100,
+        &tracker,
+        tracing::Span::none(),
+    );
+    drop(store);
+    Running {
+        live,
+        desk,
+        tracker,
+    }
+}
+
+impl Running {
+    /// Applies `command` and waits for its commit.
+    async fn apply(&self, command: Command) -> Result<Result<Applied, CommitError>, EngineError> {
+        match self.live.apply(command, None).await.expect("live task") {
+            Ok((applied, committed)) => Ok(committed.await.expect("writer").map(|()| applied)),
+            Err(refusal) => Err(refusal.error),
+        }
+    }
+
+    async fn applied(&self, command: Command) -> Applied {
+        self.apply(command).await.unwrap().unwrap()
+    }
+
+    /// Waits until the scope in force serves `process` (or stops serving it).
+    async fn until_in_force(&self, process: &str, served: bool) {
+        let mut in_force = self.desk.subscribe();
+        in_force
+            .wait_for(|s| s.served.serves(process) == served)
+            .await
+            .unwrap();
+    }
+
+    async fn stop(self) {
+        drop(self.live);
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+#[tokio::test]
+async fn a_joining_process_is_loaded_beside_the_engine() {
+    let store = Arc::new(FakeStore::default());
+    let running = start(store.clone(), &["sales-email", "support-email"], |_| {}).await;
+    let waiting = running.applied(submit("support-email")).await.interaction;
+
+    // support-email leaves, then comes back while the store is slow to read.
+    running.desk.propose(scope(&["sales-email"]));
+    running.until_in_force("support-email", false).await;
+    store.hold_reads();
+    running
+        .desk
+        .propose(scope(&["sales-email", "support-email"]));
+
+    // Every other command goes on meanwhile; the joining process is not
+    // served until its interactions are known.
+    let other = running.applied(submit("sales-email")).await;
+    assert_eq!(other.interaction.state, State::Queued);
+    assert_eq!(
+        running.apply(patch(waiting.id, "early")).await.unwrap_err(),
+        EngineError::NotLive(waiting.id)
+    );
+    assert!(!running.desk.in_force().served.serves("support-email"));
+
+    store.open_reads();
+    running.until_in_force("support-email", true).await;
+    let changed = running.applied(patch(waiting.id, "later")).await;
+    assert_eq!(changed.interaction.version, waiting.version + 1);
+    assert_eq!(
+        changed.interaction.properties.get("later"),
+        Some(&json!(true))
+    );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_change_the_store_refuses_is_taken_back_without_blocking() {
+    let store = Arc::new(FakeStore::default());
+    let running = start(store.clone(), &["sales-email"], |_| {}).await;
+    let stored = running.applied(submit("sales-email")).await.interaction;
+
+    store.with(|s| {
+        s.refuse.insert(stored.id);
+    });
+    store.hold_reads();
+    assert_eq!(
+        running.apply(patch(stored.id, "refused")).await.unwrap(),
+        Err(CommitError::Refused)
+    );
+    // Set aside until the store's version is back; the rest goes on.
+    assert_eq!(
+        running
+            .apply(patch(stored.id, "meanwhile"))
+            .await
+            .unwrap_err(),
+        EngineError::Reloading(stored.id)
+    );
+    running.applied(submit("sales-email")).await;
+
+    store.with(|s| {
+        s.refuse.clear();
+    });
+    store.open_reads();
+    let changed = loop {
+        match running.apply(patch(stored.id, "after")).await {
+            Err(EngineError::Reloading(_)) => tokio::task::yield_now().await,
+            other => break other.unwrap().unwrap(),
+        }
+    };
+    // Built on what the store holds: the refused change is not there.
+    assert_eq!(changed.interaction.version, stored.version + 1);
+    assert!(!changed.interaction.properties.contains_key("refused"));
+    let on_disk = store.read(|s| s.rows[&stored.id].clone());
+    assert_eq!(on_disk, changed.interaction);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_scope_proposed_while_recovering_is_put_in_force_by_the_engine() {
+    let store = Arc::new(FakeStore::default());
+    // The configuration moves support-email in between the daemon's attach
+    // and the live task's start.
+    let running = start(store, &["sales-email"], |desk| {
+        desk.propose(scope(&["sales-email", "support-email"]));
+    })
+    .await;
+    // The engine was recovered for the scope before the move, and the scope
+    // in force says so until the engine has switched.
+    assert!(running.desk.proposed().served.serves("support-email"));
+    assert!(!running.desk.in_force().served.serves("support-email"));
+    running.until_in_force("support-email", true).await;
+    // Shown in force only once the engine serves it.
+    let applied = running.applied(submit("support-email")).await;
+    assert_eq!(applied.interaction.process, "support-email");
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_process_leaving_answers_with_the_scope_the_engine_had() {
+    let store = Arc::new(FakeStore::default());
+    let running = start(store, &["sales-email", "support-email"], |_| {}).await;
+    let stored = running.applied(submit("support-email")).await.interaction;
+    running.desk.propose(scope(&["sales-email"]));
+    running.until_in_force("support-email", false).await;
+    let refusal = running
+        .live
+        .apply(patch(stored.id, "x"), None)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(refusal.error, EngineError::NotLive(stored.id));
+    assert!(!refusal.scope.served.serves("support-email"));
+    running.stop().await;
+}

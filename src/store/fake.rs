@@ -1,0 +1,240 @@
+//! An in-memory store for the unit tests of the writer and the live task. It
+//! commits as the PostgreSQL store does (the sequence claim, turned-away
+//! duplicates, the newer version wins, the journal of what was written) and
+//! has knobs to refuse a chosen change, lose a commit's answer, let a lost
+//! attempt commit late, or hold reads back.
+
+use super::{
+    Batch, Claim, Fence, JournalEntry, LeaseHolder, LeaseOutcome, Outcome, Purged, Store,
+    StoreError,
+};
+use crate::engine::{Event, Interaction};
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// A batch whose transaction is still open when its connection broke:
+/// its number, rows, events and created ids.
+type Late = (i64, Vec<Interaction>, Vec<Event>, BTreeSet<Uuid>);
+
+#[derive(Debug, Default)]
+pub struct State {
+    pub rows: BTreeMap<Uuid, Interaction>,
+    pub journal: Vec<Event>,
+    pub seq: i64,
+    outcomes: BTreeMap<i64, Outcome>,
+    /// A commit touching one of these is refused for good.
+    pub refuse: BTreeSet<Uuid>,
+    /// So many commits apply, then answer as if the connection broke.
+    pub lose_answers: usize,
+    /// So many commits answer as if the connection broke without applying,
+    /// then apply right after the writer's next read of the sequence.
+    pub commit_late: usize,
+    late: Option<Late>,
+    /// Commits attempted, loads and gets made.
+    pub commits: usize,
+    pub reads: usize,
+}
+
+#[derive(Debug)]
+pub struct FakeStore {
+    pub state: Mutex<State>,
+    reads_open: watch::Sender<bool>,
+}
+
+impl Default for FakeStore {
+    fn default() -> Self {
+        FakeStore {
+            state: Mutex::default(),
+            reads_open: watch::Sender::new(true),
+        }
+    }
+}
+
+fn broken() -> StoreError {
+    StoreError::from(sqlx::Error::Io(std::io::Error::new(
+        std::io::ErrorKind::ConnectionReset,
+        "the connection broke before the answer arrived",
+    )))
+}
+
+impl FakeStore {
+    pub fn with(&self, change: impl FnOnce(&mut State)) {
+        change(&mut self.state.lock().unwrap());
+    }
+
+    pub fn read<T>(&self, look: impl FnOnce(&State) -> T) -> T {
+        look(&self.state.lock().unwrap())
+    }
+
+    /// Loads and gets wait until [`FakeStore::open_reads`].
+    pub fn hold_reads(&self) {
+        self.reads_open.send_replace(false);
+    }
+
+    pub fn open_reads(&self) {
+        self.reads_open.send_replace(true);
+    }
+
+    async fn reading(&self) {
+        let mut open = self.reads_open.subscribe();
+        let _ = open.wait_for(|open| *open).await;
+        self.state.lock().unwrap().reads += 1;
+    }
+}
+
+impl State {
+    fn apply(
+        &mut self,
+        seq: i64,
+        rows: Vec<Interaction>,
+        events: Vec<Event>,
+        created: &BTreeSet<Uuid>,
+    ) -> Claim {
+        if self.seq != seq - 1 {
+            return Claim::Taken;
+        }
+        let mut outcome = Outcome::default();
+        let mut written = BTreeSet::new();
+        for row in rows {
+            if created.contains(&row.id) {
+                let taken = row.external_id.is_some()
+                    && self.rows.values().any(|other| {
+                        other.submitted_by == row.submitted_by
+                            && other.external_id == row.external_id
+                    });
+                if taken || self.rows.contains_key(&row.id) {
+                    outcome.turned_away.push(row.id);
+                } else {
+                    written.insert(row.id);
+                    self.rows.insert(row.id, row);
+                }
+            } else {
+                match self.rows.get_mut(&row.id) {
+                    Some(stored) if stored.version < row.version => {
+                        written.insert(row.id);
+                        *stored = row;
+                    }
+                    _ => outcome.not_applied.push(row.id),
+                }
+            }
+        }
+        self.journal.extend(
+            events
+                .into_iter()
+                .filter(|e| written.contains(&e.interaction_id)),
+        );
+        self.seq = seq;
+        self.outcomes.insert(seq, outcome.clone());
+        Claim::Committed(outcome)
+    }
+}
+
+impl Store for FakeStore {
+    async fn commit(
+        &self,
+        _fence: &Fence,
+        seq: i64,
+        batch: &Batch<'_>,
+    ) -> Result<Claim, StoreError> {
+        let mut state = self.state.lock().unwrap();
+        state.commits += 1;
+        if batch.rows.iter().any(|row| state.refuse.contains(&row.id)) {
+            return Err(StoreError::Other(sqlx::Error::Decode(
+                "the fake store refuses this change".into(),
+            )));
+        }
+        let rows: Vec<Interaction> = batch.rows.iter().map(|&row| row.clone()).collect();
+        let events: Vec<Event> = batch.events.iter().map(|&e| e.clone()).collect();
+        let created: BTreeSet<Uuid> = batch.created.iter().copied().collect();
+        if state.commit_late > 0 {
+            state.commit_late -= 1;
+            state.late = Some((seq, rows, events, created));
+            return Err(broken());
+        }
+        let claim = state.apply(seq, rows, events, &created);
+        if state.lose_answers > 0 {
+            state.lose_answers -= 1;
+            return Err(broken());
+        }
+        Ok(claim)
+    }
+
+    async fn last_commit(&self) -> Result<i64, StoreError> {
+        Ok(self.state.lock().unwrap().seq)
+    }
+
+    async fn resolve(&self, _fence: &Fence, seq: i64) -> Result<Option<Outcome>, StoreError> {
+        let mut state = self.state.lock().unwrap();
+        let answer = (state.seq >= seq).then(|| state.outcomes[&seq].clone());
+        if let Some((late_seq, rows, events, created)) = state.late.take() {
+            state.apply(late_seq, rows, events, &created);
+        }
+        Ok(answer)
+    }
+
+    async fn load_live(&self, processes: &[String]) -> Result<Vec<Interaction>, StoreError> {
+        self.reading().await;
+        Ok(self.read(|state| {
+            state
+                .rows
+                .values()
+                .filter(|i| i.state.is_live() && processes.contains(&i.process))
+                .cloned()
+                .collect()
+        }))
+    }
+
+    async fn read_journal(&self, after: i64, limit: i64) -> Result<Vec<JournalEntry>, StoreError> {
+        Ok(self.read(|state| {
+            state
+                .journal
+                .iter()
+                .enumerate()
+                .map(|(n, event)| JournalEntry {
+                    position: n as i64 + 1,
+                    event: event.clone(),
+                })
+                .filter(|entry| entry.position > after)
+                .take(limit.max(0) as usize)
+                .collect()
+        }))
+    }
+
+    async fn purge(
+        &self,
+        _fence: &Fence,
+        _stopped_before: DateTime<Utc>,
+        _events_before: DateTime<Utc>,
+        _batch: i64,
+    ) -> Result<Purged, StoreError> {
+        Ok(Purged::default())
+    }
+
+    async fn acquire_lease(
+        &self,
+        holder: &LeaseHolder,
+        _ttl: Duration,
+    ) -> Result<LeaseOutcome, StoreError> {
+        Ok(LeaseOutcome::Acquired(Fence {
+            holder: holder.id.clone(),
+            epoch: 1,
+        }))
+    }
+
+    async fn renew_lease(&self, _fence: &Fence, _ttl: Duration) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
+    async fn release_lease(&self, _fence: &Fence) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn get(&self, id: Uuid) -> Result<Option<Interaction>, StoreError> {
+        self.reading().await;
+        Ok(self.read(|state| state.rows.get(&id).cloned()))
+    }
+}
