@@ -597,3 +597,73 @@ async fn a_config_server_asked_to_stop_reports_a_clean_stop() {
         failures.join("\n")
     );
 }
+
+// ---- Scope moves while requests run ----
+
+/// A process leaves and re-enters the scope again and again while a client
+/// keeps acting on its interactions: every answer is the interaction moved
+/// (200), outside the scope (403), or not servable at that moment (503) —
+/// never 500, never a change lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_moving_back_and_forth_never_answers_500() {
+    let tenant = Tenant::start().await;
+    let sales = &tenant.sales;
+    let mut chats = Vec::new();
+    for n in 0..20 {
+        chats.push(
+            sales.submit_ok(&chat("sales-chat", "inbound", n % 5)).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let moving = std::sync::atomic::AtomicBool::new(true);
+    let requests = async {
+        let mut seen: std::collections::BTreeMap<(u16, String), usize> = Default::default();
+        let mut n = 0usize;
+        while moving.load(std::sync::atomic::Ordering::Relaxed) {
+            let id = &chats[n % chats.len()];
+            let queue = if n % 2 == 0 { "overflow" } else { "inbound" };
+            let answer = sales.place_in_queue(id, &json!({ "queue": queue })).await;
+            let code = answer.code().unwrap_or("").to_owned();
+            assert!(
+                matches!(
+                    (answer.status, code.as_str()),
+                    (200, "") | (403, "out_of_scope") | (503, "reloading" | "not_active")
+                ),
+                "request {n}: {answer}"
+            );
+            *seen.entry((answer.status, code)).or_default() += 1;
+            n += 1;
+        }
+        seen
+    };
+    let moves = async {
+        for _ in 0..4 {
+            tenant.server.move_sales_chat_to_support();
+            eventually(PATIENCE, "sales-chat to leave sales", || async {
+                (sales.served_processes().await == ["sales-email"]).then_some(())
+            })
+            .await;
+            tenant.server.move_sales_chat_back();
+            eventually(PATIENCE, "sales-chat to come back", || async {
+                (sales.served_processes().await == ["sales-chat", "sales-email"]).then_some(())
+            })
+            .await;
+        }
+        moving.store(false, std::sync::atomic::Ordering::Relaxed);
+    };
+    let (seen, ()) = tokio::join!(requests, moves);
+    eprintln!("answers while sales-chat moved: {seen:?}");
+    assert!(seen.contains_key(&(200, String::new())), "{seen:?}");
+    assert!(
+        seen.contains_key(&(403, "out_of_scope".to_owned())),
+        "{seen:?}"
+    );
+    // What the instance answered last is what its database holds.
+    for id in &chats {
+        let answer = sales.get(id).await;
+        assert_eq!(answer.status, 200, "{answer}");
+        assert_eq!(answer.body["state"], "queued");
+    }
+}
