@@ -10,7 +10,153 @@
 
 mod common;
 
-use common::{Answer, Solution, spawn_instance};
+use common::instance::PASSWORD;
+use common::tenant::{PATIENCE, chat};
+use common::{
+    Answer, Solution, TestConfigServer, TestInstance, eventually, gateway, spawn_instance,
+    spawn_instance_on_server,
+};
+use ixs::config_server::ReloadOutcome;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// The reporters' group of `config/tenant/people.toml`, and the same group
+/// with anna in it too.
+const REPORTERS: &str = "members = [\"rita\"]";
+const REPORTERS_WITH_ANNA: &str = "members = [\"rita\", \"anna\"]";
+/// Reloads the tenant's files now and waits until `instance` serves the
+/// revision in force; returns its number.
+async fn next_revision(server: &TestConfigServer, instance: &TestInstance) -> u64 {
+    let revision = match server.handle().reload_now().await {
+        ReloadOutcome::Loaded(revision) | ReloadOutcome::Unchanged(revision) => revision.number,
+        ReloadOutcome::Refused(failure) => panic!("the tenant's files were refused: {failure:?}"),
+    };
+    eventually(PATIENCE, "the instance to apply the revision", || async {
+        let scope = instance.scope().await;
+        (scope.status == 200 && scope.body["revision"] == revision).then_some(())
+    })
+    .await;
+    revision
+}
+
+/// The configuration server, with anna an agent and a reporter, and the
+/// sales instance following it, acting as `admin`.
+async fn anna_also_reports() -> (TestConfigServer, TestInstance) {
+    let server = TestConfigServer::spawn().await;
+    server.edit("people.toml", REPORTERS, REPORTERS_WITH_ANNA);
+    let sales = spawn_instance_on_server(Solution::Sales, &server.url(), |_| {}).await;
+    next_revision(&server, &sales).await;
+    (server, sales)
+}
+
+/// `request` as the holder of `token`.
+async fn as_holder(
+    instance: &TestInstance,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+) -> Answer {
+    instance.request_as(Some(token), method, path, body).await
+}
+
+// ---- Several roles: each role's allowances; "only its own" for agent ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_who_is_also_a_reporter_acts_only_on_her_own_interactions() {
+    let (_server, sales) = anna_also_reports().await;
+    let login = sales.log_in("anna", PASSWORD).await;
+    assert_eq!(login.status, 201, "{login}");
+    assert_eq!(login.body["roles"], json!(["agent", "reporter"]));
+    let anna = login.body["token"].as_str().unwrap().to_owned();
+    let arno = sales.token_of("arno").await;
+    let arnos = sales
+        .submit_with(&arno, &chat("sales-chat", "inbound", 1))
+        .await;
+    assert_eq!(arnos.status, 201, "{arnos}");
+    let queued = sales.submit_ok(&gateway("sales-email", "inbound")).await;
+    let (arnos_id, queued_id) = (arnos.id().to_owned(), queued["id"].as_str().unwrap());
+    let before = sales.counts().await;
+
+    let stop = json!({ "reason": "not hers" });
+    let refused = [
+        (
+            "stops arno's",
+            Method::POST,
+            format!("/v1/interactions/{arnos_id}/stop"),
+            Some(stop.clone()),
+        ),
+        (
+            "changes arno's",
+            Method::PATCH,
+            format!("/v1/interactions/{arnos_id}/properties"),
+            Some(json!({ "x": 1 })),
+        ),
+        (
+            "places arno's in a queue",
+            Method::POST,
+            format!("/v1/interactions/{arnos_id}/place-in-queue"),
+            Some(json!({ "queue": "overflow" })),
+        ),
+        (
+            "stops a queued one",
+            Method::POST,
+            format!("/v1/interactions/{queued_id}/stop"),
+            Some(stop.clone()),
+        ),
+        (
+            "changes a queued one",
+            Method::PATCH,
+            format!("/v1/interactions/{queued_id}/properties"),
+            Some(json!({ "x": 1 })),
+        ),
+        (
+            "submits into arno's hands",
+            Method::POST,
+            "/v1/interactions".into(),
+            Some(json!({
+                "process": "sales-chat", "queue": "inbound", "media_type": "chat",
+                "agent": "arno",
+            })),
+        ),
+    ];
+    for (what, method, path, body) in &refused {
+        let answer = as_holder(&sales, &anna, method.clone(), path, body.as_ref()).await;
+        assert_eq!(answer.status, 403, "anna {what}: {answer}");
+        answer.assert_error(403, "forbidden");
+    }
+    assert_eq!(sales.counts().await, before, "nothing written");
+    assert_eq!(sales.get(&arnos_id).await.body, arnos.body);
+    assert_eq!(&sales.get(queued_id).await.body, &queued);
+
+    // What the reporter role allows, she does: read anyone's.
+    let read = as_holder(
+        &sales,
+        &anna,
+        Method::GET,
+        &format!("/v1/interactions/{arnos_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(read.status, 200, "{read}");
+    // What the agent role allows, she does on her own: a submission lands
+    // in her hands, and she stops it.
+    let hers = sales
+        .submit_with(&anna, &chat("sales-chat", "inbound", 1))
+        .await;
+    assert_eq!(hers.status, 201, "{hers}");
+    assert_eq!(hers.body["agent"], "anna", "{hers}");
+    assert_eq!(hers.body["state"], "handling", "{hers}");
+    let stopped = as_holder(
+        &sales,
+        &anna,
+        Method::POST,
+        &format!("/v1/interactions/{}/stop", hers.id()),
+        Some(&json!({ "reason": "done" })),
+    )
+    .await;
+    assert_eq!(stopped.status, 200, "{stopped}");
+}
 
 // ---- The authentication scheme is case-insensitive (RFC 9110 §11.1) ----
 

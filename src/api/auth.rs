@@ -29,31 +29,6 @@ impl Caller {
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role) || self.roles.contains(&Role::Admin)
     }
-
-    /// Refuses with 403 unless the caller holds one of `roles`.
-    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
-        if roles.iter().any(|r| self.has(*r)) {
-            return Ok(());
-        }
-        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-        Err(ApiError::Forbidden(format!(
-            "'{}' needs the role {} for this request",
-            self.person,
-            names.join(" or ")
-        )))
-    }
-
-    /// An agent and nothing more: sees and acts only on its own
-    /// interactions.
-    pub fn only_agent(&self) -> bool {
-        self.roles.contains(&Role::Agent)
-            && !self.roles.iter().any(|r| {
-                matches!(
-                    r,
-                    Role::Gateway | Role::Router | Role::Reporter | Role::Admin
-                )
-            })
-    }
 }
 
 #[derive(Debug)]
@@ -210,19 +185,5 @@ mod tests {
         );
         let (token, _) = sales.issue(anna(), Utc::now());
         assert_eq!(support.caller(&token, Utc::now()), None);
-    }
-
-    #[test]
-    fn roles() {
-        let agent = anna();
-        assert!(agent.only_agent());
-        assert!(agent.require(&[Role::Agent]).is_ok());
-        assert!(agent.require(&[Role::Gateway, Role::Router]).is_err());
-        let admin = Caller {
-            person: "admin".into(),
-            roles: [Role::Admin].into(),
-        };
-        assert!(admin.require(&[Role::Gateway]).is_ok());
-        assert!(!admin.only_agent());
     }
 }

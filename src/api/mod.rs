@@ -1,6 +1,7 @@
 //! The HTTP API under `/v1`: JSON in and out, every input validated before
 //! anything is written, errors as `{"error": {"code", "message"}}`.
 
+mod access;
 mod auth;
 mod error;
 mod extract;
