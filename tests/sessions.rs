@@ -158,6 +158,58 @@ async fn an_agent_who_is_also_a_reporter_acts_only_on_her_own_interactions() {
     assert_eq!(stopped.status, 200, "{stopped}");
 }
 
+// ---- Log-ins checked against the tenant's files are bounded ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_ins_beyond_the_bound_get_503_with_retry_after() {
+    let sales = spawn_instance(Solution::Sales).await;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let attempts = (cores * 8).max(16);
+    let burst = (0..attempts).map(|_| async {
+        let response = sales
+            .client
+            .post(sales.url("/v1/sessions"))
+            .json(&json!({ "person": "gateway", "password": PASSWORD }))
+            .send()
+            .await
+            .expect("log in");
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .map(|v| v.to_str().expect("Retry-After is text").to_owned());
+        let answer = Answer::from_response(response).await.expect("log in");
+        (answer, retry_after)
+    });
+    let answers = futures::future::join_all(burst).await;
+    let (mut admitted, mut busy) = (0, 0);
+    for (answer, retry_after) in &answers {
+        match answer.status {
+            201 => {
+                admitted += 1;
+                assert!(retry_after.is_none(), "{answer}");
+            }
+            _ => {
+                busy += 1;
+                answer.assert_error(503, "busy");
+                let seconds: u64 = retry_after
+                    .as_deref()
+                    .unwrap_or_else(|| panic!("no Retry-After: {answer}"))
+                    .parse()
+                    .expect("Retry-After in seconds");
+                assert!(seconds >= 1, "{answer}");
+            }
+        }
+    }
+    assert!(admitted >= 1, "some log-ins are checked");
+    assert!(
+        busy >= 1,
+        "{attempts} log-ins at once with {cores} cores: none was turned away"
+    );
+    // The bound frees as checks end.
+    let answer = sales.log_in("gateway", PASSWORD).await;
+    assert_eq!(answer.status, 201, "{answer}");
+}
+
 // ---- The authentication scheme is case-insensitive (RFC 9110 §11.1) ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

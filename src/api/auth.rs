@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Semaphore;
 
 /// The authenticated person behind a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,12 +87,29 @@ impl Sessions {
 #[derive(Debug, Clone)]
 pub enum Verifier {
     Server(ConfigClient),
-    Directory(Arc<Directory>),
+    Directory {
+        directory: Arc<Directory>,
+        /// Bounds the password checks running at once: each takes tens of
+        /// milliseconds of a core and about 19 MiB.
+        checks: Arc<Semaphore>,
+    },
 }
 
 impl Verifier {
+    /// Checks against the tenant's files, as many at once as there are
+    /// cores (as the configuration server does).
+    pub fn directory(directory: Directory) -> Verifier {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Verifier::Directory {
+            directory: Arc::new(directory),
+            checks: Arc::new(Semaphore::new(cores)),
+        }
+    }
+
     /// The person's identity and roles, or `None` if the credentials are
-    /// wrong.
+    /// wrong. Refused with 503 `busy` while the checks against the tenant's
+    /// files are at their bound: a log-in costs nothing before its
+    /// credentials are checked, so waiting callers would pile up.
     pub async fn verify(&self, person: &str, password: &str) -> Result<Option<Caller>, ApiError> {
         match self {
             Verifier::Server(client) => match client.verify_person(person, password).await {
@@ -110,10 +128,17 @@ impl Verifier {
                     ))
                 }
             },
-            Verifier::Directory(directory) => {
+            Verifier::Directory { directory, checks } => {
+                let permit = checks
+                    .clone()
+                    .try_acquire_owned()
+                    .map_err(|_| ApiError::Busy)?;
                 let directory = directory.clone();
                 let (person, password) = (person.to_owned(), password.to_owned());
+                // The permit goes with the check: a caller that gives up
+                // does not free it while the check still runs.
                 tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
                     directory.verify_person(&person, &password).map(|p| Caller {
                         person: p.name.clone(),
                         roles: directory.roles_of(&p.name),

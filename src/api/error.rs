@@ -7,10 +7,13 @@ use crate::engine::{EngineError, State};
 use crate::store::{CommitError, StoreError};
 use crate::telemetry::error_chain;
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tracing::error;
+
+/// What `Retry-After` tells a client turned away as busy, in seconds.
+pub const RETRY_AFTER_SECS: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -40,6 +43,10 @@ pub enum ApiError {
     Illegal { state: State, message: String },
     #[error("{0}")]
     Unavailable(&'static str, String),
+    /// Too much work of one kind in flight; the client may retry after
+    /// [`RETRY_AFTER_SECS`].
+    #[error("too many log-ins are being checked at once; try again shortly")]
+    Busy,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -79,6 +86,7 @@ impl ApiError {
             ApiError::OutOfScope(_) => (StatusCode::FORBIDDEN, "out_of_scope"),
             ApiError::Illegal { .. } => (StatusCode::CONFLICT, "illegal_transition"),
             ApiError::Unavailable(code, _) => (StatusCode::SERVICE_UNAVAILABLE, code),
+            ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -96,7 +104,13 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
-        (status, Json(json!({ "error": body }))).into_response()
+        let mut response = (status, Json(json!({ "error": body }))).into_response();
+        if matches!(self, ApiError::Busy) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        response
     }
 }
 

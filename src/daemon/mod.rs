@@ -116,7 +116,7 @@ impl Daemon {
                         format!("the tenant directory {} is invalid", path.display())
                     })?;
                     let scope = scope::from_directory(&settings, &directory)?;
-                    (scope, None, Verifier::Directory(Arc::new(directory)))
+                    (scope, None, Verifier::directory(directory))
                 }
             };
             info!(
