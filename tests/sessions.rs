@@ -24,6 +24,10 @@ use serde_json::{Value, json};
 /// with anna in it too.
 const REPORTERS: &str = "members = [\"rita\"]";
 const REPORTERS_WITH_ANNA: &str = "members = [\"rita\", \"anna\"]";
+/// The sales agents' group, and the same group without anna.
+const SALES_AGENTS: &str = "members = [\"anna\", \"arno\"]";
+const SALES_AGENTS_WITHOUT_ANNA: &str = "members = [\"arno\"]";
+
 /// Reloads the tenant's files now and waits until `instance` serves the
 /// revision in force; returns its number.
 async fn next_revision(server: &TestConfigServer, instance: &TestInstance) -> u64 {
@@ -58,6 +62,17 @@ async fn as_holder(
     body: Option<&Value>,
 ) -> Answer {
     instance.request_as(Some(token), method, path, body).await
+}
+
+/// The lines of `people.toml` with `person`'s password hash replaced by
+/// `hash`.
+fn with_password_hash(people: &str, person: &str, hash: &str) -> String {
+    let section = format!("[person.{person}]");
+    let start = people.find(&section).expect("the person's section");
+    let at = start + people[start..].find("password_hash = \"").expect("a hash");
+    let value = at + "password_hash = \"".len();
+    let end = value + people[value..].find('"').expect("the hash's end");
+    format!("{}{hash}{}", &people[..value], &people[end..])
 }
 
 // ---- Several roles: each role's allowances; "only its own" for agent ----
@@ -156,6 +171,176 @@ async fn an_agent_who_is_also_a_reporter_acts_only_on_her_own_interactions() {
     )
     .await;
     assert_eq!(stopped.status, 200, "{stopped}");
+}
+
+// ---- A change in the directory ends or narrows her sessions ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_password_ends_her_sessions_at_the_next_revision() {
+    let server = TestConfigServer::spawn().await;
+    let sales = spawn_instance_on_server(Solution::Sales, &server.url(), |_| {}).await;
+    let anna = sales.token_of("anna").await;
+    let arno = sales.token_of("arno").await;
+    let hers = sales
+        .submit_with(&anna, &chat("sales-chat", "inbound", 1))
+        .await;
+    assert_eq!(hers.status, 201, "{hers}");
+    let id = hers.id().to_owned();
+    let path = format!("/v1/interactions/{id}/properties");
+
+    let new_hash = ixs::directory::hash_secret("a new password");
+    let people = server.read("people.toml");
+    server.write(
+        "people.toml",
+        &with_password_hash(&people, "anna", &new_hash),
+    );
+    next_revision(&server, &sales).await;
+
+    let answer = eventually(PATIENCE, "anna's session to end", || async {
+        let answer = as_holder(&sales, &anna, Method::GET, "/v1/scope", None).await;
+        (answer.status != 200).then_some(answer)
+    })
+    .await;
+    answer.assert_error(401, "token_revoked");
+    let before = sales.counts().await;
+    let answer = as_holder(
+        &sales,
+        &anna,
+        Method::PATCH,
+        &path,
+        Some(&json!({ "x": 1 })),
+    )
+    .await;
+    answer.assert_error(401, "token_revoked");
+    let answer = as_holder(
+        &sales,
+        &anna,
+        Method::GET,
+        &format!("/v1/interactions/{id}"),
+        None,
+    )
+    .await;
+    answer.assert_error(401, "token_revoked");
+    assert_eq!(sales.counts().await, before, "nothing written");
+
+    // Only hers: arno's session goes on.
+    let answer = as_holder(&sales, &arno, Method::GET, "/v1/interactions", None).await;
+    assert_eq!(answer.status, 200, "{answer}");
+    // The old password no longer logs in; the new one does.
+    sales
+        .log_in("anna", PASSWORD)
+        .await
+        .assert_error(401, "invalid_credentials");
+    let again = sales.log_in("anna", "a new password").await;
+    assert_eq!(again.status, 201, "{again}");
+    let token = again.body["token"].as_str().unwrap();
+    let answer = as_holder(
+        &sales,
+        token,
+        Method::PATCH,
+        &path,
+        Some(&json!({ "x": 1 })),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaving_her_access_groups_narrows_then_ends_her_sessions() {
+    let (server, sales) = anna_also_reports().await;
+    let anna = sales.token_of("anna").await;
+    let hers = sales
+        .submit_with(&anna, &chat("sales-chat", "inbound", 1))
+        .await;
+    assert_eq!(hers.status, 201, "{hers}");
+    let queued = sales.submit_ok(&gateway("sales-email", "inbound")).await;
+    let others = format!("/v1/interactions/{}", queued["id"].as_str().unwrap());
+    let own = format!("/v1/interactions/{}", hers.id());
+    let answer = as_holder(&sales, &anna, Method::GET, &others, None).await;
+    assert_eq!(answer.status, 200, "a reporter reads anyone's: {answer}");
+
+    // Out of the reporters: an agent only.
+    server.edit("people.toml", REPORTERS_WITH_ANNA, REPORTERS);
+    next_revision(&server, &sales).await;
+    let answer = eventually(PATIENCE, "anna's roles to narrow", || async {
+        let answer = as_holder(&sales, &anna, Method::GET, &others, None).await;
+        (answer.status != 200).then_some(answer)
+    })
+    .await;
+    answer.assert_error(403, "forbidden");
+    let answer = as_holder(&sales, &anna, Method::GET, &own, None).await;
+    assert_eq!(answer.status, 200, "an agent reads her own: {answer}");
+    let answer = as_holder(&sales, &anna, Method::GET, "/v1/queues", None).await;
+    answer.assert_error(403, "forbidden");
+
+    // Out of the agents too: no role remains, and the session ends.
+    server.edit("people.toml", SALES_AGENTS, SALES_AGENTS_WITHOUT_ANNA);
+    next_revision(&server, &sales).await;
+    let answer = eventually(PATIENCE, "anna's session to end", || async {
+        let answer = as_holder(&sales, &anna, Method::GET, &own, None).await;
+        (answer.status != 200).then_some(answer)
+    })
+    .await;
+    answer.assert_error(401, "token_revoked");
+    let before = sales.counts().await;
+    let answer = as_holder(
+        &sales,
+        &anna,
+        Method::PATCH,
+        &format!("{own}/properties"),
+        Some(&json!({ "x": 1 })),
+    )
+    .await;
+    answer.assert_error(401, "token_revoked");
+    assert_eq!(sales.counts().await, before, "nothing written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_her_person_ends_her_sessions_at_the_next_revision() {
+    let server = TestConfigServer::spawn().await;
+    let sales = spawn_instance_on_server(Solution::Sales, &server.url(), |_| {}).await;
+    let anna = sales.token_of("anna").await;
+    let hers = sales
+        .submit_with(&anna, &chat("sales-chat", "inbound", 1))
+        .await;
+    assert_eq!(hers.status, 201, "{hers}");
+    let own = format!("/v1/interactions/{}", hers.id());
+
+    let people = server.read("people.toml");
+    let start = people.find("[person.anna]").expect("anna's section");
+    let end = start
+        + people[start..]
+            .find("[person.arno]")
+            .expect("arno's section");
+    let people = format!("{}{}", &people[..start], &people[end..]).replacen(
+        SALES_AGENTS,
+        SALES_AGENTS_WITHOUT_ANNA,
+        1,
+    );
+    server.write("people.toml", &people);
+    next_revision(&server, &sales).await;
+
+    let answer = eventually(PATIENCE, "anna's session to end", || async {
+        let answer = as_holder(&sales, &anna, Method::GET, &own, None).await;
+        (answer.status != 200).then_some(answer)
+    })
+    .await;
+    answer.assert_error(401, "token_revoked");
+    let before = sales.counts().await;
+    let answer = as_holder(
+        &sales,
+        &anna,
+        Method::POST,
+        &format!("{own}/stop"),
+        Some(&json!({ "reason": "gone" })),
+    )
+    .await;
+    answer.assert_error(401, "token_revoked");
+    assert_eq!(sales.counts().await, before, "nothing written");
+    sales
+        .log_in("anna", PASSWORD)
+        .await
+        .assert_error(401, "invalid_credentials");
 }
 
 // ---- Log-ins checked against the tenant's files are bounded ----

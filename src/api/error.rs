@@ -33,6 +33,11 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("wrong person or password")]
     InvalidCredentials,
+    #[error(
+        "the session was ended by a change in the directory (password, roles or the person): \
+         log in again"
+    )]
+    TokenRevoked,
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -81,6 +86,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            ApiError::TokenRevoked => (StatusCode::UNAUTHORIZED, "token_revoked"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::UnknownQueue(_) => (StatusCode::NOT_FOUND, "unknown_queue"),
             ApiError::OutOfScope(_) => (StatusCode::FORBIDDEN, "out_of_scope"),

@@ -167,6 +167,7 @@ impl Daemon {
         let (live_tx, live_rx) = watch::channel(None);
         let writer_stats = Arc::new(WriterStats::default());
         let (scope_tx, scope_rx) = watch::channel(Arc::new(self.scope.clone()));
+        let sessions = Arc::new(Sessions::new(settings.auth.session_ttl));
         let shared = Arc::new(Shared {
             scope: scope_rx.clone(),
             store: (*self.store).clone(),
@@ -180,7 +181,7 @@ impl Daemon {
                 snapshot_max: settings.routing.snapshot_max,
             },
             writer_stats: writer_stats.clone(),
-            sessions: Sessions::new(settings.auth.session_ttl),
+            sessions: sessions.clone(),
             verifier: self.verifier.clone(),
         });
 
@@ -204,6 +205,7 @@ impl Daemon {
                 scope: scope_tx,
                 live: live_tx.subscribe(),
                 store: self.writes.clone(),
+                sessions,
             };
             tracker.spawn(watcher.run(stop_scope.clone()).in_current_span());
         }

@@ -4,6 +4,7 @@
 //! instance's database for starts while the server is down.
 
 use super::scope::{from_snapshot, nothing};
+use crate::api::Sessions;
 use crate::config_client::{ClientError, ConfigClient, Snapshot, Token, WatchEvent, Whoami};
 use crate::live::{LiveHandle, ScopeSource, ScopeState};
 use crate::settings::Settings;
@@ -34,6 +35,8 @@ pub struct ScopeWatcher {
     pub scope: watch::Sender<Arc<ScopeState>>,
     pub live: watch::Receiver<Option<LiveHandle>>,
     pub store: Arc<PgStore>,
+    /// Persons' sessions, re-checked after each revision.
+    pub sessions: Arc<Sessions>,
 }
 
 enum Fetch {
@@ -261,6 +264,7 @@ impl ScopeWatcher {
             );
         }
         self.publish(state).await;
+        self.sessions.recheck(&self.client).await;
         save_cache(
             &self.store,
             &self.settings.instance.application,
