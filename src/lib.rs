@@ -3,6 +3,7 @@
 //! See `ARCHITECTURE.md` for how the modules fit together.
 
 pub mod api;
+pub mod bearer;
 pub mod config_client;
 pub mod config_server;
 pub mod daemon;

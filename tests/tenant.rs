@@ -397,7 +397,7 @@ async fn with_the_config_server_down_both_keep_serving_and_catch_up_when_it_retu
     let Tenant {
         mut server,
         sales,
-        support,
+        mut support,
     } = Tenant::start().await;
     // Each keeps the configuration it serves in its own database.
     for instance in [&sales, &support] {
@@ -461,7 +461,11 @@ async fn with_the_config_server_down_both_keep_serving_and_catch_up_when_it_retu
     // the same address, and neither instance stops serving meanwhile.
     server.move_sales_chat_to_support();
     server.start().await;
+    // The restarted server forgot the persons' tokens it gave, so the
+    // instances can no longer re-check the sessions opened before: those
+    // end as the instances reconnect, and persons log in again.
     sales.act_as(ADMIN).await;
+    support.act_as(ADMIN).await;
     let returned = Instant::now();
     // Per instance: when it was first and last seen not ready, how often,
     // and what it said first.

@@ -7,10 +7,13 @@ use crate::engine::{EngineError, State};
 use crate::store::{CommitError, StoreError};
 use crate::telemetry::error_chain;
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tracing::error;
+
+/// What `Retry-After` tells a client turned away as busy, in seconds.
+pub const RETRY_AFTER_SECS: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -30,6 +33,11 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("wrong person or password")]
     InvalidCredentials,
+    #[error(
+        "the session was ended by a change in the directory (password, roles or the person): \
+         log in again"
+    )]
+    TokenRevoked,
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -43,6 +51,10 @@ pub enum ApiError {
     /// The database refused to store the change; nothing was changed.
     #[error("the database refused to store this change; nothing was changed")]
     NotStored,
+    /// Too much work of one kind in flight; the client may retry after
+    /// [`RETRY_AFTER_SECS`].
+    #[error("too many log-ins are being checked at once; try again shortly")]
+    Busy,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -77,12 +89,14 @@ impl ApiError {
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            ApiError::TokenRevoked => (StatusCode::UNAUTHORIZED, "token_revoked"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::UnknownQueue(_) => (StatusCode::NOT_FOUND, "unknown_queue"),
             ApiError::OutOfScope(_) => (StatusCode::FORBIDDEN, "out_of_scope"),
             ApiError::Illegal { .. } => (StatusCode::CONFLICT, "illegal_transition"),
             ApiError::Unavailable(code, _) => (StatusCode::SERVICE_UNAVAILABLE, code),
             ApiError::NotStored => (StatusCode::INTERNAL_SERVER_ERROR, "not_stored"),
+            ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -100,7 +114,13 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
-        (status, Json(json!({ "error": body }))).into_response()
+        let mut response = (status, Json(json!({ "error": body }))).into_response();
+        if matches!(self, ApiError::Busy) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        response
     }
 }
 

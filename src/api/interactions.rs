@@ -1,5 +1,6 @@
 //! Interactions: submit, get, find, change properties, place in queue, stop.
 
+use super::access::{Action, Reach};
 use super::auth::Caller;
 use super::extract::{InteractionId, JsonBody};
 use super::{ApiError, AppState, Shared};
@@ -21,9 +22,6 @@ const MAX_EXTERNAL_ID: usize = 255;
 const MAX_REASON: usize = 1024;
 const MAX_PROPERTY_KEY: usize = 128;
 const FIND_DEFAULT: i64 = 100;
-
-/// Who may read interactions (an agent only its own).
-const READERS: &[Role] = &[Role::Gateway, Role::Agent, Role::Router, Role::Reporter];
 const FIND_MAX: i64 = 1000;
 
 #[derive(Debug, Deserialize)]
@@ -139,9 +137,10 @@ fn no_nul(path: &str, key: &str, value: &serde_json::Value) -> Result<(), ApiErr
 }
 
 impl SubmitBody {
-    /// The submission `caller` makes: the submitter is the caller; an agent
-    /// submits into its own hands.
-    fn validate(self, shared: &Shared, caller: &Caller) -> Result<Submit, ApiError> {
+    /// The submission `caller` makes, with `reach`: the submitter is the
+    /// caller; one that may submit only as an agent submits into its own
+    /// hands; only an administrator submits into another's.
+    fn validate(self, shared: &Shared, caller: &Caller, reach: Reach) -> Result<Submit, ApiError> {
         let agent = optional_name("agent", self.agent.clone(), MAX_NAME)?;
         let agent = match agent {
             Some(agent) if agent == caller.person && caller.has(Role::Agent) => Some(agent),
@@ -152,7 +151,7 @@ impl SubmitBody {
                     caller.person
                 )));
             }
-            None if caller.only_agent() => Some(caller.person.clone()),
+            None if reach == Reach::Own => Some(caller.person.clone()),
             None => None,
         };
         let limits = &shared.limits;
@@ -186,17 +185,19 @@ impl SubmitBody {
     }
 }
 
-/// Applies `command` for `caller` and answers once it is durable. An agent
-/// acts only on its own interactions.
+/// Applies `command` for `caller` and answers once it is durable. With
+/// [`Reach::Own`] the engine applies it only to an interaction offered to or
+/// handled by the caller, in the same step as the change.
 async fn apply(
     shared: &Shared,
     caller: &Caller,
+    reach: Reach,
     command: Command,
 ) -> Result<(Interaction, bool), ApiError> {
     let live = shared.live()?;
     let id = command.target();
     let submit = id.is_none();
-    let guard = caller.only_agent().then(|| caller.person.clone());
+    let guard = (reach == Reach::Own).then(|| caller.person.clone());
     let outcome = live
         .apply(command, guard)
         .await
@@ -275,10 +276,10 @@ pub async fn submit(
     caller: Caller,
     JsonBody(body): JsonBody<SubmitBody>,
 ) -> Result<(StatusCode, Json<Interaction>), ApiError> {
-    caller.require(&[Role::Gateway, Role::Agent])?;
-    let submit = body.validate(&shared, &caller)?;
+    let reach = caller.may(Action::Submit)?;
+    let submit = body.validate(&shared, &caller, reach)?;
     shared.check_scope(&submit.process)?;
-    let (interaction, created) = apply(&shared, &caller, Command::Submit(submit)).await?;
+    let (interaction, created) = apply(&shared, &caller, reach, Command::Submit(submit)).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -292,14 +293,14 @@ pub async fn get_one(
     caller: Caller,
     InteractionId(id): InteractionId,
 ) -> Result<Json<Interaction>, ApiError> {
-    caller.require(READERS)?;
+    let reach = caller.may(Action::Read)?;
     let interaction = shared
         .store
         .get(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no interaction {id}")))?;
     shared.check_scope(&interaction.process)?;
-    if caller.only_agent() && interaction.agent.as_deref() != Some(caller.person.as_str()) {
+    if reach == Reach::Own && interaction.agent.as_deref() != Some(caller.person.as_str()) {
         return Err(EngineError::NotYours(id).into());
     }
     Ok(Json(interaction))
@@ -310,10 +311,10 @@ pub async fn find(
     caller: Caller,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    caller.require(READERS)?;
+    let reach = caller.may(Action::Read)?;
     let mut filter = FindFilter {
         limit: FIND_DEFAULT,
-        agent: caller.only_agent().then(|| caller.person.clone()),
+        agent: (reach == Reach::Own).then(|| caller.person.clone()),
         ..FindFilter::default()
     };
     for (key, value) in params {
@@ -367,9 +368,10 @@ pub async fn change_properties(
     InteractionId(id): InteractionId,
     JsonBody(patch): JsonBody<Properties>,
 ) -> Result<Json<Interaction>, ApiError> {
-    caller.require(&[Role::Gateway, Role::Agent, Role::Router])?;
+    let reach = caller.may(Action::ChangeProperties)?;
     let patch = properties("properties", patch)?;
-    let (interaction, _) = apply(&shared, &caller, Command::ChangeProperties { id, patch }).await?;
+    let command = Command::ChangeProperties { id, patch };
+    let (interaction, _) = apply(&shared, &caller, reach, command).await?;
     Ok(Json(interaction))
 }
 
@@ -379,18 +381,14 @@ pub async fn place_in_queue(
     InteractionId(id): InteractionId,
     JsonBody(body): JsonBody<PlaceInQueueBody>,
 ) -> Result<Json<Interaction>, ApiError> {
-    caller.require(&[Role::Agent, Role::Router])?;
+    let reach = caller.may(Action::PlaceInQueue)?;
     let queue = name("queue", body.queue, MAX_NAME)?;
     let process = optional_name("process", body.process, MAX_NAME)?;
     if let Some(process) = &process {
         shared.check_scope(process)?;
     }
-    let (interaction, _) = apply(
-        &shared,
-        &caller,
-        Command::PlaceInQueue { id, process, queue },
-    )
-    .await?;
+    let command = Command::PlaceInQueue { id, process, queue };
+    let (interaction, _) = apply(&shared, &caller, reach, command).await?;
     Ok(Json(interaction))
 }
 
@@ -400,8 +398,8 @@ pub async fn stop(
     InteractionId(id): InteractionId,
     JsonBody(body): JsonBody<StopBody>,
 ) -> Result<Json<Interaction>, ApiError> {
-    caller.require(&[Role::Gateway, Role::Agent, Role::Router])?;
+    let reach = caller.may(Action::Stop)?;
     let reason = name("reason", body.reason, MAX_REASON)?;
-    let (interaction, _) = apply(&shared, &caller, Command::Stop { id, reason }).await?;
+    let (interaction, _) = apply(&shared, &caller, reach, Command::Stop { id, reason }).await?;
     Ok(Json(interaction))
 }

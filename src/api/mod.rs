@@ -1,6 +1,7 @@
 //! The HTTP API under `/v1`: JSON in and out, every input validated before
 //! anything is written, errors as `{"error": {"code", "message"}}`.
 
+mod access;
 mod auth;
 mod error;
 mod extract;
@@ -8,9 +9,11 @@ mod health;
 mod interactions;
 mod queues;
 mod sessions;
+mod tokens;
 
-pub use auth::{Caller, Sessions, Verifier};
+pub use auth::{Caller, Verifier};
 pub use error::ApiError;
+pub use tokens::Sessions;
 
 use crate::live::{LiveHandle, ScopeState};
 use crate::store::{PgStore, WriterStats};
@@ -43,8 +46,10 @@ pub struct Shared {
     pub live: watch::Receiver<Option<LiveHandle>>,
     pub limits: Limits,
     pub writer_stats: Arc<WriterStats>,
-    /// This instance's sessions.
-    pub sessions: Sessions,
+    /// This instance's sessions; the scope watcher re-checks them at each
+    /// revision. In file mode nothing changes while the instance runs, and
+    /// nothing re-checks them.
+    pub sessions: Arc<Sessions>,
     /// Checks persons' credentials at log-in.
     pub verifier: Verifier,
 }

@@ -1,10 +1,7 @@
 //! Queues: depth, oldest age and the head of each queue.
 
+use super::access::Action;
 use super::{ApiError, AppState, Caller};
-use crate::directory::Role;
-
-/// Who may look into queues.
-const QUEUE_READERS: &[Role] = &[Role::Router, Role::Reporter];
 use crate::engine::QueueSnapshot;
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -13,7 +10,7 @@ use std::collections::HashMap;
 
 /// Every served queue with its depth and oldest age.
 pub async fn list(State(shared): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require(QUEUE_READERS)?;
+    caller.may(Action::SeeQueues)?;
     let live = shared.live()?;
     let queues = live.queues().await.map_err(|_| ApiError::not_active())?;
     let queues: Vec<Value> = queues
@@ -38,7 +35,7 @@ pub async fn snapshot(
     Path((process, queue)): Path<(String, String)>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<QueueSnapshot>, ApiError> {
-    caller.require(QUEUE_READERS)?;
+    caller.may(Action::SeeQueues)?;
     let limits = &shared.limits;
     let mut limit = limits.snapshot_default;
     for (key, value) in params {

@@ -30,15 +30,18 @@ pub async fn log_in(
     if password.is_empty() || password.len() > 1024 {
         return Err(ApiError::field("password", "must be 1 to 1024 characters"));
     }
-    let caller = shared
+    // Taken before the check: a re-check that begins while it runs covers
+    // the new session too.
+    let since = shared.sessions.round();
+    let verified = shared
         .verifier
         .verify(&body.person, password)
         .await?
         .ok_or_else(|| ApiError::InvalidCredentials)?;
-    let roles: Vec<&str> = caller.roles.iter().map(|r| r.as_str()).collect();
+    let roles: Vec<&str> = verified.caller.roles.iter().map(|r| r.as_str()).collect();
     let roles_json = json!(roles);
-    let person = caller.person.clone();
-    let (token, expires_at) = shared.sessions.issue(caller, Utc::now());
+    let person = verified.caller.person.clone();
+    let (token, expires_at) = shared.sessions.issue(verified, since, Utc::now());
     info!(person = %person, roles = %roles_json, "logged in");
     Ok((
         StatusCode::CREATED,

@@ -9,6 +9,7 @@ mod sse;
 
 use crate::directory::{Directory, Role};
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -37,6 +38,12 @@ pub enum ClientError {
 #[derive(Clone)]
 pub struct Token(SecretString);
 
+impl From<SecretString> for Token {
+    fn from(secret: SecretString) -> Self {
+        Token(secret)
+    }
+}
+
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Token(<redacted>)")
@@ -64,6 +71,18 @@ pub struct Snapshot {
 #[derive(Deserialize)]
 struct LoginAnswer {
     token: String,
+    #[serde(default)]
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// A person's log-in accepted by the server: who she is, and her token,
+/// with which the instance can ask again later.
+#[derive(Debug)]
+pub struct PersonLogin {
+    pub whoami: Whoami,
+    pub token: Token,
+    /// When the token expires, if the server said.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug)]
@@ -99,24 +118,30 @@ impl ConfigClient {
         application: &str,
         secret: &SecretString,
     ) -> Result<Token, ClientError> {
-        self.login(serde_json::json!({
-            "application": application,
-            "secret": secret.expose_secret(),
-        }))
-        .await
-    }
-
-    /// Logs in as a person.
-    pub async fn login_person(&self, person: &str, password: &str) -> Result<Token, ClientError> {
-        self.login(serde_json::json!({ "person": person, "password": password }))
-            .await
-    }
-
-    async fn login(&self, body: serde_json::Value) -> Result<Token, ClientError> {
-        let answer: LoginAnswer = self
-            .send(self.http.post(self.url("/v1/login")).json(&body))
+        let answer = self
+            .login(serde_json::json!({
+                "application": application,
+                "secret": secret.expose_secret(),
+            }))
             .await?;
         Ok(Token(SecretString::from(answer.token)))
+    }
+
+    /// Logs in as a person: her token, and when it expires.
+    pub async fn login_person(
+        &self,
+        person: &str,
+        password: &str,
+    ) -> Result<(Token, Option<DateTime<Utc>>), ClientError> {
+        let answer = self
+            .login(serde_json::json!({ "person": person, "password": password }))
+            .await?;
+        Ok((Token(SecretString::from(answer.token)), answer.expires_at))
+    }
+
+    async fn login(&self, body: serde_json::Value) -> Result<LoginAnswer, ClientError> {
+        self.send(self.http.post(self.url("/v1/login")).json(&body))
+            .await
     }
 
     pub async fn whoami(&self, token: &Token) -> Result<Whoami, ClientError> {
@@ -152,15 +177,19 @@ impl ConfigClient {
         Ok(sse::events(until_silent(bytes, idle)))
     }
 
-    /// Checks a person's credentials: the person's identity and roles, or
-    /// `None` when the server refuses them.
+    /// Checks a person's credentials: the person's identity and roles, and
+    /// her token; `None` when the server refuses them.
     pub async fn verify_person(
         &self,
         person: &str,
         password: &str,
-    ) -> Result<Option<Whoami>, ClientError> {
+    ) -> Result<Option<PersonLogin>, ClientError> {
         match self.login_person(person, password).await {
-            Ok(token) => Ok(Some(self.whoami(&token).await?)),
+            Ok((token, expires_at)) => Ok(Some(PersonLogin {
+                whoami: self.whoami(&token).await?,
+                token,
+                expires_at,
+            })),
             Err(ClientError::Refused(_)) => Ok(None),
             Err(e) => Err(e),
         }

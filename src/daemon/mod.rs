@@ -116,7 +116,7 @@ impl Daemon {
                         format!("the tenant directory {} is invalid", path.display())
                     })?;
                     let scope = scope::from_directory(&settings, &directory)?;
-                    (scope, None, Verifier::Directory(Arc::new(directory)))
+                    (scope, None, Verifier::directory(directory))
                 }
             };
             info!(
@@ -167,6 +167,7 @@ impl Daemon {
         let (live_tx, live_rx) = watch::channel(None);
         let writer_stats = Arc::new(WriterStats::default());
         let desk = Arc::new(ScopeDesk::new(self.scope.clone()));
+        let sessions = Arc::new(Sessions::new(settings.auth.session_ttl));
         let shared = Arc::new(Shared {
             scope: desk.subscribe(),
             store: (*self.store).clone(),
@@ -180,7 +181,7 @@ impl Daemon {
                 snapshot_max: settings.routing.snapshot_max,
             },
             writer_stats: writer_stats.clone(),
-            sessions: Sessions::new(settings.auth.session_ttl),
+            sessions: sessions.clone(),
             verifier: self.verifier.clone(),
         });
 
@@ -203,6 +204,7 @@ impl Daemon {
                 token,
                 desk: desk.clone(),
                 store: self.writes.clone(),
+                sessions,
             };
             tracker.spawn(watcher.run(stop_scope.clone()).in_current_span());
         }

@@ -4,6 +4,7 @@
 //! instance's database for starts while the server is down.
 
 use super::scope::{from_snapshot, nothing};
+use crate::api::Sessions;
 use crate::config_client::{ClientError, ConfigClient, Snapshot, Token, WatchEvent, Whoami};
 use crate::live::{ScopeDesk, ScopeSource, ScopeState};
 use crate::settings::Settings;
@@ -33,6 +34,8 @@ pub struct ScopeWatcher {
     /// Where the scope each revision yields is proposed.
     pub desk: Arc<ScopeDesk>,
     pub store: Arc<PgStore>,
+    /// Persons' sessions, re-checked after each revision.
+    pub sessions: Arc<Sessions>,
 }
 
 enum Fetch {
@@ -264,6 +267,7 @@ impl ScopeWatcher {
             );
         }
         self.desk.propose(state);
+        self.sessions.recheck(&self.client).await;
         save_cache(
             &self.store,
             &self.settings.instance.application,

@@ -33,11 +33,8 @@ impl FromRequestParts<AppState> for Caller {
         let value = header
             .to_str()
             .map_err(|_| HttpError::Token(Refusal::Unknown))?;
-        let (scheme, token) = value.split_once(' ').ok_or(HttpError::MissingToken)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(HttpError::MissingToken);
-        }
-        let token = TokenHash::of(token.trim()).ok_or(HttpError::Token(Refusal::Unknown))?;
+        let token = crate::bearer::token(value).ok_or(HttpError::MissingToken)?;
+        let token = TokenHash::of(token).ok_or(HttpError::Token(Refusal::Unknown))?;
         let revision = state.revisions.current();
         let session = state
             .sessions
