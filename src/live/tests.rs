@@ -4,7 +4,6 @@
 use super::*;
 use crate::engine::{Properties, Served, ServedProcess, State, Submit};
 use crate::store::fake::FakeStore;
-use crate::store::{Fence, Writer, WriterStats};
 use serde_json::json;
 
 fn served(processes: &[&str]) -> Served {
@@ -81,17 +80,7 @@ async fn start(
     let proposals = desk.attach();
     before(&desk);
     let initial = proposals.borrow().clone();
-    let fence = Fence {
-        holder: "test".into(),
-        epoch: 1,
-    };
-    let (writer, handle, undone) = Writer::new(
-        store.clone(),
-        fence,
-        100,
-        100,
-        Arc::new(WriterStats::default()),
-    );
+    let (writer, handle, undone) = store.writer();
     let tracker = tokio_util::task::TaskTracker::new();
     tracker.spawn(writer.run());
     let live = spawn(

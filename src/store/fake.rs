@@ -6,12 +6,12 @@
 
 use super::{
     Batch, Claim, Fence, JournalEntry, LeaseHolder, LeaseOutcome, Outcome, Purged, Store,
-    StoreError,
+    StoreError, Undo, Writer, WriterHandle, WriterStats,
 };
 use crate::engine::{Event, Interaction};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -62,6 +62,27 @@ fn broken() -> StoreError {
 }
 
 impl FakeStore {
+    /// A writer over this store, with small queues.
+    pub fn writer(
+        self: &Arc<Self>,
+    ) -> (
+        Writer<FakeStore>,
+        WriterHandle,
+        tokio::sync::mpsc::UnboundedReceiver<Undo>,
+    ) {
+        let fence = Fence {
+            holder: "test".into(),
+            epoch: 1,
+        };
+        Writer::new(
+            self.clone(),
+            fence,
+            100,
+            100,
+            Arc::new(WriterStats::default()),
+        )
+    }
+
     pub fn with(&self, change: impl FnOnce(&mut State)) {
         change(&mut self.state.lock().unwrap());
     }

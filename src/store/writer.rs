@@ -476,17 +476,7 @@ mod tests {
     }
 
     fn start(store: &Arc<FakeStore>) -> Running {
-        let fence = Fence {
-            holder: "test".into(),
-            epoch: 1,
-        };
-        let (writer, handle, undone) = Writer::new(
-            store.clone(),
-            fence,
-            100,
-            100,
-            Arc::new(WriterStats::default()),
-        );
+        let (writer, handle, undone) = store.writer();
         Running {
             handle,
             undone,
