@@ -1,10 +1,18 @@
 //! Both HTTP servers, the instance and the configuration server, tried as a
-//! hostile client would: every answer is the documented JSON error.
+//! hostile client would: every answer is the documented JSON error, and
+//! connections that send their request head slowly, or nothing at all,
+//! do not keep their place.
 
 mod common;
 
-use common::{Answer, Solution, TestConfigServer, spawn_instance};
+use common::{Answer, Solution, TestConfigServer, spawn_instance, spawn_instance_with};
+use futures::FutureExt;
 use reqwest::Method;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 /// An HTTP server under test: its base URL and a client of it.
 struct Target {
@@ -125,7 +133,222 @@ async fn unknown_paths_and_methods_are_answered_in_json() {
         .assert_error(405, "method_not_allowed");
 }
 
+// ---- Slow and idle clients, and the connection bound ----
+//
+// With tokio's clock paused, time moves only when every task waits; the
+// sockets are real (loopback), so what one side writes is readable by the
+// other at once.
+
+/// The default `listen.header_read_timeout`.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Whether the server closed `stream` (or reset it), as far as has arrived
+/// by now. Anything it sends is a failure: these clients never complete a
+/// request.
+fn closed_by_now(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 256];
+    // Outside tokio's budget, which would make every read after the 128th
+    // in a row look pending.
+    match tokio::task::unconstrained(stream.read(&mut buf)).now_or_never() {
+        None => false,
+        Some(Ok(0)) | Some(Err(_)) => true,
+        Some(Ok(n)) => panic!(
+            "an answer to an incomplete request: {:?}",
+            String::from_utf8_lossy(&buf[..n])
+        ),
+    }
+}
+
+/// Lets every task run and every socket event arrive, in a millisecond of
+/// paused time.
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(1)).await;
+}
+
+async fn is_closed(stream: &mut TcpStream) -> bool {
+    settle().await;
+    closed_by_now(stream)
+}
+
+async fn connect(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+    let mut streams = Vec::with_capacity(n);
+    for _ in 0..n {
+        streams.push(TcpStream::connect(addr).await.expect("connect"));
+    }
+    streams
+}
+
+/// How many of `streams` the server closed, all seen at one instant.
+async fn count_closed(streams: &mut [TcpStream]) -> usize {
+    settle().await;
+    streams
+        .iter_mut()
+        .map(closed_by_now)
+        .filter(|&closed| closed)
+        .count()
+}
+
+/// 50 clients send a request head one byte per second: all keep their
+/// connection until `header_read_timeout` has passed, none after.
+async fn assert_slow_heads_are_disconnected(addr: SocketAddr, timeout: Duration) {
+    let mut clients = connect(addr, 50).await;
+    let head = b"GET /healthz HTTP/1.1\r\nhost: ixs\r\nx-slow: ";
+    let start = Instant::now();
+    // Checks fall half-way between seconds, never on the deadline itself.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for sent in 0.. {
+        let byte = head.get(sent).copied().unwrap_or(b'a');
+        for client in &mut clients {
+            let _ = client.write_all(&[byte]).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let closed = count_closed(&mut clients).await;
+        if start.elapsed() < timeout {
+            assert_eq!(
+                closed,
+                0,
+                "closed before the timeout, at {:?}",
+                start.elapsed()
+            );
+        } else {
+            assert_eq!(closed, clients.len(), "still open at {:?}", start.elapsed());
+            return;
+        }
+    }
+}
+
+/// 500 connections that send nothing, and one that goes quiet after an
+/// answered request, are closed once `header_read_timeout` has passed.
+async fn assert_idle_connections_are_closed(addr: SocketAddr, timeout: Duration) {
+    let mut idle = connect(addr, 500).await;
+    let mut answered = TcpStream::connect(addr).await.expect("connect");
+    answered
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: ixs\r\n\r\n")
+        .await
+        .expect("send a request");
+    let mut buf = vec![0u8; 4096];
+    let n = answered.read(&mut buf).await.expect("the answer");
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+
+    tokio::time::sleep(timeout - Duration::from_millis(500)).await;
+    assert_eq!(
+        count_closed(&mut idle).await,
+        0,
+        "closed before the timeout"
+    );
+    assert!(!is_closed(&mut answered).await, "closed before the timeout");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        count_closed(&mut idle).await,
+        idle.len(),
+        "still open after the timeout"
+    );
+    assert!(
+        is_closed(&mut answered).await,
+        "still open after the timeout"
+    );
+}
+
+/// With `max_connections = 2` held by two idle clients, a third client's
+/// request waits unanswered; it is answered as soon as one of them leaves.
+async fn assert_the_connection_bound_holds(addr: SocketAddr) {
+    let mut held = connect(addr, 2).await;
+    let mut waiting = TcpStream::connect(addr).await.expect("connect");
+    waiting
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: ixs\r\nconnection: close\r\n\r\n")
+        .await
+        .expect("send a request");
+    let mut answer = Vec::new();
+    let early =
+        tokio::time::timeout(Duration::from_secs(5), waiting.read_to_end(&mut answer)).await;
+    assert!(
+        early.is_err(),
+        "answered past the bound: {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert_eq!(count_closed(&mut held).await, 0);
+
+    drop(held.pop());
+    tokio::time::timeout(Duration::from_secs(1), waiting.read_to_end(&mut answer))
+        .await
+        .expect("answered once a connection left")
+        .expect("read the answer");
+    let answer = raw::parse(&answer);
+    assert_eq!(answer.status, 200, "{answer}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_config_server_disconnects_slow_heads() {
+    let server = TestConfigServer::spawn().await;
+    assert_slow_heads_are_disconnected(config_addr(&server), HEADER_READ_TIMEOUT).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_config_server_closes_idle_connections() {
+    let server = TestConfigServer::spawn().await;
+    assert_idle_connections_are_closed(config_addr(&server), HEADER_READ_TIMEOUT).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_config_server_bounds_its_connections() {
+    let server = TestConfigServer::spawn_with(|s| s.listen.max_connections = 2).await;
+    assert_the_connection_bound_holds(config_addr(&server)).await;
+}
+
+/// The clock paused from now on, until dropped: for an instance, which
+/// starts on the real clock (its database pool's timeouts would fire
+/// whenever the runtime waits on PostgreSQL) and stops on it again.
+struct PausedClock;
+
+impl PausedClock {
+    fn now() -> PausedClock {
+        tokio::time::pause();
+        PausedClock
+    }
+}
+
+impl Drop for PausedClock {
+    fn drop(&mut self) {
+        tokio::time::resume();
+    }
+}
+
+#[tokio::test]
+async fn the_instance_disconnects_slow_heads() {
+    let sales = spawn_instance(Solution::Sales).await;
+    let _paused = PausedClock::now();
+    assert_slow_heads_are_disconnected(sales.addr, HEADER_READ_TIMEOUT).await;
+}
+
+#[tokio::test]
+async fn the_instance_closes_idle_connections() {
+    let sales = spawn_instance(Solution::Sales).await;
+    let _paused = PausedClock::now();
+    assert_idle_connections_are_closed(sales.addr, HEADER_READ_TIMEOUT).await;
+}
+
+#[tokio::test]
+async fn the_instance_bounds_its_connections() {
+    let mut sales = spawn_instance_with(Solution::Sales, |s| s.listen.max_connections = 2).await;
+    // The harness's client keeps its connection open: give its place back.
+    sales.client = common::instance::http_client();
+    let _paused = PausedClock::now();
+    assert_the_connection_bound_holds(sales.addr).await;
+}
+
 // ---- helpers ----
+
+fn config_addr(server: &TestConfigServer) -> SocketAddr {
+    server
+        .url()
+        .trim_start_matches("http://")
+        .parse()
+        .expect("the configuration server's address")
+}
 
 fn bearer(token: &str) -> Vec<(String, String)> {
     vec![("authorization".to_owned(), format!("Bearer {token}"))]
@@ -140,4 +363,28 @@ async fn server_token(config: &Target) -> String {
     let answer = Answer::of(request, "log in").await;
     assert_eq!(answer.status, 200, "log in: {answer}");
     answer.body["token"].as_str().expect("token").to_owned()
+}
+
+/// Answers read byte for byte.
+mod raw {
+    use super::Answer;
+    use serde_json::Value;
+
+    /// Status and body of one HTTP/1.1 answer.
+    pub fn parse(received: &[u8]) -> Answer {
+        let text = String::from_utf8_lossy(received);
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("no complete answer: {text:?}"));
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {head:?}"));
+        Answer {
+            status,
+            body: serde_json::from_str(body).unwrap_or(Value::Null),
+            text: format!("{head}\n\n{body}"),
+        }
+    }
 }
