@@ -98,6 +98,15 @@ pub struct ListenSettings {
     /// HTTP connections served at once; further ones wait to be accepted.
     #[serde(default = "defaults::http_max_connections")]
     pub max_connections: usize,
+    /// Longest request target (path and query), in bytes; longer is `414`.
+    #[serde(default = "defaults::max_uri_bytes")]
+    pub max_uri_bytes: usize,
+    /// Largest header section of a request, in bytes; larger is `431`.
+    #[serde(default = "defaults::max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Most headers in a request; more is `431`.
+    #[serde(default = "defaults::max_headers")]
+    pub max_headers: usize,
 }
 
 impl ListenSettings {
@@ -105,18 +114,42 @@ impl ListenSettings {
         ConnectionLimits {
             header_read_timeout: self.header_read_timeout,
             max_connections: self.max_connections,
+            max_uri_bytes: self.max_uri_bytes,
+            max_header_bytes: self.max_header_bytes,
+            max_headers: self.max_headers,
         }
     }
 }
 
-/// Checks the `listen` keys that bound connections; the instance and the
-/// configuration server share them.
+/// Checks the `listen` keys that bound connections and request heads; the
+/// instance and the configuration server share them.
 pub(crate) fn validate_connection_limits(limits: &ConnectionLimits) -> Result<(), SettingsError> {
     if limits.header_read_timeout.is_zero() {
         return Err(invalid("listen.header_read_timeout", "must be more than 0"));
     }
     if !(1..=1_000_000).contains(&limits.max_connections) {
         return Err(invalid("listen.max_connections", "must be 1 to 1000000"));
+    }
+    if !(256..=ConnectionLimits::MAX_URI_BYTES).contains(&limits.max_uri_bytes) {
+        return Err(invalid(
+            "listen.max_uri_bytes",
+            format!(
+                "must be 256 to {} (the HTTP parser's own limit)",
+                ConnectionLimits::MAX_URI_BYTES
+            ),
+        ));
+    }
+    if !(1024..=ConnectionLimits::MAX_HEADER_BYTES).contains(&limits.max_header_bytes) {
+        return Err(invalid(
+            "listen.max_header_bytes",
+            format!("must be 1024 to {}", ConnectionLimits::MAX_HEADER_BYTES),
+        ));
+    }
+    if !(1..=ConnectionLimits::MAX_HEADERS).contains(&limits.max_headers) {
+        return Err(invalid(
+            "listen.max_headers",
+            format!("must be 1 to {}", ConnectionLimits::MAX_HEADERS),
+        ));
     }
     Ok(())
 }
@@ -288,13 +321,22 @@ pub(crate) mod defaults {
     pub fn commit_timeout() -> Duration {
         Duration::from_secs(10)
     }
-    // The `listen` keys bounding connections, for the configuration server
-    // too.
+    // The `listen` keys bounding connections and request heads, for the
+    // configuration server too.
     pub fn header_read_timeout() -> Duration {
         Duration::from_secs(10)
     }
     pub fn http_max_connections() -> usize {
         4096
+    }
+    pub fn max_uri_bytes() -> usize {
+        8 * 1024
+    }
+    pub fn max_header_bytes() -> usize {
+        16 * 1024
+    }
+    pub fn max_headers() -> usize {
+        100
     }
     pub fn max_connections() -> u32 {
         8
@@ -574,6 +616,9 @@ pub fn for_instance(
             commit_timeout: defaults::commit_timeout(),
             header_read_timeout: defaults::header_read_timeout(),
             max_connections: defaults::http_max_connections(),
+            max_uri_bytes: defaults::max_uri_bytes(),
+            max_header_bytes: defaults::max_header_bytes(),
+            max_headers: defaults::max_headers(),
         },
         database: DatabaseSettings {
             url: SecretString::from(database_url.to_owned()),
@@ -668,6 +713,9 @@ directory = "config/tenant"
             ConnectionLimits {
                 header_read_timeout: Duration::from_secs(10),
                 max_connections: 4096,
+                max_uri_bytes: 8192,
+                max_header_bytes: 16384,
+                max_headers: 100,
             }
         );
     }
@@ -731,6 +779,9 @@ directory = "config/tenant"
         for (listen, key) in [
             ("header_read_timeout = \"0s\"", "listen.header_read_timeout"),
             ("max_connections = 0", "listen.max_connections"),
+            ("max_uri_bytes = 70000", "listen.max_uri_bytes"),
+            ("max_header_bytes = 100", "listen.max_header_bytes"),
+            ("max_headers = 0", "listen.max_headers"),
         ] {
             let text = MINIMAL.replace(
                 "http = \"127.0.0.1:7201\"",

@@ -51,6 +51,11 @@ impl Target {
     }
 }
 
+/// `n` bytes of `x`.
+fn long(n: usize) -> String {
+    "x".repeat(n)
+}
+
 /// The message of an error answer.
 fn message(answer: &Answer) -> &str {
     answer.body["error"]["message"].as_str().unwrap_or_default()
@@ -131,6 +136,116 @@ async fn unknown_paths_and_methods_are_answered_in_json() {
         .send(Method::PUT, "/v1/login", &[])
         .await
         .assert_error(405, "method_not_allowed");
+}
+
+// ---- Request heads too large ----
+
+/// 100 KB path, 100 KB query and 1 MB query: 414 naming the request target.
+async fn assert_uri_too_long(addr: SocketAddr) {
+    for (what, target) in [
+        ("100 KB path", format!("/v1/{}", long(100 * 1024))),
+        (
+            "100 KB query",
+            format!("/v1/interactions?q={}", long(100 * 1024)),
+        ),
+        (
+            "1 MB query",
+            format!("/v1/interactions?q={}", long(1024 * 1024)),
+        ),
+    ] {
+        let answer = raw::exchange(addr, &raw::get(&target, &[])).await;
+        answer.assert_error(414, "uri_too_long");
+        assert!(
+            message(&answer).contains("request target"),
+            "{what}: the message names the request target: {answer}"
+        );
+    }
+}
+
+/// A 500 KB header, and 101 headers: 431 naming what was too large.
+async fn assert_headers_too_large(addr: SocketAddr) {
+    let large = [("x-large".to_owned(), long(500 * 1024))];
+    let answer = raw::exchange(addr, &raw::get("/healthz", &large)).await;
+    answer.assert_error(431, "headers_too_large");
+    assert!(
+        message(&answer).contains("x-large"),
+        "the message names the header: {answer}"
+    );
+
+    let many: Vec<(String, String)> = (0..101)
+        .map(|i| (format!("x-header-{i}"), "1".to_owned()))
+        .collect();
+    let answer = raw::exchange(addr, &raw::get("/healthz", &many)).await;
+    answer.assert_error(431, "headers_too_large");
+    assert!(
+        message(&answer).contains("100 headers"),
+        "the message says how many are allowed: {answer}"
+    );
+}
+
+#[tokio::test]
+async fn the_instance_answers_heads_too_large_in_json() {
+    let sales = spawn_instance(Solution::Sales).await;
+    assert_uri_too_long(sales.addr).await;
+    assert_headers_too_large(sales.addr).await;
+    assert_eq!(
+        sales.get_path("/healthz").await.status,
+        200,
+        "still serving"
+    );
+}
+
+#[tokio::test]
+async fn the_config_server_answers_heads_too_large_in_json() {
+    let server = TestConfigServer::spawn().await;
+    let addr = config_addr(&server);
+    assert_uri_too_long(addr).await;
+    assert_headers_too_large(addr).await;
+    let target = Target::config_server(&server);
+    assert_eq!(target.get("/healthz").await.status, 200, "still serving");
+}
+
+#[tokio::test]
+async fn malformed_heads_are_answered_in_json() {
+    let sales = spawn_instance(Solution::Sales).await;
+    let server = TestConfigServer::spawn().await;
+    for addr in [sales.addr, config_addr(&server)] {
+        for head in [
+            &b"GET /healthz HTTP/1.1\r\nnot a header\r\n\r\n"[..],
+            b"GET /healthz HTTP/1.1\r\ncontent-length: ten\r\n\r\n",
+            b"GET /healthz HTTP/7.0\r\n\r\n",
+        ] {
+            let answer = raw::exchange(addr, head).await;
+            answer.assert_error(400, "malformed_request");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refused_head_is_answered_after_the_requests_before_it() {
+    let server = TestConfigServer::spawn().await;
+    let login = r#"{"person":"admin","password":"wrong"}"#;
+    let (first, second) = login.split_at(10);
+    let mut requests = format!(
+        "POST /v1/login HTTP/1.1\r\nhost: ixs\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n{login}\
+         POST /v1/login HTTP/1.1\r\nhost: ixs\r\ncontent-type: application/json\r\n\
+         transfer-encoding: chunked\r\n\r\n\
+         {:x};part=1\r\n{first}\r\n{:x}\r\n{second}\r\n0\r\nx-trailer: 1\r\n\r\n",
+        login.len(),
+        first.len(),
+        second.len(),
+    )
+    .into_bytes();
+    requests.extend(raw::get(&format!("/v1/{}", long(100 * 1024)), &[]));
+    // Never answered: the connection closes after the refusal.
+    requests.extend(raw::get("/healthz", &[]));
+
+    let answers = raw::exchange_all(config_addr(&server), &requests).await;
+    assert_eq!(answers.len(), 3, "{answers:?}");
+    answers[0].assert_error(401, "invalid_credentials");
+    answers[1].assert_error(401, "invalid_credentials");
+    answers[2].assert_error(414, "uri_too_long");
 }
 
 // ---- Slow and idle clients, and the connection bound ----
@@ -365,10 +480,74 @@ async fn server_token(config: &Target) -> String {
     answer.body["token"].as_str().expect("token").to_owned()
 }
 
-/// Answers read byte for byte.
+/// Requests written byte for byte, for what an HTTP client library refuses
+/// to send (a request target over 64 KiB, for one).
 mod raw {
     use super::Answer;
     use serde_json::Value;
+    use std::net::SocketAddr;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    /// `GET target` with `headers`, asking the server to close afterwards.
+    pub fn get(target: &str, headers: &[(String, String)]) -> Vec<u8> {
+        let mut head = format!("GET {target} HTTP/1.1\r\nhost: ixs\r\nconnection: close\r\n");
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        head.into_bytes()
+    }
+
+    /// Sends `request` on a new connection while reading the answer, and
+    /// returns it once the server closes the connection.
+    pub async fn exchange(addr: SocketAddr, request: &[u8]) -> Answer {
+        parse(&exchange_bytes(addr, request).await)
+    }
+
+    /// Sends `requests` on a new connection and returns the answers, in
+    /// order, once the server closes the connection.
+    pub async fn exchange_all(addr: SocketAddr, requests: &[u8]) -> Vec<Answer> {
+        let received = exchange_bytes(addr, requests).await;
+        let mut rest = &received[..];
+        let mut answers = Vec::new();
+        while !rest.is_empty() {
+            let head_end = rest
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .expect("a complete answer head")
+                + 4;
+            let head = String::from_utf8_lossy(&rest[..head_end]).to_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .and_then(|n| n.trim().parse().ok())
+                .expect("a content-length");
+            answers.push(parse(&rest[..head_end + length]));
+            rest = &rest[head_end + length..];
+        }
+        answers
+    }
+
+    async fn exchange_bytes(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        let (mut read, mut write) = stream.into_split();
+        let request = request.to_vec();
+        // The server may answer and close before it has read everything.
+        let writer = tokio::spawn(async move {
+            let _ = write.write_all(&request).await;
+            write
+        });
+        let mut received = Vec::new();
+        if let Err(e) = read.read_to_end(&mut received).await {
+            assert!(
+                !received.is_empty(),
+                "the connection failed before any answer: {e}"
+            );
+        }
+        drop(writer.await);
+        received
+    }
 
     /// Status and body of one HTTP/1.1 answer.
     pub fn parse(received: &[u8]) -> Answer {

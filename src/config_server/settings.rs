@@ -44,6 +44,15 @@ pub struct ListenSettings {
     /// ones wait to be accepted.
     #[serde(default = "shared::http_max_connections")]
     pub max_connections: usize,
+    /// Longest request target (path and query), in bytes; longer is `414`.
+    #[serde(default = "shared::max_uri_bytes")]
+    pub max_uri_bytes: usize,
+    /// Largest header section of a request, in bytes; larger is `431`.
+    #[serde(default = "shared::max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Most headers in a request; more is `431`.
+    #[serde(default = "shared::max_headers")]
+    pub max_headers: usize,
 }
 
 impl Default for ListenSettings {
@@ -60,6 +69,9 @@ impl ListenSettings {
             max_body_bytes: defaults::max_body_bytes(),
             header_read_timeout: shared::header_read_timeout(),
             max_connections: shared::http_max_connections(),
+            max_uri_bytes: shared::max_uri_bytes(),
+            max_header_bytes: shared::max_header_bytes(),
+            max_headers: shared::max_headers(),
         }
     }
 
@@ -67,6 +79,9 @@ impl ListenSettings {
         ConnectionLimits {
             header_read_timeout: self.header_read_timeout,
             max_connections: self.max_connections,
+            max_uri_bytes: self.max_uri_bytes,
+            max_header_bytes: self.max_header_bytes,
+            max_headers: self.max_headers,
         }
     }
 }
@@ -227,6 +242,9 @@ mod tests {
             ConnectionLimits {
                 header_read_timeout: Duration::from_secs(10),
                 max_connections: 4096,
+                max_uri_bytes: 8192,
+                max_header_bytes: 16384,
+                max_headers: 100,
             }
         );
     }
@@ -275,6 +293,8 @@ mod tests {
                 "listen.header_read_timeout",
             ),
             ("[listen]\nmax_connections = 0\n", "listen.max_connections"),
+            ("[listen]\nmax_uri_bytes = 10\n", "listen.max_uri_bytes"),
+            ("[listen]\nmax_headers = 5000\n", "listen.max_headers"),
             (
                 "[shutdown]\ngrace_period = \"0s\"\n",
                 "shutdown.grace_period",
