@@ -57,7 +57,11 @@ fn visible(value: &[u8]) -> Option<&str> {
         .flatten()
 }
 
-/// `Content-Length`: digits, or a comma-separated list of equal ones.
+/// hyper's largest body length; it refuses longer with a bare 431.
+const MAX_LENGTH: u64 = u64::MAX - 2;
+
+/// `Content-Length`: digits, or a comma-separated list of equal ones, at
+/// most [`MAX_LENGTH`].
 fn content_length(value: &[u8]) -> Option<u64> {
     let mut length = None;
     for part in visible(value)?.split(',') {
@@ -65,7 +69,7 @@ fn content_length(value: &[u8]) -> Option<u64> {
         if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        let n: u64 = part.parse().ok()?;
+        let n: u64 = part.parse().ok().filter(|&n| n <= MAX_LENGTH)?;
         if length.is_some_and(|seen| seen != n) {
             return None;
         }
@@ -197,6 +201,7 @@ mod tests {
             Ok(Framing::Chunked)
         );
         assert!(framing(&[("content-length", "+7")]).is_err());
+        assert!(framing(&[("content-length", "18446744073709551614")]).is_err());
         assert!(framing(&[("transfer-encoding", "chunked, gzip")]).is_err());
     }
 
