@@ -11,6 +11,7 @@ pub mod demo;
 pub mod directory;
 pub mod engine;
 pub mod expr;
+pub mod http_serve;
 pub mod json_body;
 pub mod live;
 pub mod settings;

@@ -4,6 +4,7 @@
 //! Nothing here reads the process environment by itself: the caller passes
 //! the variables in, so tests build settings without touching it.
 
+use crate::http_serve::ConnectionLimits;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sqlx::postgres::PgConnectOptions;
@@ -88,6 +89,69 @@ pub struct ListenSettings {
     /// external id).
     #[serde(default = "defaults::commit_timeout", with = "humantime_serde")]
     pub commit_timeout: Duration,
+    /// How long a client has to send a request's head (request line and
+    /// headers), from when the server waits for one: at the connection's
+    /// start and after each answer. A connection that sends nothing is
+    /// closed after it too.
+    #[serde(default = "defaults::header_read_timeout", with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// HTTP connections served at once; further ones wait to be accepted.
+    #[serde(default = "defaults::http_max_connections")]
+    pub max_connections: usize,
+    /// Longest request target (path and query), in bytes; longer is `414`.
+    #[serde(default = "defaults::max_uri_bytes")]
+    pub max_uri_bytes: usize,
+    /// Largest header section of a request, in bytes; larger is `431`.
+    #[serde(default = "defaults::max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Most headers in a request; more is `431`.
+    #[serde(default = "defaults::max_headers")]
+    pub max_headers: usize,
+}
+
+impl ListenSettings {
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            header_read_timeout: self.header_read_timeout,
+            max_connections: self.max_connections,
+            max_uri_bytes: self.max_uri_bytes,
+            max_header_bytes: self.max_header_bytes,
+            max_headers: self.max_headers,
+        }
+    }
+}
+
+/// Checks the `listen` keys that bound connections and request heads; the
+/// instance and the configuration server share them.
+pub(crate) fn validate_connection_limits(limits: &ConnectionLimits) -> Result<(), SettingsError> {
+    if limits.header_read_timeout.is_zero() {
+        return Err(invalid("listen.header_read_timeout", "must be more than 0"));
+    }
+    if !(1..=1_000_000).contains(&limits.max_connections) {
+        return Err(invalid("listen.max_connections", "must be 1 to 1000000"));
+    }
+    if !(256..=ConnectionLimits::MAX_URI_BYTES).contains(&limits.max_uri_bytes) {
+        return Err(invalid(
+            "listen.max_uri_bytes",
+            format!(
+                "must be 256 to {} (the HTTP parser's own limit)",
+                ConnectionLimits::MAX_URI_BYTES
+            ),
+        ));
+    }
+    if !(1024..=ConnectionLimits::MAX_HEADER_BYTES).contains(&limits.max_header_bytes) {
+        return Err(invalid(
+            "listen.max_header_bytes",
+            format!("must be 1024 to {}", ConnectionLimits::MAX_HEADER_BYTES),
+        ));
+    }
+    if !(1..=ConnectionLimits::MAX_HEADERS).contains(&limits.max_headers) {
+        return Err(invalid(
+            "listen.max_headers",
+            format!("must be 1 to {}", ConnectionLimits::MAX_HEADERS),
+        ));
+    }
+    Ok(())
 }
 
 /// What a second instance does when the database's lease is held.
@@ -254,13 +318,30 @@ impl Default for ShutdownSettings {
     }
 }
 
-mod defaults {
+pub(crate) mod defaults {
     use std::time::Duration;
     pub fn max_body_bytes() -> usize {
         256 * 1024
     }
     pub fn commit_timeout() -> Duration {
         Duration::from_secs(10)
+    }
+    // The `listen` keys bounding connections and request heads, for the
+    // configuration server too.
+    pub fn header_read_timeout() -> Duration {
+        Duration::from_secs(10)
+    }
+    pub fn http_max_connections() -> usize {
+        4096
+    }
+    pub fn max_uri_bytes() -> usize {
+        8 * 1024
+    }
+    pub fn max_header_bytes() -> usize {
+        16 * 1024
+    }
+    pub fn max_headers() -> usize {
+        100
     }
     pub fn max_connections() -> u32 {
         8
@@ -430,6 +511,7 @@ impl Settings {
         if self.listen.commit_timeout.is_zero() {
             return Err(invalid("listen.commit_timeout", "must be more than 0"));
         }
+        validate_connection_limits(&self.listen.connection_limits())?;
         let routing = &self.routing;
         if routing.min_priority > routing.max_priority {
             return Err(invalid(
@@ -548,6 +630,11 @@ pub fn for_instance(
             http,
             max_body_bytes: defaults::max_body_bytes(),
             commit_timeout: defaults::commit_timeout(),
+            header_read_timeout: defaults::header_read_timeout(),
+            max_connections: defaults::http_max_connections(),
+            max_uri_bytes: defaults::max_uri_bytes(),
+            max_header_bytes: defaults::max_header_bytes(),
+            max_headers: defaults::max_headers(),
         },
         database: DatabaseSettings {
             url: SecretString::from(database_url.to_owned()),
@@ -637,6 +724,16 @@ directory = "config/tenant"
         assert_eq!(settings.shutdown.grace_period, Duration::from_secs(10));
         assert_eq!(settings.routing.max_priority, 100);
         assert_eq!(settings.database.on_lease_held, OnLeaseHeld::Exit);
+        assert_eq!(
+            settings.listen.connection_limits(),
+            ConnectionLimits {
+                header_read_timeout: Duration::from_secs(10),
+                max_connections: 4096,
+                max_uri_bytes: 8192,
+                max_header_bytes: 16384,
+                max_headers: 100,
+            }
+        );
     }
 
     #[test]
@@ -692,6 +789,21 @@ directory = "config/tenant"
         ];
         for (from, to, key) in cases {
             let (_dir, path) = file(&MINIMAL.replace(from, to));
+            let error = Settings::load(&path, []).unwrap_err().to_string();
+            assert!(error.contains(key), "{key}: {error}");
+        }
+        for (listen, key) in [
+            ("header_read_timeout = \"0s\"", "listen.header_read_timeout"),
+            ("max_connections = 0", "listen.max_connections"),
+            ("max_uri_bytes = 70000", "listen.max_uri_bytes"),
+            ("max_header_bytes = 100", "listen.max_header_bytes"),
+            ("max_headers = 0", "listen.max_headers"),
+        ] {
+            let text = MINIMAL.replace(
+                "http = \"127.0.0.1:7201\"",
+                &format!("http = \"127.0.0.1:7201\"\n{listen}"),
+            );
+            let (_dir, path) = file(&text);
             let error = Settings::load(&path, []).unwrap_err().to_string();
             assert!(error.contains(key), "{key}: {error}");
         }

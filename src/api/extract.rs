@@ -1,8 +1,11 @@
 //! Request extractors whose failures follow the API's error policy: a JSON
-//! body that names the offending field, and a UUID path parameter.
+//! body that names the offending field, path parameters that name the
+//! offending one, and a UUID path parameter.
 
 use super::{ApiError, AppState};
 use crate::json_body::{self, BodyError};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -35,6 +38,34 @@ impl From<BodyError> for ApiError {
     }
 }
 
+/// Path parameters (`Path`) whose rejection names the parameter.
+pub struct PathParams<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PathParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(params)) => Ok(PathParams(params)),
+            Err(rejection) => Err(path_error(rejection)),
+        }
+    }
+}
+
+/// A client's bad path parameter (the only kind, as they are all text) as
+/// the error naming it; anything else is a routing mistake of ours.
+fn path_error(rejection: PathRejection) -> ApiError {
+    if let PathRejection::FailedToDeserializePathParams(error) = &rejection {
+        if let ErrorKind::InvalidUtf8InPathParam { key } = error.kind() {
+            return ApiError::field(key.as_str(), "is not valid UTF-8 once percent-decoded");
+        }
+    }
+    ApiError::Internal(anyhow::anyhow!(
+        "path parameters: {}",
+        rejection.body_text()
+    ))
+}
+
 /// The `{id}` path parameter as a UUID.
 pub struct InteractionId(pub Uuid);
 
@@ -42,9 +73,7 @@ impl<S: Send + Sync> FromRequestParts<S> for InteractionId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Path(raw) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::field("id", e.body_text()))?;
+        let PathParams(raw) = PathParams::<String>::from_request_parts(parts, state).await?;
         Uuid::parse_str(&raw).map(InteractionId).map_err(|_| {
             ApiError::field("id", format!("'{raw}' is not an interaction id (a UUID)"))
         })

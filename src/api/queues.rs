@@ -1,10 +1,12 @@
 //! Queues: depth, oldest age and the head of each queue.
 
 use super::access::Action;
+use super::extract::PathParams;
 use super::{ApiError, AppState, Caller};
 use crate::engine::QueueSnapshot;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
@@ -27,12 +29,19 @@ pub async fn list(State(shared): State<AppState>, caller: Caller) -> Result<Json
     Ok(Json(json!({ "queues": queues })))
 }
 
+/// The path of one queue: `/v1/queues/{process}/{queue}`.
+#[derive(Debug, Deserialize)]
+pub struct QueuePath {
+    process: String,
+    queue: String,
+}
+
 /// Depth, oldest age and the first `limit` interactions in routing order
 /// (`priority desc, submitted_at asc`).
 pub async fn snapshot(
     State(shared): State<AppState>,
     caller: Caller,
-    Path((process, queue)): Path<(String, String)>,
+    PathParams(QueuePath { process, queue }): PathParams<QueuePath>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<QueueSnapshot>, ApiError> {
     caller.may(Action::SeeQueues)?;

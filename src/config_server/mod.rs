@@ -35,7 +35,6 @@ pub use subject::{Identity, Subject};
 use revisions::Revisions;
 use sessions::Sessions;
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -146,9 +145,12 @@ impl ConfigServer {
             stop: cancel.clone(),
             span: Span::current(),
         });
-        let server = axum::serve(listener, http::router(shared))
-            .with_graceful_shutdown(cancel.clone().cancelled_owned())
-            .into_future();
+        let server = crate::http_serve::serve(
+            listener,
+            http::router(shared),
+            settings.listen.connection_limits(),
+            cancel.clone(),
+        );
         let mut server = tokio::spawn(server.in_current_span());
         info!(%addr, "serving");
 
@@ -158,9 +160,8 @@ impl ConfigServer {
             biased;
             _ = cancel.cancelled() => Ok(()),
             ended = &mut server => match ended {
-                Ok(Ok(())) if cancel.is_cancelled() => Ok(()),
-                Ok(Ok(())) => Err(anyhow::anyhow!("the HTTP server stopped unexpectedly")),
-                Ok(Err(e)) => Err(anyhow::Error::new(e).context("the HTTP server failed")),
+                Ok(()) if cancel.is_cancelled() => Ok(()),
+                Ok(()) => Err(anyhow::anyhow!("the HTTP server stopped unexpectedly")),
                 Err(e) => Err(anyhow::Error::new(e).context("the HTTP server task failed")),
             },
         };

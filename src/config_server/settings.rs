@@ -9,8 +9,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::http_serve::ConnectionLimits;
 pub use crate::settings::SettingsError;
-use crate::settings::invalid;
+/// The defaults of the `listen` keys an instance has too.
+use crate::settings::defaults as shared;
+use crate::settings::{invalid, validate_connection_limits};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,13 +36,52 @@ pub struct ListenSettings {
     /// Largest request body accepted, in bytes.
     #[serde(default = "defaults::max_body_bytes")]
     pub max_body_bytes: usize,
+    /// How long a client has to send a request's head, from when the
+    /// server waits for one; an idle connection is closed after it too.
+    #[serde(default = "shared::header_read_timeout", with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// HTTP connections served at once (watch streams included); further
+    /// ones wait to be accepted.
+    #[serde(default = "shared::http_max_connections")]
+    pub max_connections: usize,
+    /// Longest request target (path and query), in bytes; longer is `414`.
+    #[serde(default = "shared::max_uri_bytes")]
+    pub max_uri_bytes: usize,
+    /// Largest header section of a request, in bytes; larger is `431`.
+    #[serde(default = "shared::max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Most headers in a request; more is `431`.
+    #[serde(default = "shared::max_headers")]
+    pub max_headers: usize,
 }
 
 impl Default for ListenSettings {
     fn default() -> Self {
+        ListenSettings::on(defaults::http())
+    }
+}
+
+impl ListenSettings {
+    /// Listening on `http`, every other key at its default.
+    fn on(http: SocketAddr) -> ListenSettings {
         ListenSettings {
-            http: defaults::http(),
+            http,
             max_body_bytes: defaults::max_body_bytes(),
+            header_read_timeout: shared::header_read_timeout(),
+            max_connections: shared::http_max_connections(),
+            max_uri_bytes: shared::max_uri_bytes(),
+            max_header_bytes: shared::max_header_bytes(),
+            max_headers: shared::max_headers(),
+        }
+    }
+
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            header_read_timeout: self.header_read_timeout,
+            max_connections: self.max_connections,
+            max_uri_bytes: self.max_uri_bytes,
+            max_header_bytes: self.max_header_bytes,
+            max_headers: self.max_headers,
         }
     }
 }
@@ -120,10 +162,7 @@ impl Settings {
     /// at its default.
     pub fn for_directory(directory: impl Into<PathBuf>) -> Settings {
         Settings {
-            listen: ListenSettings {
-                http: SocketAddr::from(([127, 0, 0, 1], 0)),
-                max_body_bytes: defaults::max_body_bytes(),
-            },
+            listen: ListenSettings::on(SocketAddr::from(([127, 0, 0, 1], 0))),
             directory: DirectorySettings {
                 path: directory.into(),
                 poll_interval: defaults::poll_interval(),
@@ -138,6 +177,7 @@ impl Settings {
         if self.listen.max_body_bytes < 1024 {
             return Err(invalid("listen.max_body_bytes", "must be at least 1024"));
         }
+        validate_connection_limits(&self.listen.connection_limits())?;
         if self.directory.path.as_os_str().is_empty() {
             return Err(invalid("directory.path", "must not be empty"));
         }
@@ -197,6 +237,16 @@ mod tests {
         assert_eq!(settings.listen.max_body_bytes, 64 * 1024);
         assert_eq!(settings.directory.history, 256);
         assert_eq!(settings.tokens.ttl, Duration::from_secs(8 * 3600));
+        assert_eq!(
+            settings.listen.connection_limits(),
+            ConnectionLimits {
+                header_read_timeout: Duration::from_secs(10),
+                max_connections: 4096,
+                max_uri_bytes: 8192,
+                max_header_bytes: 16384,
+                max_headers: 100,
+            }
+        );
     }
 
     #[test]
@@ -238,6 +288,13 @@ mod tests {
         let cases = [
             ("[tokens]\nttl = \"0s\"\n", "tokens.ttl"),
             ("[listen]\nmax_body_bytes = 10\n", "listen.max_body_bytes"),
+            (
+                "[listen]\nheader_read_timeout = \"0s\"\n",
+                "listen.header_read_timeout",
+            ),
+            ("[listen]\nmax_connections = 0\n", "listen.max_connections"),
+            ("[listen]\nmax_uri_bytes = 10\n", "listen.max_uri_bytes"),
+            ("[listen]\nmax_headers = 5000\n", "listen.max_headers"),
             (
                 "[shutdown]\ngrace_period = \"0s\"\n",
                 "shutdown.grace_period",

@@ -189,9 +189,13 @@ impl Daemon {
         // lease, and /readyz says why it is not ready.
         let http_stop = CancellationToken::new();
         let listener = self.listener.take().context("the daemon already ran")?;
-        let server = axum::serve(listener, api::router(shared))
-            .with_graceful_shutdown(http_stop.clone().cancelled_owned());
-        let mut http = tokio::spawn(async move { server.await }.in_current_span());
+        let server = crate::http_serve::serve(
+            listener,
+            api::router(shared),
+            settings.listen.connection_limits(),
+            http_stop.clone(),
+        );
+        let mut http = tokio::spawn(server.in_current_span());
 
         // Follow the configuration server for as long as the instance runs,
         // standby included, so that a backup takes over with a current scope.

@@ -9,6 +9,10 @@
 //! | `GET /v1/watch?after=REV` | Server-Sent Events of the caller's changes (see `watch`) |
 //! | `GET /v1/status` | `{"revision","loaded_at","last_error"}` |
 //! | `GET /healthz` | liveness, no token |
+//!
+//! A request head too large or malformed is answered before routing, in the
+//! same shape (`crate::http_serve`): `414 uri_too_long`,
+//! `431 headers_too_large`, `400 malformed_request`.
 
 mod error;
 mod extract;
