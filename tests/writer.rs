@@ -218,7 +218,7 @@ async fn a_commit_whose_answer_is_lost_is_acknowledged_once() {
         setup.pg.get(submitted.id).await.unwrap().as_ref(),
         Some(&changed)
     );
-    assert_eq!(setup.count("SELECT seq FROM writer_commit").await, 2);
+    assert_eq!(setup.count("SELECT seq FROM instance_lease").await, 2);
     let mut undone = setup.stop().await;
     assert!(undone.try_recv().is_err(), "nothing to take back");
 }

@@ -9,6 +9,7 @@
 mod event;
 mod interaction;
 mod queue;
+pub mod routing;
 mod scope;
 pub mod state;
 

@@ -12,6 +12,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::types::Json;
 use sqlx::{ConnectOptions, Connection, Executor, FromRow, PgConnection};
 
+use std::collections::HashSet;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -283,23 +284,19 @@ async fn check_fence(tx: &mut PgConnection, fence: &Fence) -> Result<(), StoreEr
 }
 
 /// Commits a batch as one statement, so one round trip and one WAL flush:
-/// the fence check; the claim of the batch's sequence number (nothing else
-/// is written unless the claim succeeds, so a copy of a batch that already
-/// committed applies nothing); the new interactions (one whose submitter
+/// the claim of the batch's sequence number on the lease row, which is also
+/// the fence (nothing else is written unless the claim succeeds, so neither
+/// a former holder nor a copy of a batch that already committed applies
+/// anything); the new interactions (one whose submitter
 /// already used its external id is turned away by the unique index); the
 /// changed ones (only where the database holds an older version); the
 /// journal entries of what was written; and, when something was not
 /// written, the batch's outcome, kept for a writer whose answer was lost.
 const COMMIT: &str = concat!(
     "
-WITH fence AS (
-    SELECT epoch FROM instance_lease
-    WHERE id = 1 AND holder = $22 AND epoch = $23
-    FOR SHARE
-),
-claim AS (
-    UPDATE writer_commit SET seq = $29
-    WHERE id = 1 AND seq = $29 - 1 AND EXISTS (SELECT 1 FROM fence)
+WITH claim AS (
+    UPDATE instance_lease SET seq = $29
+    WHERE id = 1 AND holder = $22 AND epoch = $23 AND seq = $29 - 1
     RETURNING seq
 ),
 batch AS (
@@ -345,21 +342,20 @@ journal AS (
            OR e.interaction_id IN (SELECT id FROM changed))
     ORDER BY e.n
 ),
-missed AS (
-    SELECT ARRAY(SELECT id FROM batch WHERE created EXCEPT SELECT id FROM created)
-               AS turned_away,
-           ARRAY(SELECT id FROM batch WHERE NOT created EXCEPT SELECT id FROM changed)
-               AS not_applied
-),
 outcome AS (
     INSERT INTO writer_outcomes (seq, turned_away, not_applied)
-    SELECT claim.seq, missed.turned_away, missed.not_applied FROM claim, missed
-    WHERE cardinality(missed.turned_away) > 0 OR cardinality(missed.not_applied) > 0
+    SELECT claim.seq,
+        ARRAY(SELECT id FROM batch WHERE created EXCEPT SELECT id FROM created),
+        ARRAY(SELECT id FROM batch WHERE NOT created EXCEPT SELECT id FROM changed)
+    FROM claim
+    WHERE (SELECT count(*) FROM created) + (SELECT count(*) FROM changed)
+        < (SELECT count(*) FROM batch)
 )
-SELECT EXISTS (SELECT 1 FROM fence) AS held,
+SELECT EXISTS (SELECT 1 FROM instance_lease WHERE id = 1 AND holder = $22 AND epoch = $23)
+           AS held,
        EXISTS (SELECT 1 FROM claim) AS claimed,
-       missed.turned_away, missed.not_applied
-FROM missed"
+       ARRAY(SELECT id FROM created) AS created,
+       ARRAY(SELECT id FROM changed) AS changed"
 );
 
 async fn commit_batch(
@@ -420,7 +416,7 @@ async fn commit_batch(
     let event_process: Vec<&str> = events.iter().map(|e| e.process.as_str()).collect();
     let event_at: Vec<DateTime<Utc>> = events.iter().map(|e| e.at).collect();
     let event_data: Vec<Json<&RawValue>> = events.iter().map(|e| Json(e.data.as_raw())).collect();
-    let (held, claimed, turned_away, not_applied): (bool, bool, Vec<Uuid>, Vec<Uuid>) =
+    let (held, claimed, written_new, written_changed): (bool, bool, Vec<Uuid>, Vec<Uuid>) =
         sqlx::query_as(COMMIT)
             .bind(id)
             .bind(external_id)
@@ -459,10 +455,31 @@ async fn commit_batch(
     if !claimed {
         return Ok(Claim::Taken);
     }
-    Ok(Claim::Committed(Outcome {
-        turned_away,
-        not_applied,
-    }))
+    Ok(Claim::Committed(outcome(
+        batch,
+        &written_new,
+        &written_changed,
+    )))
+}
+
+/// What of `batch` was not written, from the ids that were.
+fn outcome(batch: &Batch<'_>, created: &[Uuid], changed: &[Uuid]) -> Outcome {
+    let mut outcome = Outcome::default();
+    if created.len() + changed.len() == batch.rows.len() {
+        return outcome;
+    }
+    let created: HashSet<&Uuid> = created.iter().collect();
+    let changed: HashSet<&Uuid> = changed.iter().collect();
+    for row in &batch.rows {
+        if batch.created.contains(&row.id) {
+            if !created.contains(&row.id) {
+                outcome.turned_away.push(row.id);
+            }
+        } else if !changed.contains(&row.id) {
+            outcome.not_applied.push(row.id);
+        }
+    }
+    outcome
 }
 
 impl Store for PgStore {
@@ -477,7 +494,7 @@ impl Store for PgStore {
 
     async fn last_commit(&self) -> Result<i64, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT seq FROM writer_commit WHERE id = 1")
+            sqlx::query_scalar("SELECT seq FROM instance_lease WHERE id = 1")
                 .fetch_one(&self.pool)
                 .await?,
         )
@@ -489,7 +506,7 @@ impl Store for PgStore {
         let (last, turned_away, not_applied): (i64, Option<Vec<Uuid>>, Option<Vec<Uuid>>) =
             sqlx::query_as(
                 "SELECT w.seq, o.turned_away, o.not_applied
-                 FROM writer_commit w LEFT JOIN writer_outcomes o ON o.seq = $1
+                 FROM instance_lease w LEFT JOIN writer_outcomes o ON o.seq = $1
                  WHERE w.id = 1",
             )
             .bind(seq)
@@ -586,7 +603,7 @@ impl Store for PgStore {
         // Outcomes are read only right after a lost answer: a few thousand
         // batches back is plenty.
         sqlx::query(
-            "DELETE FROM writer_outcomes WHERE seq < (SELECT seq FROM writer_commit) - 10000",
+            "DELETE FROM writer_outcomes WHERE seq < (SELECT seq FROM instance_lease) - 10000",
         )
         .execute(&mut *tx)
         .await?;

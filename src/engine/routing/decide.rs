@@ -1,0 +1,512 @@
+//! The decisions: which agent an interaction goes to, which interaction a
+//! freed agent takes, and the reasons behind each, recorded for `explain`.
+
+use super::explain::{Decision, Pass};
+use super::subject::{Candidate, Subject};
+use super::views::effective_priority;
+use super::{InView, Live, NewOffer, Offer, Router, Select, Timer};
+use crate::engine::Interaction;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, BTreeSet};
+use uuid::Uuid;
+
+/// A waiting interaction a freed agent may take: its rank (the effective
+/// priority negated, then the submission time and id: smaller first), its
+/// view and its step.
+type Pick = ((i128, DateTime<Utc>, Uuid), usize, usize);
+
+impl Router {
+    /// The next offer to make, if any: looks at what changed since the last
+    /// call. Call it until it answers `None` after every change.
+    pub fn next_offer(&mut self, live: &Live, now: DateTime<Utc>) -> Option<NewOffer> {
+        loop {
+            if let Some(id) = self.dirty_interactions.pop_first() {
+                if let Some(offer) = self.decide_for(id, live, now) {
+                    return Some(offer);
+                }
+                continue;
+            }
+            if let Some(name) = self.dirty_agents.pop_first() {
+                if let Some(offer) = self.decide_for_agent(&name, live, now) {
+                    // It may have room for more.
+                    self.dirty_agents.insert(name);
+                    return Some(offer);
+                }
+                continue;
+            }
+            return None;
+        }
+    }
+
+    /// Precomputes, per view and step, the agents a target reading only
+    /// `agent.*` admits.
+    pub(super) fn precompute_eligible(&self) -> Vec<Vec<Option<BTreeSet<String>>>> {
+        self.config
+            .views
+            .iter()
+            .map(|view| match view.strategy() {
+                None => Vec::new(),
+                Some(strategy) => strategy
+                    .steps
+                    .iter()
+                    .map(|step| {
+                        step.agent_only.then(|| {
+                            self.agents
+                                .values()
+                                .filter(|agent| {
+                                    step.target.eval(&Candidate {
+                                        agent: &agent.profile,
+                                        interaction: None,
+                                    })
+                                })
+                                .map(|agent| agent.name().to_owned())
+                                .collect()
+                        })
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Brings the agent's entries in the per-media free sets up to date,
+    /// and marks it for a look when it has room.
+    pub(super) fn refresh_free(&mut self, name: &str, now: DateTime<Utc>) {
+        let Some(agent) = self.agents.get(name) else {
+            for set in self.free.values_mut() {
+                set.remove(name);
+            }
+            return;
+        };
+        let mut any = false;
+        for media in agent.profile.capacity.media.keys() {
+            let free = agent.free_for(media, now).is_ok();
+            let set = self.free.entry(media.clone()).or_default();
+            if free {
+                any |= set.insert(name.to_owned());
+            } else {
+                set.remove(name);
+            }
+        }
+        if any {
+            self.dirty_agents.insert(name.to_owned());
+        }
+    }
+
+    /// Whether `agent` is admitted by the target of `in_view`'s step.
+    fn admits(&self, in_view: &InView, step: usize, agent: &str, subject: &Subject<'_>) -> bool {
+        if let Some(Some(eligible)) = self.eligible.get(in_view.view).and_then(|s| s.get(step)) {
+            return eligible.contains(agent);
+        }
+        let Some(strategy) = self.config.views[in_view.view].strategy() else {
+            return false;
+        };
+        let Some(profile) = self.agents.get(agent).map(|a| &a.profile) else {
+            return false;
+        };
+        strategy.steps[step].target.eval(&Candidate {
+            agent: profile,
+            interaction: Some(subject),
+        })
+    }
+
+    /// The interaction `id` looks for an agent in each of its views.
+    fn decide_for(&mut self, id: Uuid, live: &Live, now: DateTime<Utc>) -> Option<NewOffer> {
+        let routed = self.routed.get(&id)?;
+        if routed.offered {
+            return None;
+        }
+        let interaction = live.get(&id)?;
+        for in_view in routed.in_views.clone() {
+            let decision = self.consider(interaction, &in_view, now, false);
+            if let Some(agent) = decision.chosen.clone() {
+                return Some(self.make_offer(interaction, agent, decision, now));
+            }
+        }
+        None
+    }
+
+    /// The agents `interaction` could go to at `in_view`'s step, and the
+    /// one its selection picks. `full`: every agent is named with its
+    /// reason (for `explain`), not only those with room.
+    pub(super) fn consider(
+        &self,
+        interaction: &Interaction,
+        in_view: &InView,
+        now: DateTime<Utc>,
+        full: bool,
+    ) -> Decision {
+        let view = &self.config.views[in_view.view];
+        let strategy = view.strategy().expect("routed views have a strategy");
+        let step = &strategy.steps[in_view.step];
+        let mut decision = Decision {
+            at: now,
+            process: view.process.clone(),
+            queue: view.queue.clone(),
+            view: view.name.clone(),
+            strategy: strategy.name.clone(),
+            step: in_view.step + 1,
+            select: step.select.as_str(),
+            chosen: None,
+            passed: Vec::new(),
+            counts: BTreeMap::new(),
+        };
+        let subject = Subject { interaction, now };
+        let media = &interaction.media_type;
+        let rejected = self
+            .routed
+            .get(&interaction.id)
+            .map(|r| r.rejected_by.clone())
+            .unwrap_or_default();
+        let names: Vec<&String> = if full {
+            self.agents.keys().collect()
+        } else {
+            match &in_view.reserved_for {
+                Some(agent) => self
+                    .agents
+                    .get_key_value(agent)
+                    .map(|(k, _)| k)
+                    .into_iter()
+                    .collect(),
+                None => self
+                    .free
+                    .get(media)
+                    .map(|free| free.iter().collect())
+                    .unwrap_or_default(),
+            }
+        };
+        let (mut fresh, mut again) = (Vec::new(), Vec::new());
+        for name in names {
+            let agent = &self.agents[name];
+            if let Some(reserved) = &in_view.reserved_for {
+                if reserved != name {
+                    decision.pass(name, Pass::ReservedForAnother, Some(in_view.step + 1));
+                    continue;
+                }
+            } else if !self.admits(in_view, in_view.step, name, &subject) {
+                let later = (in_view.step + 1..strategy.steps.len()).find(|&k| {
+                    !strategy.steps[k].reserved() && self.admits(in_view, k, name, &subject)
+                });
+                match later {
+                    Some(k) => decision.pass(name, Pass::StepNotReached, Some(k + 1)),
+                    None => decision.pass(name, Pass::NotEligible, Some(in_view.step + 1)),
+                }
+                continue;
+            }
+            if let Err(reason) = agent.free_for(media, now) {
+                decision.pass(name, reason, None);
+                continue;
+            }
+            if rejected.contains(name) {
+                again.push(name.as_str());
+            } else {
+                fresh.push(name.as_str());
+            }
+        }
+        // An agent who turned this interaction down gets it again only when
+        // no other eligible agent is free; among those who all did, the
+        // latest to turn it down comes last.
+        let pool = if fresh.is_empty() {
+            if again.len() > 1 {
+                let latest = rejected
+                    .iter()
+                    .rev()
+                    .find(|name| again.contains(&name.as_str()))
+                    .map(String::as_str);
+                if let Some(latest) = latest {
+                    again.retain(|name| *name != latest);
+                    decision.pass(latest, Pass::RejectedRecently, None);
+                }
+            }
+            again
+        } else {
+            for name in again {
+                decision.pass(name, Pass::RejectedRecently, None);
+            }
+            fresh
+        };
+        let chosen = self.select(step.select, in_view.view, &pool);
+        for name in &pool {
+            if Some(*name) != chosen {
+                decision.pass(name, Pass::NotSelected, None);
+            }
+        }
+        decision.chosen = chosen.map(str::to_owned);
+        decision
+    }
+
+    /// The agent `select` picks among `pool` (all eligible and free).
+    fn select<'a>(&self, select: Select, view: usize, pool: &[&'a str]) -> Option<&'a str> {
+        let agent = |name: &str| &self.agents[name];
+        match select {
+            Select::LongestIdle | Select::LastAgent => pool
+                .iter()
+                .min_by_key(|name| (agent(name).idle_since, **name))
+                .copied(),
+            Select::LeastBusy => pool
+                .iter()
+                .min_by(|a, b| {
+                    agent(a)
+                        .less_busy_than(agent(b))
+                        .then(agent(a).idle_since.cmp(&agent(b).idle_since))
+                        .then(a.cmp(b))
+                })
+                .copied(),
+            Select::RoundRobin => {
+                let last = self.round_robin.get(&view);
+                let mut sorted: Vec<&'a str> = pool.to_vec();
+                sorted.sort_unstable();
+                sorted
+                    .iter()
+                    .find(|name| last.is_none_or(|last| **name > last.as_str()))
+                    .or(sorted.first())
+                    .copied()
+            }
+        }
+    }
+
+    /// The freed agent `name` takes the waiting interaction it is eligible
+    /// for with the highest effective priority, then the longest wait.
+    fn decide_for_agent(
+        &mut self,
+        name: &str,
+        live: &Live,
+        now: DateTime<Utc>,
+    ) -> Option<NewOffer> {
+        let agent = self.agents.get(name)?;
+        if !agent.any_free(now) {
+            return None;
+        }
+        let mut best: Option<Pick> = None;
+        let mut passed_over = Vec::new();
+        let consider = |id: Uuid, view: usize, step: usize, best: &mut Option<_>| {
+            let Some(interaction) = live.get(&id) else {
+                return;
+            };
+            let rank = (
+                -effective_priority(&self.config.views[view], interaction, now),
+                interaction.submitted_at,
+                id,
+            );
+            if best.as_ref().is_none_or(|(b, _, _): &Pick| rank < *b) {
+                *best = Some((rank, view, step));
+            }
+        };
+        for (view_number, index) in self.indexes.iter().enumerate() {
+            let Some(strategy) = self.config.views[view_number].strategy() else {
+                continue;
+            };
+            if let Some(reserved) = index.reserved.get(name) {
+                if let Some(key) = reserved.iter().find(|key| {
+                    live.get(&key.id())
+                        .is_some_and(|i| agent.free_for(&i.media_type, now).is_ok())
+                }) {
+                    let step = self.routed.get(&key.id()).and_then(|r| {
+                        r.in_views
+                            .iter()
+                            .find(|v| v.view == view_number)
+                            .map(|v| v.step)
+                    });
+                    if let Some(step) = step {
+                        consider(key.id(), view_number, step, &mut best);
+                    }
+                }
+            }
+            for ((step, media), keys) in &index.open {
+                if agent.free_for(media, now).is_err() {
+                    continue;
+                }
+                let eligible = self.eligible.get(view_number).and_then(|s| s.get(*step));
+                match eligible {
+                    Some(Some(set)) if !set.contains(name) => continue,
+                    Some(Some(_)) => {
+                        // The head it may take: the first it did not turn down.
+                        for key in keys {
+                            let id = key.id();
+                            if self
+                                .routed
+                                .get(&id)
+                                .is_some_and(|r| r.rejected_by.iter().any(|a| a == name))
+                            {
+                                passed_over.push(id);
+                                continue;
+                            }
+                            consider(id, view_number, *step, &mut best);
+                            break;
+                        }
+                    }
+                    _ => {
+                        // The target reads the interaction: the first, in the
+                        // view's order, whose target admits this agent.
+                        let target = &strategy.steps[*step].target;
+                        for key in keys {
+                            let id = key.id();
+                            let Some(interaction) = live.get(&id) else {
+                                continue;
+                            };
+                            let subject = Subject { interaction, now };
+                            let admitted = target.eval(&Candidate {
+                                agent: &agent.profile,
+                                interaction: Some(&subject),
+                            });
+                            if !admitted {
+                                continue;
+                            }
+                            if self
+                                .routed
+                                .get(&id)
+                                .is_some_and(|r| r.rejected_by.iter().any(|a| a == name))
+                            {
+                                passed_over.push(id);
+                                continue;
+                            }
+                            consider(id, view_number, *step, &mut best);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        // What it turned down may still be its to take, if nobody else is
+        // free for it: those decide for themselves.
+        self.dirty_interactions.extend(passed_over);
+        let ((_, _, id), view, _) = best?;
+        let interaction = live.get(&id)?;
+        let in_view = self
+            .routed
+            .get(&id)?
+            .in_views
+            .iter()
+            .find(|v| v.view == view)?
+            .clone();
+        // The step's selection decides among every free eligible agent,
+        // this one included.
+        let decision = self.consider(interaction, &in_view, now, false);
+        let chosen = decision.chosen.clone()?;
+        Some(self.make_offer(interaction, chosen, decision, now))
+    }
+
+    /// Reserves the agent's capacity for `interaction` and starts the offer's
+    /// timer.
+    fn make_offer(
+        &mut self,
+        interaction: &Interaction,
+        agent: String,
+        decision: Decision,
+        now: DateTime<Utc>,
+    ) -> NewOffer {
+        let id = interaction.id;
+        if let Some(routed) = self.routed.get(&id) {
+            let in_views = routed.in_views.clone();
+            for in_view in &in_views {
+                self.unindex(id, in_view);
+            }
+        }
+        if let Some(routed) = self.routed.get_mut(&id) {
+            routed.offered = true;
+        }
+        if let Some(a) = self.agents.get_mut(&agent) {
+            a.hold(&interaction.media_type);
+        }
+        if decision.select == Select::RoundRobin.as_str() {
+            if let Some(view) = self.config.views.iter().position(|v| {
+                v.process == decision.process
+                    && v.queue == decision.queue
+                    && v.name == decision.view
+            }) {
+                self.round_robin.insert(view, agent.clone());
+            }
+        }
+        self.refresh_free(&agent, now);
+        let deadline = now + self.config.timing.delivery_timeout;
+        self.timers.insert((deadline, Timer::Offer(id)));
+        self.offers.insert(
+            id,
+            Offer {
+                agent: agent.clone(),
+                media: interaction.media_type.clone(),
+                deadline,
+            },
+        );
+        self.explanations.record(id, decision.clone());
+        NewOffer {
+            id,
+            agent,
+            deadline,
+            decision,
+        }
+    }
+
+    /// The decisions kept about `id` (the offers made), and, while it
+    /// waits, why it waits now.
+    pub fn explain(&self, interaction: &Interaction, now: DateTime<Utc>) -> Vec<Decision> {
+        let mut decisions = self.explanations.of(interaction.id);
+        decisions.extend(self.why_waiting(interaction, now));
+        decisions
+    }
+
+    /// For a waiting interaction, in each of its views: every agent and
+    /// why it is not offered the interaction now.
+    pub fn why_waiting(&self, interaction: &Interaction, now: DateTime<Utc>) -> Vec<Decision> {
+        match self.routed.get(&interaction.id) {
+            Some(routed) if !routed.offered => routed
+                .in_views
+                .iter()
+                .map(|in_view| self.consider(interaction, in_view, now, true))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Who would get `interaction` (not submitted) now, by which view and
+    /// step, and why the others would not. Changes nothing.
+    pub fn dry_run(&self, interaction: &Interaction, now: DateTime<Utc>) -> Vec<Decision> {
+        let Some(queue) = &interaction.queue else {
+            return Vec::new();
+        };
+        let Some(views) = self
+            .by_queue
+            .get(&(interaction.process.clone(), queue.clone()))
+        else {
+            return Vec::new();
+        };
+        let subject = Subject { interaction, now };
+        let mut decisions = Vec::new();
+        for &view in views {
+            let def = &self.config.views[view];
+            if !def.condition.eval(&subject) {
+                continue;
+            }
+            let Some(strategy) = def.strategy() else {
+                continue;
+            };
+            // The first step that applies now, as entering the view would
+            // find it.
+            let mut step = 0;
+            let mut reserved_for = None;
+            while let Some(s) = strategy.steps.get(step) {
+                if !s.reserved() {
+                    break;
+                }
+                match self.reserved_agent(interaction, step, view, now) {
+                    Some(agent) => {
+                        reserved_for = Some(agent);
+                        break;
+                    }
+                    None => step += 1,
+                }
+            }
+            if step >= strategy.steps.len() {
+                continue;
+            }
+            let in_view = InView {
+                view,
+                key: super::views::sort_key(def, interaction),
+                step,
+                deadline: now,
+                reserved_for,
+            };
+            decisions.push(self.consider(interaction, &in_view, now, true));
+        }
+        decisions
+    }
+}

@@ -1,0 +1,577 @@
+//! The router: who gets which interaction, and why.
+//!
+//! Pure and driven from outside, like the rest of the engine: the engine
+//! tells it which interactions are queued and what agents do, asks it for
+//! the next offer to make ([`Router::next_offer`]) until there is none, and
+//! calls [`Router::expire`] at the time [`Router::poll_timeout`] names.
+//!
+//! Routing is work-conserving: whatever may have opened a match (an
+//! interaction entering a view or reaching a wider step, an agent freeing
+//! capacity, becoming ready, logging in, connecting, ending its after-work)
+//! marks the interaction or the agent dirty, and `next_offer` looks again at
+//! exactly those. At rest no ready agent with free capacity is eligible for
+//! a waiting interaction. The cost of a look does not grow with the queue:
+//! an interaction is matched against the agents, and an agent against the
+//! head of each (view, step, media) index it is eligible for.
+
+mod agents;
+pub mod config;
+mod decide;
+mod explain;
+mod steps;
+mod subject;
+mod views;
+
+#[cfg(test)]
+mod tests;
+
+pub use agents::{Agent, MediaState};
+pub use config::{
+    AgentProfile, Aging, Capacity, Dispatch, Exhausted, OrderField, OrderKey, RoutingConfig,
+    Select, Step, Strategy, Timing, View,
+};
+pub use explain::{Decision, Pass, Passed};
+pub use subject::{Candidate, Subject};
+
+use crate::engine::Interaction;
+use chrono::{DateTime, Utc};
+use explain::Explanations;
+use std::collections::{BTreeMap, BTreeSet};
+use uuid::Uuid;
+use views::{SortKey, ViewIndex, sort_key};
+
+/// The interactions the router works from: the engine's live set.
+pub type Live = BTreeMap<Uuid, Interaction>;
+
+/// Why an agent request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AgentError {
+    #[error("'{0}' is not an agent of this instance")]
+    NotAnAgent(String),
+    #[error("agent '{0}' is not logged in")]
+    NotLoggedIn(String),
+    #[error("agent '{agent}' cannot handle media '{media}': its capacity rule allows none")]
+    NoSuchMedia { agent: String, media: String },
+}
+
+/// An offer the router decided on; the engine makes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOffer {
+    pub id: Uuid,
+    pub agent: String,
+    pub deadline: DateTime<Utc>,
+    pub decision: Decision,
+}
+
+/// Something a timer brought about that the engine must carry out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expired {
+    /// Nobody answered the offer in time.
+    OfferTimedOut { id: Uuid, agent: String },
+    /// The last step's timeout passed.
+    Exhausted { id: Uuid, action: Exhausted },
+    /// The agent's live stream was gone for the whole grace period; it is
+    /// now not ready.
+    Disconnected { agent: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    Step(Uuid, usize),
+    Offer(Uuid),
+    AfterWork(usize),
+    Grace(usize),
+}
+
+/// An interaction in one routed view.
+#[derive(Debug, Clone)]
+struct InView {
+    view: usize,
+    key: SortKey,
+    /// 0-based step in force.
+    step: usize,
+    deadline: DateTime<Utc>,
+    /// The one agent the step waits for.
+    reserved_for: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Routed {
+    media: String,
+    in_views: Vec<InView>,
+    offered: bool,
+    /// Agents who rejected it or let its offer time out, the most recent
+    /// last.
+    rejected_by: Vec<String>,
+    /// The last step of this view ran out while the interaction was
+    /// offered.
+    exhausted: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+struct Offer {
+    agent: String,
+    media: String,
+    deadline: DateTime<Utc>,
+}
+
+#[derive(Debug, Default)]
+pub struct Router {
+    config: RoutingConfig,
+    indexes: Vec<ViewIndex>,
+    /// (process, queue) → its routed views.
+    by_queue: BTreeMap<(String, String), Vec<usize>>,
+    agents: BTreeMap<String, Agent>,
+    /// Agent names by their number, for timers.
+    agent_names: Vec<String>,
+    routed: BTreeMap<Uuid, Routed>,
+    offers: BTreeMap<Uuid, Offer>,
+    timers: BTreeSet<(DateTime<Utc>, Timer)>,
+    dirty_interactions: BTreeSet<Uuid>,
+    dirty_agents: BTreeSet<String>,
+    /// View → the agent its round robin chose last.
+    round_robin: BTreeMap<usize, String>,
+    /// (process, customer_id) → the agent who last took one of theirs.
+    last_agent: BTreeMap<(String, String), String>,
+    explanations: Explanations,
+    /// Per view, per step: the agents its target admits, when the target
+    /// reads only `agent.*` (`None`: it reads the interaction too).
+    eligible: Vec<Vec<Option<BTreeSet<String>>>>,
+    /// Media → the agents that could take one more of it now.
+    free: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Router {
+    pub fn new(config: RoutingConfig, now: DateTime<Utc>) -> Self {
+        let mut router = Router::default();
+        router.reconfigure(config, &Live::new(), now);
+        router
+    }
+
+    /// Serves a new configuration. Agents keep their state (those no longer
+    /// agents here are logged out); waiting interactions enter the new
+    /// views at their first step.
+    pub fn reconfigure(&mut self, config: RoutingConfig, live: &Live, now: DateTime<Utc>) {
+        let waiting: Vec<Uuid> = self
+            .routed
+            .iter()
+            .filter(|(_, r)| !r.offered)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &waiting {
+            self.leave_views(*id);
+            self.routed.remove(id);
+        }
+        self.by_queue.clear();
+        for (n, view) in config.views.iter().enumerate() {
+            if view.strategy().is_some() {
+                self.by_queue
+                    .entry((view.process.clone(), view.queue.clone()))
+                    .or_default()
+                    .push(n);
+            }
+        }
+        self.indexes = config.views.iter().map(|_| ViewIndex::default()).collect();
+        self.round_robin.clear();
+        self.agents
+            .retain(|name, _| config.agents.contains_key(name));
+        for (name, profile) in &config.agents {
+            match self.agents.get_mut(name) {
+                Some(agent) => agent.profile = profile.clone(),
+                None => {
+                    self.agents
+                        .insert(name.clone(), Agent::new(profile.clone(), now));
+                }
+            }
+        }
+        self.agent_names = self.agents.keys().cloned().collect();
+        self.dirty_agents = self.agents.keys().cloned().collect();
+        self.config = config;
+        self.eligible = self.precompute_eligible();
+        self.free.clear();
+        for name in self.agent_names.clone() {
+            self.refresh_free(&name, now);
+        }
+        for id in waiting {
+            if let Some(interaction) = live.get(&id) {
+                self.queued(interaction, now);
+            }
+        }
+    }
+
+    pub fn config(&self) -> &RoutingConfig {
+        &self.config
+    }
+
+    pub fn agent(&self, name: &str) -> Option<&Agent> {
+        self.agents.get(name)
+    }
+
+    pub fn agents(&self) -> impl Iterator<Item = &Agent> {
+        self.agents.values()
+    }
+
+    /// The agent an offer of `id` is pending for.
+    pub fn offered_to(&self, id: Uuid) -> Option<&str> {
+        self.offers.get(&id).map(|offer| offer.agent.as_str())
+    }
+
+    /// The deadline of the offer of `id`.
+    pub fn offer_deadline(&self, id: Uuid) -> Option<DateTime<Utc>> {
+        self.offers.get(&id).map(|offer| offer.deadline)
+    }
+
+    /// How many interactions wait in each routed view:
+    /// `(process, queue, view, depth)`.
+    pub fn view_depths(&self) -> impl Iterator<Item = (&str, &str, &str, usize)> {
+        self.config
+            .views
+            .iter()
+            .zip(&self.indexes)
+            .map(|(view, index)| {
+                (
+                    view.process.as_str(),
+                    view.queue.as_str(),
+                    view.name.as_str(),
+                    index.len(),
+                )
+            })
+    }
+
+    // ---- Interactions ----
+
+    /// `interaction` is queued in its queue: it enters the queue's routed
+    /// views whose condition it meets, at their first step.
+    pub fn queued(&mut self, interaction: &Interaction, now: DateTime<Utc>) {
+        let Some(queue) = &interaction.queue else {
+            return;
+        };
+        let Some(views) = self
+            .by_queue
+            .get(&(interaction.process.clone(), queue.clone()))
+        else {
+            return;
+        };
+        let subject = Subject { interaction, now };
+        let mut in_views = Vec::new();
+        for &view in views {
+            let def = &self.config.views[view];
+            if def.condition.eval(&subject) {
+                in_views.push(InView {
+                    view,
+                    key: sort_key(def, interaction),
+                    step: 0,
+                    deadline: now,
+                    reserved_for: None,
+                });
+            }
+        }
+        if in_views.is_empty() {
+            return;
+        }
+        let id = interaction.id;
+        self.routed.insert(
+            id,
+            Routed {
+                media: interaction.media_type.clone(),
+                in_views: Vec::new(),
+                ..Routed::default()
+            },
+        );
+        for in_view in in_views {
+            let placed = self.enter_step(interaction, in_view, 0, now);
+            if let Some(placed) = placed {
+                self.index(id, &placed);
+                if let Some(routed) = self.routed.get_mut(&id) {
+                    routed.in_views.push(placed);
+                }
+            }
+        }
+        self.dirty_interactions.insert(id);
+    }
+
+    /// `id` leaves routing (accepted, stopped, moved, parked, pulled). A
+    /// pending offer of it is revoked: the agent it was for is returned.
+    pub fn gone(&mut self, id: Uuid, now: DateTime<Utc>) -> Option<String> {
+        self.leave_views(id);
+        self.routed.remove(&id);
+        self.dirty_interactions.remove(&id);
+        let offer = self.offers.remove(&id)?;
+        self.timers.remove(&(offer.deadline, Timer::Offer(id)));
+        if let Some(agent) = self.agents.get_mut(&offer.agent) {
+            agent.release(&offer.media);
+        }
+        self.refresh_free(&offer.agent, now);
+        Some(offer.agent)
+    }
+
+    /// Forgets the decisions kept about `id`.
+    pub fn forget(&mut self, id: Uuid) {
+        self.explanations.forget(id);
+    }
+
+    /// The offer of `id` was accepted by its agent: the capacity it
+    /// reserved now holds the interaction.
+    pub fn accepted(&mut self, interaction: &Interaction) {
+        let id = interaction.id;
+        let Some(offer) = self.offers.remove(&id) else {
+            return;
+        };
+        self.timers.remove(&(offer.deadline, Timer::Offer(id)));
+        self.leave_views(id);
+        self.routed.remove(&id);
+        if let Some(agent) = self.agents.get_mut(&offer.agent) {
+            agent.missed_in_row = 0;
+        }
+        self.remember_agent(interaction, &offer.agent);
+    }
+
+    /// The agent who took an interaction of this customer, for
+    /// `last_agent` steps.
+    pub fn remember_agent(&mut self, interaction: &Interaction, agent: &str) {
+        if let Some(customer) = customer_id(interaction) {
+            self.last_agent
+                .insert((interaction.process.clone(), customer), agent.to_owned());
+        }
+    }
+
+    /// The offer of `id` was rejected (`missed`: or timed out): the agent's
+    /// capacity frees and the interaction goes back to its views at the
+    /// steps it reached. Returns the agent if this set it not ready
+    /// (`missed_offers`).
+    pub fn offer_ended(&mut self, id: Uuid, live: &Live, now: DateTime<Utc>) -> Option<String> {
+        let offer = self.offers.remove(&id)?;
+        self.timers.remove(&(offer.deadline, Timer::Offer(id)));
+        let limit = self.config.timing.missed_offers_limit;
+        let mut paused = None;
+        if let Some(agent) = self.agents.get_mut(&offer.agent) {
+            agent.release(&offer.media);
+            agent.missed_in_row += 1;
+            if limit > 0 && agent.missed_in_row >= limit {
+                agent.set_ready(None, false, Some("missed_offers"));
+                agent.missed_in_row = 0;
+                paused = Some(offer.agent.clone());
+            }
+        }
+        self.refresh_free(&offer.agent, now);
+        if let Some(routed) = self.routed.get_mut(&id) {
+            routed.offered = false;
+            routed.rejected_by.retain(|a| *a != offer.agent);
+            routed.rejected_by.push(offer.agent.clone());
+            let in_views = routed.in_views.clone();
+            let exhausted = routed.exhausted;
+            for in_view in &in_views {
+                self.index(id, in_view);
+            }
+            if exhausted.is_some() {
+                // Its last step ran out during the offer: that applies now.
+                self.timers
+                    .insert((now, Timer::Step(id, exhausted.unwrap_or(0))));
+            }
+            self.dirty_interactions.insert(id);
+        } else if let Some(interaction) = live.get(&id) {
+            self.queued(interaction, now);
+        }
+        paused
+    }
+
+    // ---- Agents ----
+
+    fn agent_mut(&mut self, name: &str) -> Result<&mut Agent, AgentError> {
+        self.agents
+            .get_mut(name)
+            .ok_or_else(|| AgentError::NotAnAgent(name.to_owned()))
+    }
+
+    /// Logs `name` in with `media`, not ready until it says so.
+    pub fn login(
+        &mut self,
+        name: &str,
+        media: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), AgentError> {
+        let agent = self.agent_mut(name)?;
+        for m in media {
+            if !agent.profile.capacity.media.contains_key(m) {
+                return Err(AgentError::NoSuchMedia {
+                    agent: name.to_owned(),
+                    media: m.clone(),
+                });
+            }
+        }
+        if !agent.logged_in {
+            agent.idle_since = now;
+        }
+        agent.logged_in = true;
+        agent.media.retain(|m, _| media.contains(m));
+        for m in media {
+            agent.media.entry(m.clone()).or_insert(MediaState {
+                ready: false,
+                reason: Some("logged_in".into()),
+                after_work_until: None,
+            });
+        }
+        self.refresh_free(name, now);
+        Ok(())
+    }
+
+    /// Logs `name` out. What it holds is the engine's to place back first.
+    pub fn logout(&mut self, name: &str, now: DateTime<Utc>) -> Result<(), AgentError> {
+        let agent = self.agent_mut(name)?;
+        agent.logged_in = false;
+        agent.media.clear();
+        agent.missed_in_row = 0;
+        self.refresh_free(name, now);
+        Ok(())
+    }
+
+    /// Sets `media` (all when `None`) ready or not ready with `reason`.
+    pub fn set_ready(
+        &mut self,
+        name: &str,
+        media: Option<&[String]>,
+        ready: bool,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), AgentError> {
+        let agent = self.agent_mut(name)?;
+        if !agent.logged_in {
+            return Err(AgentError::NotLoggedIn(name.to_owned()));
+        }
+        if let Some(media) = media {
+            if let Some(unknown) = media.iter().find(|m| !agent.media.contains_key(*m)) {
+                return Err(AgentError::NoSuchMedia {
+                    agent: name.to_owned(),
+                    media: unknown.clone(),
+                });
+            }
+        }
+        agent.set_ready(media, ready, reason);
+        if ready {
+            agent.missed_in_row = 0;
+        }
+        self.refresh_free(name, now);
+        Ok(())
+    }
+
+    /// The agent's live stream connected or went away. Offers go only to
+    /// connected agents; one gone for the grace period is set not ready.
+    pub fn set_connected(&mut self, name: &str, connected: bool, now: DateTime<Utc>) {
+        let grace = self.config.timing.desktop_grace;
+        let Some(number) = self.agent_names.iter().position(|n| n == name) else {
+            return;
+        };
+        let Some(agent) = self.agents.get_mut(name) else {
+            return;
+        };
+        if let Some(until) = agent.grace_until.take() {
+            self.timers.remove(&(until, Timer::Grace(number)));
+        }
+        agent.connected = connected;
+        if !connected {
+            let until = now + grace;
+            agent.grace_until = Some(until);
+            self.timers.insert((until, Timer::Grace(number)));
+        }
+        self.refresh_free(name, now);
+    }
+
+    /// The agent now holds an interaction of `media` it was not offered
+    /// (submitted by it, taken from a workbin, restored after a restart).
+    pub fn hold(&mut self, name: &str, media: &str, now: DateTime<Utc>) {
+        if let Some(agent) = self.agents.get_mut(name) {
+            agent.hold(media);
+        }
+        self.refresh_free(name, now);
+    }
+
+    /// The agent finished an interaction of `media`: its capacity frees,
+    /// after the media's after-work time.
+    pub fn release(&mut self, name: &str, media: &str, now: DateTime<Utc>) {
+        let after_work = self.config.timing.after_work.get(media).copied();
+        let number = self.agent_names.iter().position(|n| n == name);
+        let Some(agent) = self.agents.get_mut(name) else {
+            return;
+        };
+        agent.release(media);
+        agent.idle_since = now;
+        if let (Some(after_work), Some(number), Some(state)) =
+            (after_work, number, agent.media.get_mut(media))
+        {
+            if after_work > chrono::Duration::zero() {
+                let until = now + after_work;
+                state.after_work_until = Some(until);
+                self.timers.insert((until, Timer::AfterWork(number)));
+            }
+        }
+        self.refresh_free(name, now);
+    }
+
+    // ---- Time ----
+
+    /// When [`Router::expire`] must be called next. (Looks pending after a
+    /// change are not timers: drain [`Router::next_offer`] after every
+    /// change.)
+    pub fn poll_timeout(&self) -> Option<DateTime<Utc>> {
+        self.timers.first().map(|(at, _)| *at)
+    }
+
+    /// Runs every timer due at `now`: steps widen (marking their
+    /// interactions for another look), after-work ends, and what the engine
+    /// must carry out is returned.
+    pub fn expire(&mut self, live: &Live, now: DateTime<Utc>) -> Vec<Expired> {
+        let mut out = Vec::new();
+        while let Some(&(at, timer)) = self.timers.first() {
+            if at > now {
+                break;
+            }
+            self.timers.pop_first();
+            match timer {
+                Timer::Step(id, view) => {
+                    if let Some(action) = self.next_step(id, view, live, now) {
+                        out.push(Expired::Exhausted { id, action });
+                    }
+                }
+                Timer::Offer(id) => {
+                    if let Some(offer) = self.offers.get(&id) {
+                        out.push(Expired::OfferTimedOut {
+                            id,
+                            agent: offer.agent.clone(),
+                        });
+                    }
+                }
+                Timer::AfterWork(number) => {
+                    let name = self.agent_names[number].clone();
+                    if let Some(agent) = self.agents.get_mut(&name) {
+                        for state in agent.media.values_mut() {
+                            if state.after_work_until.is_some_and(|until| until <= now) {
+                                state.after_work_until = None;
+                            }
+                        }
+                    }
+                    self.refresh_free(&name, now);
+                }
+                Timer::Grace(number) => {
+                    let name = self.agent_names[number].clone();
+                    if let Some(agent) = self.agents.get_mut(&name) {
+                        if !agent.connected && agent.grace_until.is_some_and(|u| u <= now) {
+                            agent.grace_until = None;
+                            agent.set_ready(None, false, Some("disconnected"));
+                            self.refresh_free(&name, now);
+                            out.push(Expired::Disconnected { agent: name });
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+pub(crate) fn customer_id(interaction: &Interaction) -> Option<String> {
+    match interaction.properties.get("customer_id")? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}

@@ -1,0 +1,192 @@
+//! Where an interaction stands in each of its views: the step in force, the
+//! agent a reserved step waits for, its place in the view's indexes, and
+//! the timer that widens it.
+//!
+//! A step lasts its `timeout` from when the interaction reached it. A
+//! reserved step (`last_agent`, `preferred_agent`) with no such agent here
+//! is skipped at once.
+
+use super::subject::{Candidate, Subject};
+use super::{Exhausted, InView, Live, Router, Timer, customer_id};
+use crate::engine::Interaction;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+impl Router {
+    /// `in_view` at step `step` or the first one after it that applies, its
+    /// timer set; `None` when no step is left.
+    pub(super) fn enter_step(
+        &mut self,
+        interaction: &Interaction,
+        mut in_view: InView,
+        mut step: usize,
+        now: DateTime<Utc>,
+    ) -> Option<InView> {
+        let view = &self.config.views[in_view.view];
+        let steps = &view.strategy()?.steps;
+        while let Some(def) = steps.get(step) {
+            let reserved_for = if def.reserved() {
+                match self.reserved_agent(interaction, step, in_view.view, now) {
+                    Some(agent) => Some(agent),
+                    None => {
+                        step += 1;
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            in_view.step = step;
+            in_view.reserved_for = reserved_for;
+            in_view.deadline = now + def.timeout;
+            self.timers
+                .insert((in_view.deadline, Timer::Step(interaction.id, in_view.view)));
+            return Some(in_view);
+        }
+        None
+    }
+
+    /// The one agent a reserved step of `view` waits for: an agent of this
+    /// instance whom the step's target admits.
+    pub(super) fn reserved_agent(
+        &self,
+        interaction: &Interaction,
+        step: usize,
+        view: usize,
+        now: DateTime<Utc>,
+    ) -> Option<String> {
+        let def = &self.config.views[view].strategy()?.steps[step];
+        let name = if def.preferred {
+            interaction
+                .properties
+                .get("preferred_agent")?
+                .as_str()?
+                .to_owned()
+        } else {
+            let customer = customer_id(interaction)?;
+            self.last_agent
+                .get(&(interaction.process.clone(), customer))?
+                .clone()
+        };
+        let agent = self.agents.get(&name)?;
+        let subject = Subject { interaction, now };
+        let candidate = Candidate {
+            agent: &agent.profile,
+            interaction: Some(&subject),
+        };
+        def.target.eval(&candidate).then_some(name)
+    }
+
+    /// Puts `id` in the indexes of `in_view`'s view at its step.
+    pub(super) fn index(&mut self, id: Uuid, in_view: &InView) {
+        let Some(media) = self.routed.get(&id).map(|r| r.media.clone()) else {
+            return;
+        };
+        let index = &mut self.indexes[in_view.view];
+        match &in_view.reserved_for {
+            Some(agent) => {
+                index
+                    .reserved
+                    .entry(agent.clone())
+                    .or_default()
+                    .insert(in_view.key);
+            }
+            None => {
+                index
+                    .open
+                    .entry((in_view.step, media))
+                    .or_default()
+                    .insert(in_view.key);
+            }
+        }
+        index.all.insert(in_view.key);
+    }
+
+    /// Takes `id` out of the indexes of `in_view`'s view (its timer stays).
+    pub(super) fn unindex(&mut self, id: Uuid, in_view: &InView) {
+        let Some(media) = self.routed.get(&id).map(|r| r.media.clone()) else {
+            return;
+        };
+        let index = &mut self.indexes[in_view.view];
+        match &in_view.reserved_for {
+            Some(agent) => {
+                if let Some(set) = index.reserved.get_mut(agent) {
+                    set.remove(&in_view.key);
+                    if set.is_empty() {
+                        index.reserved.remove(agent);
+                    }
+                }
+            }
+            None => {
+                let slot = (in_view.step, media);
+                if let Some(set) = index.open.get_mut(&slot) {
+                    set.remove(&in_view.key);
+                    if set.is_empty() {
+                        index.open.remove(&slot);
+                    }
+                }
+            }
+        }
+        index.all.remove(&in_view.key);
+    }
+
+    /// Takes `id` out of every view, timers included.
+    pub(super) fn leave_views(&mut self, id: Uuid) {
+        let Some(routed) = self.routed.get(&id) else {
+            return;
+        };
+        let (in_views, offered) = (routed.in_views.clone(), routed.offered);
+        for in_view in &in_views {
+            if !offered {
+                self.unindex(id, in_view);
+            }
+            self.timers
+                .remove(&(in_view.deadline, Timer::Step(id, in_view.view)));
+        }
+    }
+
+    /// The step timer of `id` in `view` ran out: the next step that applies,
+    /// or the strategy's end. An interaction offered meanwhile moves on
+    /// unseen, and meets its end when the offer ends.
+    pub(super) fn next_step(
+        &mut self,
+        id: Uuid,
+        view: usize,
+        live: &Live,
+        now: DateTime<Utc>,
+    ) -> Option<Exhausted> {
+        let interaction = live.get(&id)?;
+        let routed = self.routed.get(&id)?;
+        let at = routed.in_views.iter().position(|v| v.view == view)?;
+        let current = routed.in_views[at].clone();
+        let offered = routed.offered;
+        if !offered {
+            self.unindex(id, &current);
+        }
+        let mut moved = current.clone();
+        moved.reserved_for = None;
+        match self.enter_step(interaction, moved, current.step + 1, now) {
+            Some(placed) => {
+                if !offered {
+                    self.index(id, &placed);
+                    self.dirty_interactions.insert(id);
+                }
+                if let Some(routed) = self.routed.get_mut(&id) {
+                    routed.in_views[at] = placed;
+                }
+                None
+            }
+            None if offered => {
+                if let Some(routed) = self.routed.get_mut(&id) {
+                    routed.exhausted = Some(view);
+                }
+                None
+            }
+            None => {
+                let action = self.config.views[view].strategy()?.on_exhausted.clone();
+                self.gone(id, now);
+                Some(action)
+            }
+        }
+    }
+}
