@@ -3,7 +3,7 @@
 
 use super::explain::{Decision, Pass};
 use super::subject::{Candidate, Subject};
-use super::views::effective_priority;
+use super::views::SortKey;
 use super::{InView, Live, NewOffer, Offer, Router, Select, Timer};
 use crate::engine::Interaction;
 use chrono::{DateTime, Utc};
@@ -13,7 +13,7 @@ use uuid::Uuid;
 /// A waiting interaction a freed agent may take: its rank (the effective
 /// priority negated, then the submission time and id: smaller first), its
 /// view and its step.
-type Pick = ((i128, DateTime<Utc>, Uuid), usize, usize);
+type Pick = ((i128, i64, Uuid), usize, usize);
 
 impl Router {
     /// The next offer to make, if any: looks at what changed since the last
@@ -80,9 +80,15 @@ impl Router {
         let mut any = false;
         for media in agent.profile.capacity.media.keys() {
             let free = agent.free_for(media, now).is_ok();
-            let set = self.free.entry(media.clone()).or_default();
+            let set = match self.free.get_mut(media) {
+                Some(set) => set,
+                None => self.free.entry(media.clone()).or_default(),
+            };
             if free {
-                any |= set.insert(name.to_owned());
+                if !set.contains(name) {
+                    set.insert(name.to_owned());
+                    any = true;
+                }
             } else {
                 set.remove(name);
             }
@@ -90,6 +96,15 @@ impl Router {
         if any {
             self.dirty_agents.insert(name.to_owned());
         }
+    }
+
+    /// Whether `agent` rejected `id` (or let its offer time out) before.
+    fn turned_down(&self, id: Uuid, agent: &str) -> bool {
+        self.rejected.contains(&id)
+            && self
+                .routed
+                .get(&id)
+                .is_some_and(|r| r.rejected_by.iter().any(|a| a == agent))
     }
 
     /// Whether `agent` is admitted by the target of `in_view`'s step.
@@ -152,11 +167,14 @@ impl Router {
         };
         let subject = Subject { interaction, now };
         let media = &interaction.media_type;
-        let rejected = self
-            .routed
-            .get(&interaction.id)
-            .map(|r| r.rejected_by.clone())
-            .unwrap_or_default();
+        let rejected = if self.rejected.contains(&interaction.id) {
+            self.routed
+                .get(&interaction.id)
+                .map(|r| r.rejected_by.clone())
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let names: Vec<&String> = if full {
             self.agents.keys().collect()
         } else {
@@ -278,15 +296,8 @@ impl Router {
         }
         let mut best: Option<Pick> = None;
         let mut passed_over = Vec::new();
-        let consider = |id: Uuid, view: usize, step: usize, best: &mut Option<_>| {
-            let Some(interaction) = live.get(&id) else {
-                return;
-            };
-            let rank = (
-                -effective_priority(&self.config.views[view], interaction, now),
-                interaction.submitted_at,
-                id,
-            );
+        let consider = |key: &SortKey, view: usize, step: usize, best: &mut Option<_>| {
+            let rank = key.rank(&self.config.views[view], now);
             if best.as_ref().is_none_or(|(b, _, _): &Pick| rank < *b) {
                 *best = Some((rank, view, step));
             }
@@ -307,7 +318,7 @@ impl Router {
                             .map(|v| v.step)
                     });
                     if let Some(step) = step {
-                        consider(key.id(), view_number, step, &mut best);
+                        consider(key, view_number, step, &mut best);
                     }
                 }
             }
@@ -322,15 +333,11 @@ impl Router {
                         // The head it may take: the first it did not turn down.
                         for key in keys {
                             let id = key.id();
-                            if self
-                                .routed
-                                .get(&id)
-                                .is_some_and(|r| r.rejected_by.iter().any(|a| a == name))
-                            {
+                            if self.turned_down(id, name) {
                                 passed_over.push(id);
                                 continue;
                             }
-                            consider(id, view_number, *step, &mut best);
+                            consider(key, view_number, *step, &mut best);
                             break;
                         }
                     }
@@ -351,15 +358,11 @@ impl Router {
                             if !admitted {
                                 continue;
                             }
-                            if self
-                                .routed
-                                .get(&id)
-                                .is_some_and(|r| r.rejected_by.iter().any(|a| a == name))
-                            {
+                            if self.turned_down(id, name) {
                                 passed_over.push(id);
                                 continue;
                             }
-                            consider(id, view_number, *step, &mut best);
+                            consider(key, view_number, *step, &mut best);
                             break;
                         }
                     }

@@ -139,6 +139,9 @@ pub struct Router {
     eligible: Vec<Vec<Option<BTreeSet<String>>>>,
     /// Media → the agents that could take one more of it now.
     free: BTreeMap<String, BTreeSet<String>>,
+    /// The routed interactions some agent turned down (a small set, so that
+    /// most decisions need not look).
+    rejected: BTreeSet<Uuid>,
 }
 
 impl Router {
@@ -295,6 +298,7 @@ impl Router {
     pub fn gone(&mut self, id: Uuid, now: DateTime<Utc>) -> Option<String> {
         self.leave_views(id);
         self.routed.remove(&id);
+        self.rejected.remove(&id);
         self.dirty_interactions.remove(&id);
         let offer = self.offers.remove(&id)?;
         self.timers.remove(&(offer.deadline, Timer::Offer(id)));
@@ -320,6 +324,7 @@ impl Router {
         self.timers.remove(&(offer.deadline, Timer::Offer(id)));
         self.leave_views(id);
         self.routed.remove(&id);
+        self.rejected.remove(&id);
         if let Some(agent) = self.agents.get_mut(&offer.agent) {
             agent.missed_in_row = 0;
         }
@@ -358,6 +363,7 @@ impl Router {
             routed.offered = false;
             routed.rejected_by.retain(|a| *a != offer.agent);
             routed.rejected_by.push(offer.agent.clone());
+            self.rejected.insert(id);
             let in_views = routed.in_views.clone();
             let exhausted = routed.exhausted;
             for in_view in &in_views {
@@ -376,6 +382,13 @@ impl Router {
     }
 
     // ---- Agents ----
+
+    /// The agent's number, for its timers (names are kept sorted).
+    fn agent_number(&self, name: &str) -> Option<usize> {
+        self.agent_names
+            .binary_search_by(|n| n.as_str().cmp(name))
+            .ok()
+    }
 
     fn agent_mut(&mut self, name: &str) -> Result<&mut Agent, AgentError> {
         self.agents
@@ -458,7 +471,7 @@ impl Router {
     /// connected agents; one gone for the grace period is set not ready.
     pub fn set_connected(&mut self, name: &str, connected: bool, now: DateTime<Utc>) {
         let grace = self.config.timing.desktop_grace;
-        let Some(number) = self.agent_names.iter().position(|n| n == name) else {
+        let Some(number) = self.agent_number(name) else {
             return;
         };
         let Some(agent) = self.agents.get_mut(name) else {
@@ -489,7 +502,7 @@ impl Router {
     /// after the media's after-work time.
     pub fn release(&mut self, name: &str, media: &str, now: DateTime<Utc>) {
         let after_work = self.config.timing.after_work.get(media).copied();
-        let number = self.agent_names.iter().position(|n| n == name);
+        let number = self.agent_number(name);
         let Some(agent) = self.agents.get_mut(name) else {
             return;
         };

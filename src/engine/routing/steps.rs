@@ -99,7 +99,7 @@ impl Router {
                     .insert(in_view.key);
             }
         }
-        index.all.insert(in_view.key);
+        index.waiting += 1;
     }
 
     /// Takes `id` out of the indexes of `in_view`'s view (its timer stays).
@@ -127,7 +127,7 @@ impl Router {
                 }
             }
         }
-        index.all.remove(&in_view.key);
+        index.waiting = index.waiting.saturating_sub(1);
     }
 
     /// Takes `id` out of every view, timers included.

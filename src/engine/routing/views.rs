@@ -18,9 +18,17 @@ use uuid::Uuid;
 /// fractions.
 const SCALE: i128 = 1_000_000;
 
-/// An interaction's place in a view: smaller is served first.
+/// An interaction's place in a view: smaller is served first. It also
+/// carries what ranks it against the heads of other views, so that a freed
+/// agent compares heads without looking the interactions up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct SortKey([i128; 4], Uuid);
+pub struct SortKey {
+    order: [i128; 4],
+    /// The aged priority ([`aged_priority`]).
+    aged: i128,
+    submitted: i64,
+    id: Uuid,
+}
 
 fn micros(at: DateTime<Utc>) -> i128 {
     i128::from(at.timestamp_micros())
@@ -38,19 +46,6 @@ pub fn aged_priority(view: &View, interaction: &Interaction) -> i128 {
     }
 }
 
-/// The effective priority at `now`, scaled: what orders heads across views.
-pub fn effective_priority(view: &View, interaction: &Interaction, now: DateTime<Utc>) -> i128 {
-    let base = i128::from(interaction.priority) * SCALE;
-    match view.aging {
-        Some(aging) => {
-            let per = i128::from(aging.per.num_microseconds().unwrap_or(i64::MAX).max(1));
-            let waited = (micros(now) - micros(interaction.submitted_at)).max(0);
-            base + waited * i128::from(aging.points) * SCALE / per
-        }
-        None => base,
-    }
-}
-
 pub fn sort_key(view: &View, interaction: &Interaction) -> SortKey {
     let mut key = [0i128; 4];
     for (slot, order) in key.iter_mut().zip(&view.order) {
@@ -62,12 +57,30 @@ pub fn sort_key(view: &View, interaction: &Interaction) -> SortKey {
         };
         *slot = if order.descending { -value } else { value };
     }
-    SortKey(key, interaction.id)
+    SortKey {
+        order: key,
+        aged: aged_priority(view, interaction),
+        submitted: interaction.submitted_at.timestamp_micros(),
+        id: interaction.id,
+    }
 }
 
 impl SortKey {
     pub fn id(&self) -> Uuid {
-        self.1
+        self.id
+    }
+
+    /// Across views, at `now`: the highest effective priority first, then
+    /// the longest wait.
+    pub fn rank(&self, view: &View, now: DateTime<Utc>) -> (i128, i64, Uuid) {
+        let lift = match view.aging {
+            Some(aging) => {
+                let per = i128::from(aging.per.num_microseconds().unwrap_or(i64::MAX).max(1));
+                micros(now) * i128::from(aging.points) * SCALE / per
+            }
+            None => 0,
+        };
+        (-(self.aged + lift), self.submitted, self.id)
     }
 }
 
@@ -79,13 +92,12 @@ pub struct ViewIndex {
     pub open: BTreeMap<(usize, String), BTreeSet<SortKey>>,
     /// agent → the interactions whose step waits for that agent alone.
     pub reserved: BTreeMap<String, BTreeSet<SortKey>>,
-    /// Every interaction in the view, in its order, whatever its step: the
-    /// view's snapshot and depth.
-    pub all: BTreeSet<SortKey>,
+    /// How many interactions wait in the view, whatever their step.
+    pub waiting: usize,
 }
 
 impl ViewIndex {
     pub fn len(&self) -> usize {
-        self.all.len()
+        self.waiting
     }
 }

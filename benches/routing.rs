@@ -1,0 +1,238 @@
+//! The router alone: routing decisions per second with 1,000 and with
+//! 1,000,000 queued interactions, 1,000 agents and 10 views whose targets
+//! read only agent skills. Time and ids are injected; no runtime, no
+//! database.
+//!
+//! Every agent is busy, so the queue stays at its depth. One timed
+//! operation is one agent finishing an interaction: the router finds the
+//! interaction it takes (the head of the index its skills admit it to,
+//! across the 10 views), the agent accepts it, and a new interaction
+//! arrives in its place (a second decision: no agent is free for it). The
+//! design says the cost must not grow with the depth.
+//!
+//! Run: `cargo bench --bench routing` (about a minute, most of it filling
+//! the million).
+
+use chrono::{DateTime, Duration as Span, TimeZone, Utc};
+use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group};
+use ixs::engine::routing::{
+    AgentProfile, Capacity, Dispatch, Exhausted, Live, OrderField, OrderKey, Router, RoutingConfig,
+    Select, Step, Strategy, Timing, View,
+};
+use ixs::engine::{Interaction, State};
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// The instance's allocator, so that the figures are the instance's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const VIEWS: usize = 10;
+const AGENTS: usize = 1_000;
+const DEPTHS: [usize; 2] = [1_000, 1_000_000];
+
+fn config() -> RoutingConfig {
+    let views = (0..VIEWS)
+        .map(|v| {
+            let steps = vec![
+                Step::new(
+                    ixs::expr::parse(&format!("agent.skills.s{v} >= 5")).unwrap(),
+                    Select::LongestIdle,
+                    Span::hours(1),
+                ),
+                Step::new(
+                    ixs::expr::parse(&format!("agent.skills.s{v} >= 1")).unwrap(),
+                    Select::LeastBusy,
+                    Span::hours(24),
+                ),
+            ];
+            Arc::new(View {
+                process: "sales-email".into(),
+                queue: format!("q{v}"),
+                name: "all".into(),
+                condition: ixs::expr::parse("true").unwrap(),
+                order: vec![
+                    OrderKey {
+                        field: OrderField::Priority,
+                        descending: true,
+                    },
+                    OrderKey {
+                        field: OrderField::SubmittedAt,
+                        descending: false,
+                    },
+                ],
+                aging: None,
+                dispatch: Dispatch::Strategy(Arc::new(Strategy {
+                    name: format!("s{v}"),
+                    steps,
+                    on_exhausted: Exhausted::Stop("no agent".into()),
+                })),
+            })
+        })
+        .collect();
+    let agents = (0..AGENTS)
+        .map(|a| {
+            let name = format!("agent{a:04}");
+            // Each agent is skilled in three of the ten views' subjects.
+            let skills = (0..3)
+                .map(|k| (format!("s{}", (a + k * 3) % VIEWS), (5 + (a % 5)) as u8))
+                .collect();
+            (
+                name.clone(),
+                AgentProfile {
+                    name,
+                    skills,
+                    groups: Default::default(),
+                    capacity: Capacity {
+                        media: [("email".to_owned(), 1)].into(),
+                        total: None,
+                    },
+                },
+            )
+        })
+        .collect();
+    RoutingConfig {
+        views,
+        agents,
+        timing: Timing {
+            delivery_timeout: Span::hours(1),
+            ..Timing::default()
+        },
+    }
+}
+
+struct Bench {
+    router: Router,
+    live: Live,
+    now: DateTime<Utc>,
+    next_id: u128,
+    /// Who holds what, to finish in turn.
+    held: Vec<(String, Uuid)>,
+    turn: usize,
+}
+
+impl Bench {
+    fn interaction(&mut self) -> Interaction {
+        self.next_id += 1;
+        let n = self.next_id;
+        Interaction {
+            id: Uuid::from_u128(n),
+            external_id: None,
+            submitted_by: "gateway".into(),
+            process: "sales-email".into(),
+            queue: Some(format!("q{}", n as usize % VIEWS)),
+            workbin: None,
+            state: State::Queued,
+            media_type: "email".into(),
+            kind: "inbound".into(),
+            subtype: None,
+            priority: (n % 7) as i32,
+            properties: Default::default(),
+            agent: None,
+            submitted_at: self.now,
+            placed_in_queue_at: Some(self.now),
+            offered_at: None,
+            assigned_at: None,
+            stopped_at: None,
+            stop_reason: None,
+            version: 1,
+        }
+    }
+
+    fn arrive(&mut self) {
+        let interaction = self.interaction();
+        self.router.queued(&interaction, self.now);
+        self.live.insert(interaction.id, interaction);
+        self.settle();
+    }
+
+    /// Makes and accepts every offer the router decides on.
+    fn settle(&mut self) -> usize {
+        let mut made = 0;
+        while let Some(offer) = self.router.next_offer(&self.live, self.now) {
+            let interaction = self.live.get_mut(&offer.id).expect("live");
+            interaction.state = State::Handling;
+            interaction.agent = Some(offer.agent.clone());
+            let accepted = interaction.clone();
+            self.router.accepted(&accepted);
+            self.held.push((offer.agent, offer.id));
+            made += 1;
+        }
+        made
+    }
+
+    /// Every agent ready and busy, `depth` interactions waiting.
+    fn with_depth(depth: usize) -> Bench {
+        let now = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+        let mut bench = Bench {
+            router: Router::new(config(), now),
+            live: Live::new(),
+            now,
+            next_id: 0,
+            held: Vec::new(),
+            turn: 0,
+        };
+        let names: Vec<String> = bench.router.agents().map(|a| a.name().to_owned()).collect();
+        for name in &names {
+            bench
+                .router
+                .login(name, &["email".to_owned()], now)
+                .unwrap();
+            bench.router.set_connected(name, true, now);
+            bench.router.set_ready(name, None, true, None, now).unwrap();
+        }
+        while bench.held.len() < AGENTS || bench.live.len() < AGENTS + depth {
+            bench.now += Span::milliseconds(1);
+            bench.arrive();
+        }
+        bench
+    }
+
+    /// One agent finishes: it takes the next interaction, and a new one
+    /// arrives in its place. Returns the offers made (one).
+    fn finish_one(&mut self) -> usize {
+        self.now += Span::milliseconds(1);
+        self.turn = (self.turn + 1) % self.held.len();
+        let (agent, id) = self.held.swap_remove(self.turn);
+        self.live.remove(&id);
+        // Stopped: its decisions are forgotten, as the engine does.
+        self.router.forget(id);
+        self.router.release(&agent, "email", self.now);
+        let made = self.settle();
+        self.arrive();
+        made
+    }
+}
+
+fn decisions(c: &mut Criterion) {
+    let mut group = c.benchmark_group("routing");
+    group.throughput(Throughput::Elements(1));
+    for depth in DEPTHS {
+        let mut bench = Bench::with_depth(depth);
+        group.bench_with_input(
+            BenchmarkId::new("agent_frees_takes_head_new_arrives", depth),
+            &depth,
+            |b, _| b.iter(|| black_box(bench.finish_one())),
+        );
+    }
+    group.finish();
+}
+
+fn config_criterion() -> Criterion {
+    Criterion::default()
+        .sample_size(30)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+}
+
+criterion_group! {
+    name = routing;
+    config = config_criterion();
+    targets = decisions
+}
+
+fn main() {
+    routing();
+    Criterion::default().configure_from_args().final_summary();
+}
