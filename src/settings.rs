@@ -477,10 +477,10 @@ impl Settings {
         if config_server.timeout.is_zero() {
             return Err(invalid("config_server.timeout", "must be more than 0"));
         }
-        if config_server.watch_idle_timeout < Duration::from_secs(1) {
+        if config_server.watch_idle_timeout < Duration::from_secs(20) {
             return Err(invalid(
                 "config_server.watch_idle_timeout",
-                "must be at least 1s (the configuration server sends a keep-alive every 15 s)",
+                "must be at least 20s (the configuration server sends a keep-alive every 15 s)",
             ));
         }
         let db = &self.database;

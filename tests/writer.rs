@@ -9,8 +9,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use common::TestDb;
 use ixs::engine::{Command, Engine, Interaction, Served, ServedProcess, Submit};
 use ixs::store::{
-    Batch, Claim, CommitError, Fence, JournalEntry, LeaseHolder, LeaseOutcome, Outcome, PgStore,
-    Purged, Store, StoreError, Undo, Writer, WriterHandle, WriterStats,
+    Batch, Claim, CommitError, Fence, JournalEntry, LeaseHolder, LeaseOutcome, PgStore, Purged,
+    Resolved, Store, StoreError, Undo, Writer, WriterHandle, WriterStats,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,9 +31,10 @@ impl Store for LosingAnswers {
         &self,
         fence: &Fence,
         seq: i64,
+        batch_id: Uuid,
         batch: &Batch<'_>,
     ) -> Result<Claim, StoreError> {
-        let claim = self.inner.commit(fence, seq, batch).await?;
+        let claim = self.inner.commit(fence, seq, batch_id, batch).await?;
         let lost = self
             .lose
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -49,8 +50,13 @@ impl Store for LosingAnswers {
     async fn last_commit(&self) -> Result<i64, StoreError> {
         self.inner.last_commit().await
     }
-    async fn resolve(&self, fence: &Fence, seq: i64) -> Result<Option<Outcome>, StoreError> {
-        self.inner.resolve(fence, seq).await
+    async fn resolve(
+        &self,
+        fence: &Fence,
+        seq: i64,
+        batch_id: Uuid,
+    ) -> Result<Resolved, StoreError> {
+        self.inner.resolve(fence, seq, batch_id).await
     }
     async fn load_live(&self, processes: &[String]) -> Result<Vec<Interaction>, StoreError> {
         self.inner.load_live(processes).await

@@ -212,20 +212,24 @@ async fn apply(
     };
     match tokio::time::timeout(shared.limits.commit_timeout, commit).await {
         Ok(Ok(Ok(()))) => Ok((applied.interaction, applied.created)),
+        Ok(Ok(Err(CommitError::Duplicate))) if !submit => {
+            // A request on an interaction whose submission the database
+            // turned away: it never existed.
+            Err(ApiError::NotFound(format!(
+                "no interaction {}",
+                applied.interaction.id
+            )))
+        }
         Ok(Ok(Err(CommitError::Duplicate))) => {
             // The submitter used this external id before the engine's
             // memory: the database kept the original, which is the answer
             // (the writer has the engine forget the one turned away).
             let turned_away = &applied.interaction;
-            let external_id = turned_away
-                .external_id
-                .as_deref()
-                .filter(|_| submit)
-                .ok_or_else(|| {
-                    ApiError::Internal(anyhow::anyhow!(
-                        "a duplicate of no submit with an external id"
-                    ))
-                })?;
+            let external_id = turned_away.external_id.as_deref().ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!(
+                    "a duplicate of no submit with an external id"
+                ))
+            })?;
             let original = shared
                 .store
                 .by_external_id(&turned_away.submitted_by, external_id)

@@ -14,6 +14,9 @@ pub(super) struct HeadLimits {
     pub max_headers: usize,
 }
 
+/// How many bytes of empty lines may come before a request line.
+const MAX_LEADING_EMPTY_LINES_BYTES: usize = 64;
+
 /// Room on the request line for the method, the version and the spaces
 /// around the request target.
 const REQUEST_LINE_EXTRA: usize = 32;
@@ -45,6 +48,14 @@ pub(super) fn examine(bytes: &[u8], scanned: usize, limits: &HeadLimits) -> Exam
         .iter()
         .take_while(|&&b| b == b'\r' || b == b'\n')
         .count();
+    // Empty lines before a head are tolerated, as hyper does, but only a
+    // few: an endless stream of them would otherwise be held and rescanned
+    // without bound.
+    if start > MAX_LEADING_EMPTY_LINES_BYTES {
+        return Examined::Refused(Refusal::Malformed(
+            "too many empty lines before the request line".into(),
+        ));
+    }
     let head = &bytes[start..];
     let from = scanned
         .saturating_sub(start)
@@ -253,5 +264,20 @@ mod tests {
                 String::from_utf8_lossy(head)
             );
         }
+    }
+
+    #[test]
+    fn endless_empty_lines_are_refused_not_held() {
+        assert_eq!(
+            examine(b"\r\n\r\nGET / HTTP/1.1\r\n\r\n", 0, &LIMITS),
+            Examined::Complete {
+                len: 22,
+                framing: Framing::None
+            }
+        );
+        assert_eq!(
+            refusal(&b"\r\n".repeat(1000)),
+            Refusal::Malformed("too many empty lines before the request line".into())
+        );
     }
 }

@@ -165,6 +165,8 @@ struct Live<S> {
     /// The number of the latest proposal; a load for an older one is
     /// dropped.
     generation: u64,
+    /// The proposal whose joining processes are being loaded.
+    pending: Option<Arc<ScopeState>>,
     loads: JoinSet<Loaded>,
 }
 
@@ -186,6 +188,7 @@ async fn run<S: Store>(start: Start<S>, mut rx: mpsc::Receiver<Request>) {
         store,
         writer,
         generation: 0,
+        pending: None,
         loads: JoinSet::new(),
     };
     let mut proposing = true;
@@ -293,10 +296,10 @@ impl<S: Store> Live<S> {
         self.engine.suspend(&ids);
         let (store, writer) = (self.store.clone(), self.writer.clone());
         self.loads.spawn(async move {
-            // Every change sent before the refused one is in the database
-            // once the barrier passes; none of the set-aside ones is sent
-            // after it.
-            let _ = writer.barrier().await;
+            // Every change sent before the refused one is answered once the
+            // barrier passes (those built on it without being written);
+            // none of the set-aside ones is sent after it.
+            let _ = writer.barrier(ids.clone()).await;
             let mut stored = Vec::with_capacity(ids.len());
             for id in ids {
                 let found = retrying("reload an interaction whose change was not stored", || {
@@ -313,7 +316,16 @@ impl<S: Store> Live<S> {
     /// served at once; those joining it are served once their live
     /// interactions are loaded beside the engine.
     fn propose(&mut self, state: Arc<ScopeState>) {
+        if let Some(pending) = &self.pending {
+            if pending.served == state.served {
+                // The same scope again (a revision that changed nothing
+                // here): the load under way serves it.
+                self.pending = Some(state);
+                return;
+            }
+        }
         self.generation += 1;
+        self.pending = None;
         let joining: BTreeSet<String> = state
             .served
             .processes
@@ -337,7 +349,7 @@ impl<S: Store> Live<S> {
         self.loads.spawn(async move {
             // Changes of these processes made before they left the scope
             // may still be on their way to the database.
-            let _ = writer.barrier().await;
+            let _ = writer.barrier(Vec::new()).await;
             let interactions = retrying("load the processes joining the scope", || {
                 store.load_live(&joining)
             })
@@ -356,7 +368,10 @@ impl<S: Store> Live<S> {
                 generation,
                 state,
                 interactions,
-            } if generation == self.generation => self.switch(state, interactions),
+            } if generation == self.generation => {
+                let state = self.pending.take().unwrap_or(state);
+                self.switch(state, interactions)
+            }
             // A newer proposal is being loaded.
             Loaded::Scope { .. } => {}
             Loaded::Reload(stored) => {

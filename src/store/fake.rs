@@ -5,7 +5,7 @@
 //! attempt commit late, or hold reads back.
 
 use super::{
-    Batch, Claim, Fence, JournalEntry, LeaseHolder, LeaseOutcome, Outcome, Purged, Store,
+    Batch, Claim, Fence, JournalEntry, LeaseHolder, LeaseOutcome, Outcome, Purged, Resolved, Store,
     StoreError, Undo, Writer, WriterHandle, WriterStats,
 };
 use crate::engine::{Event, Interaction};
@@ -18,14 +18,18 @@ use uuid::Uuid;
 
 /// A batch whose transaction is still open when its connection broke:
 /// its number, rows, events and created ids.
-type Late = (i64, Vec<Interaction>, Vec<Event>, BTreeSet<Uuid>);
+type Late = (i64, Uuid, Vec<Interaction>, Vec<Event>, BTreeSet<Uuid>);
 
 #[derive(Debug, Default)]
 pub struct State {
     pub rows: BTreeMap<Uuid, Interaction>,
     pub journal: Vec<Event>,
     pub seq: i64,
+    /// The batch that claimed `seq`.
+    batch: Option<Uuid>,
     outcomes: BTreeMap<i64, Outcome>,
+    /// So many resolves fail as a refusal would (not a transient error).
+    pub fail_resolves: usize,
     /// A commit touching one of these is refused for good.
     pub refuse: BTreeSet<Uuid>,
     /// So many commits apply, then answer as if the connection broke.
@@ -111,6 +115,7 @@ impl State {
     fn apply(
         &mut self,
         seq: i64,
+        batch: Uuid,
         rows: Vec<Interaction>,
         events: Vec<Event>,
         created: &BTreeSet<Uuid>,
@@ -149,6 +154,7 @@ impl State {
                 .filter(|e| written.contains(&e.interaction_id)),
         );
         self.seq = seq;
+        self.batch = Some(batch);
         self.outcomes.insert(seq, outcome.clone());
         Claim::Committed(outcome)
     }
@@ -159,6 +165,7 @@ impl Store for FakeStore {
         &self,
         _fence: &Fence,
         seq: i64,
+        batch_id: Uuid,
         batch: &Batch<'_>,
     ) -> Result<Claim, StoreError> {
         let mut state = self.state.lock().unwrap();
@@ -173,10 +180,10 @@ impl Store for FakeStore {
         let created: BTreeSet<Uuid> = batch.created.iter().copied().collect();
         if state.commit_late > 0 {
             state.commit_late -= 1;
-            state.late = Some((seq, rows, events, created));
+            state.late = Some((seq, batch_id, rows, events, created));
             return Err(broken());
         }
-        let claim = state.apply(seq, rows, events, &created);
+        let claim = state.apply(seq, batch_id, rows, events, &created);
         if state.lose_answers > 0 {
             state.lose_answers -= 1;
             return Err(broken());
@@ -188,11 +195,28 @@ impl Store for FakeStore {
         Ok(self.state.lock().unwrap().seq)
     }
 
-    async fn resolve(&self, _fence: &Fence, seq: i64) -> Result<Option<Outcome>, StoreError> {
+    async fn resolve(
+        &self,
+        _fence: &Fence,
+        seq: i64,
+        batch_id: Uuid,
+    ) -> Result<Resolved, StoreError> {
         let mut state = self.state.lock().unwrap();
-        let answer = (state.seq >= seq).then(|| state.outcomes[&seq].clone());
-        if let Some((late_seq, rows, events, created)) = state.late.take() {
-            state.apply(late_seq, rows, events, &created);
+        if state.fail_resolves > 0 {
+            state.fail_resolves -= 1;
+            return Err(StoreError::Other(sqlx::Error::Decode(
+                "the fake store cannot read the sequence".into(),
+            )));
+        }
+        let answer = if state.seq < seq {
+            Resolved::Free
+        } else if state.seq == seq && state.batch == Some(batch_id) {
+            Resolved::Committed(state.outcomes[&seq].clone())
+        } else {
+            Resolved::Other
+        };
+        if let Some((late_seq, late_batch, rows, events, created)) = state.late.take() {
+            state.apply(late_seq, late_batch, rows, events, &created);
         }
         Ok(answer)
     }

@@ -58,10 +58,6 @@ pub enum StoreError {
     /// Another holder took the lease: this instance must not write again.
     #[error("the database lease was taken over (epoch {0} no longer holds)")]
     Fenced(i64),
-    /// The writer's sequence number was taken by no batch of this writer's:
-    /// the database changed under the instance.
-    #[error("the writer's commit sequence is out of step at {0}")]
-    OutOfStep(i64),
     /// The database could not be reached or asked to retry; the same call
     /// may succeed later.
     #[error("database unavailable")]
@@ -133,16 +129,31 @@ pub struct Outcome {
 pub enum Claim {
     /// The batch committed, as its number.
     Committed(Outcome),
-    /// Nothing was written: the number was already taken, by an earlier
-    /// attempt of the same batch whose answer was lost.
+    /// Nothing was written: the number was already taken (by an earlier
+    /// attempt of the same batch whose answer was lost, or the writer's
+    /// count is behind).
     Taken,
+}
+
+/// What the database holds at a batch's number, read after its answer was
+/// lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    /// The batch committed there, with this outcome.
+    Committed(Outcome),
+    /// Nothing committed there yet: the batch did not commit (or an attempt
+    /// of it is still running, and a new attempt will find out).
+    Free,
+    /// Another batch holds the number: the writer's count was behind.
+    Other,
 }
 
 /// The store as the writer, recovery and retention use it.
 pub trait Store: Send + Sync + 'static {
-    /// Commits `batch` in one transaction as the batch numbered `seq` (the
-    /// last committed number plus one), only if `fence` still holds and
-    /// `seq` is not taken yet. A new interaction whose submitter already
+    /// Commits `batch` (named `batch_id`, the same for every attempt of it)
+    /// in one transaction as the batch numbered `seq` (the last committed
+    /// number plus one), only if `fence` still holds and `seq` is not taken
+    /// yet. A new interaction whose submitter already
     /// used its external id is not written (nor its events), and neither is
     /// a change to an interaction the store holds at that version or a
     /// later one: the outcome names them.
@@ -150,19 +161,21 @@ pub trait Store: Send + Sync + 'static {
         &self,
         fence: &Fence,
         seq: i64,
+        batch_id: Uuid,
         batch: &Batch<'_>,
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
 
     /// The number of the last batch committed.
     fn last_commit(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
 
-    /// Whether the batch numbered `seq` committed, read from what the
-    /// database holds after its answer was lost: its outcome if it did.
+    /// Whether the batch `batch_id` committed as number `seq`, read from
+    /// what the database holds after its answer was lost.
     fn resolve(
         &self,
         fence: &Fence,
         seq: i64,
-    ) -> impl Future<Output = Result<Option<Outcome>, StoreError>> + Send;
+        batch_id: Uuid,
+    ) -> impl Future<Output = Result<Resolved, StoreError>> + Send;
 
     /// Every interaction not stopped, of the given processes.
     fn load_live(

@@ -2,7 +2,7 @@
 //! engines also run: no advisory locks, no LISTEN/NOTIFY.
 
 use super::{
-    Batch, Claim, Fence, JournalEntry, LeaseHolder, LeaseOutcome, Outcome, Purged, Store,
+    Batch, Claim, Fence, JournalEntry, LeaseHolder, LeaseOutcome, Outcome, Purged, Resolved, Store,
     StoreError,
 };
 use crate::engine::{Event, EventData, EventKind, Interaction, State};
@@ -295,7 +295,7 @@ async fn check_fence(tx: &mut PgConnection, fence: &Fence) -> Result<(), StoreEr
 const COMMIT: &str = concat!(
     "
 WITH claim AS (
-    UPDATE instance_lease SET seq = $29
+    UPDATE instance_lease SET seq = $29, batch = $30
     WHERE id = 1 AND holder = $22 AND epoch = $23 AND seq = $29 - 1
     RETURNING seq
 ),
@@ -362,6 +362,7 @@ async fn commit_batch(
     pool: &PgPool,
     fence: &Fence,
     seq: i64,
+    batch_id: Uuid,
     batch: &Batch<'_>,
 ) -> Result<Claim, StoreError> {
     let rows = &batch.rows;
@@ -447,6 +448,7 @@ async fn commit_batch(
             .bind(event_at)
             .bind(event_data)
             .bind(seq)
+            .bind(batch_id)
             .fetch_one(pool)
             .await?;
     if !held {
@@ -487,9 +489,10 @@ impl Store for PgStore {
         &self,
         fence: &Fence,
         seq: i64,
+        batch_id: Uuid,
         batch: &Batch<'_>,
     ) -> Result<Claim, StoreError> {
-        commit_batch(&self.pool, fence, seq, batch).await
+        commit_batch(&self.pool, fence, seq, batch_id, batch).await
     }
 
     async fn last_commit(&self) -> Result<i64, StoreError> {
@@ -500,23 +503,34 @@ impl Store for PgStore {
         )
     }
 
-    async fn resolve(&self, fence: &Fence, seq: i64) -> Result<Option<Outcome>, StoreError> {
+    async fn resolve(
+        &self,
+        fence: &Fence,
+        seq: i64,
+        batch_id: Uuid,
+    ) -> Result<Resolved, StoreError> {
         let mut tx = self.pool.begin().await?;
         check_fence(&mut tx, fence).await?;
-        let (last, turned_away, not_applied): (i64, Option<Vec<Uuid>>, Option<Vec<Uuid>>) =
-            sqlx::query_as(
-                "SELECT w.seq, o.turned_away, o.not_applied
-                 FROM instance_lease w LEFT JOIN writer_outcomes o ON o.seq = $1
-                 WHERE w.id = 1",
-            )
-            .bind(seq)
-            .fetch_one(&mut *tx)
-            .await?;
+        type Found = (i64, Option<Uuid>, Option<Vec<Uuid>>, Option<Vec<Uuid>>);
+        let (last, batch, turned_away, not_applied): Found = sqlx::query_as(
+            "SELECT w.seq, w.batch, o.turned_away, o.not_applied
+             FROM instance_lease w LEFT JOIN writer_outcomes o ON o.seq = $1
+             WHERE w.id = 1",
+        )
+        .bind(seq)
+        .fetch_one(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok((last >= seq).then(|| Outcome {
-            turned_away: turned_away.unwrap_or_default(),
-            not_applied: not_applied.unwrap_or_default(),
-        }))
+        Ok(if last < seq {
+            Resolved::Free
+        } else if last == seq && batch == Some(batch_id) {
+            Resolved::Committed(Outcome {
+                turned_away: turned_away.unwrap_or_default(),
+                not_applied: not_applied.unwrap_or_default(),
+            })
+        } else {
+            Resolved::Other
+        })
     }
 
     async fn load_live(&self, processes: &[String]) -> Result<Vec<Interaction>, StoreError> {

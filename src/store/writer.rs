@@ -13,7 +13,7 @@
 //! the batch again — a copy of a batch that did commit claims a number that
 //! is taken, and writes nothing.
 
-use super::{Batch, Claim, Fence, Outcome, Store, StoreError};
+use super::{Batch, Claim, Fence, Outcome, Resolved, Store, StoreError};
 use crate::engine::{Event, Interaction};
 use crate::telemetry::error_chain;
 use std::collections::{HashMap, HashSet};
@@ -64,6 +64,10 @@ pub struct WriteRequest {
     pub events: Vec<Event>,
     /// The interaction this change is about, and whether it creates it.
     pub about: (Uuid, bool),
+    /// For a take-back's barrier: the interactions whose earlier failure
+    /// the writer may forget once everything before the barrier is
+    /// answered.
+    pub clears: Vec<Uuid>,
     pub reply: oneshot::Sender<Result<(), CommitError>>,
 }
 
@@ -123,6 +127,7 @@ impl WriterHandle {
                 rows,
                 events,
                 about,
+                clears: Vec::new(),
                 reply,
             })
             .await
@@ -133,12 +138,23 @@ impl WriterHandle {
     }
 
     /// Resolves once every change queued before it is committed (or
-    /// answered otherwise).
-    pub async fn barrier(&self) -> Result<(), CommitError> {
-        self.send(Vec::new(), Vec::new(), (Uuid::nil(), false))
-            .await
-            .await
-            .unwrap_or(Err(CommitError::Stopped))
+    /// answered otherwise). A take-back names the interactions it reloads:
+    /// until this barrier, every request about them is answered with the
+    /// failure of the change being taken back, and none of theirs is
+    /// written (it was made on top of the failed change).
+    pub async fn barrier(&self, clears: Vec<Uuid>) -> Result<(), CommitError> {
+        let (reply, rx) = oneshot::channel();
+        let request = WriteRequest {
+            rows: Vec::new(),
+            events: Vec::new(),
+            about: (Uuid::nil(), false),
+            clears,
+            reply,
+        };
+        if let Err(mpsc::error::SendError(request)) = self.tx.send(request).await {
+            let _ = request.reply.send(Err(CommitError::Stopped));
+        }
+        rx.await.unwrap_or(Err(CommitError::Stopped))
     }
 }
 
@@ -155,6 +171,11 @@ pub struct Writer<S> {
     duplicates: HashSet<Uuid>,
     /// The number of the last batch committed, once read from the store.
     last: Option<i64>,
+    /// Interactions whose change was refused or not applied, until their
+    /// take-back's barrier: a later request about them (an idempotent
+    /// repeat, a change built on the failed one) gets the same answer and
+    /// writes nothing.
+    failed: HashMap<Uuid, CommitError>,
 }
 
 /// How many not-created ids the writer remembers.
@@ -182,6 +203,7 @@ impl<S: Store> Writer<S> {
                 undo,
                 duplicates: HashSet::new(),
                 last: None,
+                failed: HashMap::new(),
             },
             WriterHandle { tx },
             undone,
@@ -212,6 +234,9 @@ impl<S: Store> Writer<S> {
     }
 
     async fn commit_group(&mut self, pending: &mut Vec<WriteRequest>) -> Result<(), CommitError> {
+        if !self.failed.is_empty() {
+            self.set_aside_failed(pending);
+        }
         let outcome = self.commit_retrying(&merge(pending)).await;
         match outcome {
             Ok((outcome, took)) => {
@@ -237,6 +262,14 @@ impl<S: Store> Writer<S> {
                 warn!(error = %error_chain(&error), size = pending.len(),
                     "batch refused; committing its changes one by one");
                 for request in pending.drain(..) {
+                    let failed = std::iter::once(request.about.0)
+                        .chain(request.rows.iter().map(|row| row.id))
+                        .find_map(|id| self.failed.get(&id).cloned());
+                    if let Some(why) = failed {
+                        // Built on a change of this batch that just failed.
+                        self.reply(request, Err(why));
+                        continue;
+                    }
                     let one = merge(std::slice::from_ref(&request));
                     match self.commit_retrying(&one).await {
                         Ok((outcome, took)) => {
@@ -269,19 +302,47 @@ impl<S: Store> Writer<S> {
         }
     }
 
+    /// Answers, without writing them, the requests about interactions whose
+    /// change failed and is being taken back; forgets the failures a
+    /// take-back's barrier clears.
+    fn set_aside_failed(&mut self, pending: &mut Vec<WriteRequest>) {
+        let mut kept = Vec::with_capacity(pending.len());
+        for request in pending.drain(..) {
+            let failed = std::iter::once(request.about.0)
+                .chain(request.rows.iter().map(|row| row.id))
+                .find_map(|id| self.failed.get(&id).cloned());
+            match failed {
+                Some(why) => self.reply(request, Err(why)),
+                None => {
+                    for id in &request.clears {
+                        self.failed.remove(id);
+                    }
+                    kept.push(request);
+                }
+            }
+        }
+        *pending = kept;
+    }
+
     /// Answers `request`; a change not committed is first reported for the
-    /// engine to take back.
-    fn reply(&self, request: WriteRequest, answer: Result<(), CommitError>) {
+    /// engine to take back, and remembered until that take-back.
+    fn reply(&mut self, request: WriteRequest, answer: Result<(), CommitError>) {
         let ids = match &answer {
             Err(CommitError::Duplicate) => vec![request.about.0],
             Err(CommitError::Refused | CommitError::NotApplied) => {
                 let mut ids: Vec<Uuid> = request.rows.iter().map(|row| row.id).collect();
+                ids.sort_unstable();
                 ids.dedup();
                 ids
             }
             _ => Vec::new(),
         };
         if let (false, Err(why)) = (ids.is_empty(), &answer) {
+            if matches!(why, CommitError::Refused | CommitError::NotApplied) {
+                for id in &ids {
+                    self.failed.insert(*id, why.clone());
+                }
+            }
             let _ = self.undo.send(Undo {
                 ids,
                 why: why.clone(),
@@ -328,15 +389,17 @@ impl<S: Store> Writer<S> {
             // committed by an earlier batch.
             return Ok((Outcome::default(), None));
         }
+        let batch_id = Uuid::now_v7();
         let mut delay = Duration::from_millis(20);
+        // Whether an earlier attempt may have committed: from then on, only
+        // the database's answer (or fencing) ends the loop.
         let mut unknown = false;
-        let mut taken = false;
         loop {
             let last = match self.last {
                 Some(last) => last,
                 None => match self.store.last_commit().await {
                     Ok(last) => *self.last.insert(last),
-                    Err(error) if error.is_transient() => {
+                    Err(error) if error.is_transient() || unknown => {
                         self.backoff(&error, &mut delay).await;
                         continue;
                     }
@@ -345,48 +408,52 @@ impl<S: Store> Writer<S> {
             };
             let seq = last + 1;
             if unknown {
-                match self.store.resolve(&self.fence, seq).await {
-                    Ok(Some(outcome)) => {
+                match self.store.resolve(&self.fence, seq, batch_id).await {
+                    Ok(Resolved::Committed(outcome)) => {
                         warn!(seq, "a commit whose answer was lost had committed");
                         self.last = Some(seq);
                         return Ok((outcome, None));
                     }
-                    Ok(None) if taken => {
-                        // The number is taken, yet not by this batch: the
-                        // sequence moved without this writer. Read it anew
-                        // for the next batch, and refuse this one.
+                    // Not committed (yet): an attempt at the same number
+                    // either writes it, or finds the number taken by a late
+                    // earlier attempt and reads its outcome.
+                    Ok(Resolved::Free) => {}
+                    Ok(Resolved::Other) => {
+                        // The count was behind: no attempt of this batch
+                        // can commit at that number. Read it anew.
                         self.last = None;
-                        return Err(StoreError::OutOfStep(seq));
+                        unknown = false;
+                        continue;
                     }
-                    // It did not commit: commit it again.
-                    Ok(None) => {}
-                    Err(error) if error.is_transient() => {
+                    Err(error @ StoreError::Fenced(_)) => return Err(error),
+                    Err(error) => {
                         self.backoff(&error, &mut delay).await;
                         continue;
                     }
-                    Err(error) => return Err(error),
                 }
             }
             let started = Instant::now();
-            match self.store.commit(&self.fence, seq, batch).await {
+            match self.store.commit(&self.fence, seq, batch_id, batch).await {
                 Ok(Claim::Committed(outcome)) => {
                     self.last = Some(seq);
                     return Ok((outcome, Some(started.elapsed())));
                 }
-                Ok(Claim::Taken) => {
-                    // An earlier attempt of this batch committed after all
-                    // (its transaction ended after the read above): read
-                    // its outcome.
-                    unknown = true;
-                    taken = true;
-                }
+                // An earlier attempt of this batch committed after all, or
+                // the count is behind: the database says which.
+                Ok(Claim::Taken) => unknown = true,
                 Err(error) if error.is_transient() => {
                     // The statement may have committed before the answer
                     // was lost.
                     unknown = true;
                     self.backoff(&error, &mut delay).await;
                 }
-                Err(error) => return Err(error),
+                Err(error) => {
+                    // This attempt's transaction failed; an earlier one's
+                    // copy can commit only at the number the next batch
+                    // reads.
+                    self.last = None;
+                    return Err(error);
+                }
             }
         }
     }
@@ -614,5 +681,72 @@ mod tests {
                 why: CommitError::Duplicate
             })
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_answer_is_resolved_even_when_reading_it_back_fails() {
+        let store = Arc::new(FakeStore::default());
+        store.with(|s| {
+            s.lose_answers = 1;
+            s.fail_resolves = 2;
+        });
+        let running = start(&store);
+        assert_eq!(running.send(interaction(1), true).await, Ok(()));
+        // The writer's count is right: the next batch is written too.
+        assert_eq!(running.send(interaction(2), false).await, Ok(()));
+        let mut undone = running.stop().await;
+        assert!(undone.try_recv().is_err());
+        store.read(|s| {
+            assert_eq!(s.journal.len(), 2);
+            assert_eq!(s.rows[&Uuid::from_u128(7)].version, 2);
+            assert_eq!(s.seq, 2);
+        });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn what_follows_a_refused_change_gets_its_answer_until_the_take_back() {
+        let store = Arc::new(FakeStore::default());
+        let running = start(&store);
+        assert_eq!(running.send(interaction(1), true).await, Ok(()));
+        let id = Uuid::from_u128(7);
+        store.with(|s| {
+            s.refuse.insert(id);
+        });
+        assert_eq!(
+            running.send(interaction(2), false).await,
+            Err(CommitError::Refused)
+        );
+        store.with(|s| s.refuse.clear());
+        // An idempotent repeat answered from memory, and a change built on
+        // the refused one: neither may be acknowledged or written.
+        let repeat = running
+            .handle
+            .send(Vec::new(), Vec::new(), (id, false))
+            .await;
+        assert_eq!(repeat.await.unwrap(), Err(CommitError::Refused));
+        assert_eq!(
+            running.send(interaction(3), false).await,
+            Err(CommitError::Refused)
+        );
+        store.read(|s| {
+            assert_eq!(s.rows[&id].version, 1);
+            assert_eq!(s.journal.len(), 1);
+        });
+        // The take-back's barrier ends it: what comes after is written.
+        running.handle.barrier(vec![id]).await.unwrap();
+        assert_eq!(running.send(interaction(2), false).await, Ok(()));
+        let mut undone = running.stop().await;
+        let taken_back: Vec<Undo> = std::iter::from_fn(|| undone.try_recv().ok()).collect();
+        assert_eq!(
+            taken_back,
+            vec![
+                Undo {
+                    ids: vec![id],
+                    why: CommitError::Refused
+                };
+                2
+            ]
+        );
+        store.read(|s| assert_eq!(s.rows[&id].version, 2));
     }
 }
