@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod bearer;
+pub mod check;
 pub mod config_client;
 pub mod config_server;
 pub mod daemon;

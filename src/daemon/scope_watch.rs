@@ -97,19 +97,6 @@ pub async fn initial(
     ))
 }
 
-/// The scope the configuration server gives, or why it gives none.
-pub async fn check(
-    settings: &Settings,
-    client: &ConfigClient,
-    secret: &SecretString,
-) -> Result<ScopeState, String> {
-    match fetch(settings, client, secret).await {
-        Ok((state, _, _)) => Ok(state),
-        Err(Fetch::Refused(reason)) => Err(format!("refused: {reason}")),
-        Err(Fetch::Unreachable(reason)) => Err(format!("unreachable: {reason}")),
-    }
-}
-
 /// Logs in and reads identity and objects.
 async fn fetch(
     settings: &Settings,
