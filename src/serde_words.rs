@@ -47,6 +47,18 @@ pub fn classify(message: &str, dialect: Dialect) -> Complaint {
         let allowed: Vec<String> = quoted(rest).iter().map(|v| format!("\"{v}\"")).collect();
         return Complaint::Value(format!("must be {}, not \"{variant}\"", either(&allowed)));
     }
+    // A struct written as a list ("invalid length 0, expected struct X with
+    // 4 elements") is refused as not written as a table.
+    if let Some(rest) = message.strip_prefix("invalid length ") {
+        if let Some((_, expected)) = rest.split_once(", expected ") {
+            let expected = if expected.starts_with("struct ") {
+                "a map"
+            } else {
+                expected
+            };
+            return Complaint::Value(format!("must be {}", expected_words(expected, dialect)));
+        }
+    }
     for prefix in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = message.strip_prefix(prefix) {
             if let Some((_, expected)) = rest.rsplit_once(", expected ") {
