@@ -6,7 +6,7 @@ mod common;
 
 use common::config_server::DEMO_SECRET;
 use common::instance::tenant_dir;
-use common::process::{Run, run};
+use common::process::{Run, instance_file, run};
 use common::{TestConfigServer, TestDb};
 use std::path::{Path, PathBuf};
 
@@ -23,25 +23,13 @@ fn described(url: &str) -> String {
     .describe()
 }
 
-/// The `sales` instance's settings in `dir`: listening on `listen`, on the
-/// database `url`, its scope from `scope` (`url = "…"` and `secret_file =
-/// "…"`, or `directory = "…"`).
+/// The `sales` instance's settings in `dir`.
 fn sales_file(dir: &Path, listen: &str, url: &str, scope: &str) -> PathBuf {
-    let path = dir.join("sales.toml");
-    let text = format!(
-        "[instance]\nname = \"sales\"\napplication = \"ixs-sales\"\n\n[listen]\nhttp = \
-         \"{listen}\"\n\n[database]\nurl = \"{url}\"\ncreate = true\n\n[config_server]\n{scope}\n"
-    );
-    std::fs::write(&path, text).expect("write the settings file");
-    path
+    instance_file(dir, ("sales", "ixs-sales"), listen, url, scope)
 }
 
 fn on_server(server: &TestConfigServer, secret_file: &Path) -> String {
-    format!(
-        "url = \"{}\"\nsecret_file = \"{}\"",
-        server.url(),
-        secret_file.display()
-    )
+    common::process::on_server(&server.url(), secret_file)
 }
 
 fn shown(path: &Path) -> String {

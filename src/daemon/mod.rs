@@ -136,6 +136,9 @@ impl Daemon {
                 source = %scope.source,
                 "scope computed"
             );
+            if let Some(reason) = &scope.problem {
+                warn!(%reason, "serving nothing");
+            }
             info!(%addr, %database, "built");
             Ok(Daemon {
                 settings,

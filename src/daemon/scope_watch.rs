@@ -247,11 +247,15 @@ impl ScopeWatcher {
         };
         let revision = state.revision.unwrap_or(0);
         if changed {
-            info!(
-                revision,
-                processes = ?state.served.processes.keys().collect::<Vec<_>>(),
-                "configuration revision applied"
-            );
+            match &state.problem {
+                // Why it serves nothing, as /readyz says it.
+                Some(reason) => warn!(revision, %reason, "serving nothing"),
+                None => info!(
+                    revision,
+                    processes = ?state.served.processes.keys().collect::<Vec<_>>(),
+                    "configuration revision applied"
+                ),
+            }
         }
         self.desk.propose(state);
         self.sessions.recheck(&self.client).await;

@@ -47,6 +47,35 @@ grace_period = "10s"
     path
 }
 
+/// The settings file `<name>.toml` in `dir` of the instance `name` running
+/// as `application`: listening on `listen`, on the database `url` (created
+/// if missing), its scope from `scope` (`url = "…"` and `secret_file =
+/// "…"`, or `directory = "…"`).
+pub fn instance_file(
+    dir: &Path,
+    (name, application): (&str, &str),
+    listen: &str,
+    url: &str,
+    scope: &str,
+) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    let text = format!(
+        "[instance]\nname = \"{name}\"\napplication = \"{application}\"\n\n[listen]\nhttp = \
+         \"{listen}\"\n\n[database]\nurl = \"{url}\"\ncreate = true\n\n[config_server]\n{scope}\n"
+    );
+    std::fs::write(&path, text).expect("write the settings file");
+    path
+}
+
+/// The `[config_server]` lines of an instance following the server at
+/// `url` with the secret in `secret_file`.
+pub fn on_server(url: &str, secret_file: &Path) -> String {
+    format!(
+        "url = \"{url}\"\nsecret_file = \"{}\"",
+        secret_file.display()
+    )
+}
+
 /// A running `ixs serve`.
 pub struct ServeProcess {
     child: Child,
