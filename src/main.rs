@@ -233,7 +233,11 @@ mod tests {
     #[test]
     fn every_option_and_command_has_a_help_text() {
         let cli = Cli::command();
-        let mut missing = Vec::new();
+        let mut missing: Vec<String> = cli
+            .get_arguments()
+            .filter(|arg| arg.get_help().is_none())
+            .map(|arg| arg.get_id().to_string())
+            .collect();
         for command in cli.get_subcommands() {
             if command.get_about().is_none() {
                 missing.push(command.get_name().to_owned());

@@ -5,23 +5,11 @@
 mod common;
 
 use common::config_server::DEMO_SECRET;
+use common::db::described;
 use common::instance::tenant_dir;
 use common::process::{Run, instance_file, run};
 use common::{TestConfigServer, TestDb};
 use std::path::{Path, PathBuf};
-
-/// `host:port/database` of `url`, as the instance describes its database.
-fn described(url: &str) -> String {
-    ixs::settings::for_instance(
-        "x",
-        "x",
-        "127.0.0.1:0".parse().unwrap(),
-        url,
-        ixs::settings::ScopeFrom::Directory(PathBuf::new()),
-    )
-    .database
-    .describe()
-}
 
 /// The `sales` instance's settings in `dir`.
 fn sales_file(dir: &Path, listen: &str, url: &str, scope: &str) -> PathBuf {

@@ -215,7 +215,7 @@ async fn the_guide_followed_literally_serves_a_third_solution_beside_the_others(
     )
     .await;
     assert_eq!(checked.code, Some(0), "{checked}");
-    let described = format!("127.0.0.1:5432/{}", db.name());
+    let described = common::db::described(db.url());
     assert_eq!(
         checked.lines(),
         [
