@@ -38,6 +38,10 @@ pub struct DemoArgs {
 /// The demo tenant's application secret (see `config/tenant/README.md`).
 const DEMO_SECRET: &str = "demo-secret";
 
+/// Everyone who logs in to the demo tenant (`config/tenant/people.toml`).
+const PEOPLE: &str = "people: gateway, agents anna and arno (sales), bea and bob (support), \
+                      reporter rita, admin; every password is 'demo'";
+
 /// The demo's instances: name, application, port offset.
 /// Offset 0 is the configuration server's port.
 const SOLUTIONS: [(&str, &str, u16); 2] =
@@ -89,10 +93,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             daemon.local_addr()
         );
     }
-    println!(
-        "  people: gateway, agents anna and arno (sales), bea and bob (support), admin; \
-         every password is 'demo'"
-    );
+    println!("  {PEOPLE}");
     println!(
         "  log in: curl -s -X POST http://{}/v1/sessions -H 'Content-Type: application/json' \\
          -d '{{\"person\":\"gateway\",\"password\":\"demo\"}}'",
@@ -174,6 +175,20 @@ mod tests {
                 expected,
                 "{url}"
             );
+        }
+    }
+
+    #[test]
+    fn the_demo_names_everyone_who_can_log_in() {
+        let tenant = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/tenant");
+        let directory = crate::directory::Directory::load(&tenant).unwrap();
+        let named: Vec<&str> = PEOPLE
+            .split(|c: char| !c.is_ascii_alphanumeric() && c != '-')
+            .collect();
+        for person in directory.persons.values() {
+            if person.password_hash.is_some() {
+                assert!(named.contains(&person.name.as_str()), "{}", person.name);
+            }
         }
     }
 

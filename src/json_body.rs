@@ -2,6 +2,7 @@
 //! names the offending field. Shared by the instance's API and the
 //! configuration server; each maps [`BodyError`] into its own error policy.
 
+use crate::serde_words::{Complaint, Dialect, classify};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
@@ -68,31 +69,28 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
     Ok(value)
 }
 
-/// Names the field of a serde data error: its path, or the field a
-/// `missing field`/`unknown field` message quotes.
+/// Names the field of a serde data error (its path, or the field a
+/// `missing field`/`unknown field` message quotes) and says what is wrong in
+/// plain words.
 fn field_error(path: &str, message: &str) -> BodyError {
     // serde_json appends " at line L column C"; the field name says more.
     let message = message
         .rfind(" at line ")
         .map_or(message, |at| &message[..at]);
-    let quoted = |prefix: &str| {
-        message
-            .strip_prefix(prefix)
-            .and_then(|rest| rest.split('`').next())
-            .map(str::to_owned)
-    };
     let invalid = |field: String, message: &str| BodyError::InvalidField {
         message: format!("field '{field}': {message}"),
         field,
     };
-    if let Some(field) = quoted("missing field `") {
-        return invalid(join(path, &field), "is required");
+    match classify(message, Dialect::Json) {
+        Complaint::MissingField(field) => invalid(join(path, &field), "is required"),
+        Complaint::UnknownField { field, .. } => {
+            invalid(join(path, &field), "is not a known field")
+        }
+        Complaint::Value(reason) => {
+            let field = if path == "." { "body" } else { path };
+            invalid(field.to_owned(), &reason)
+        }
     }
-    if let Some(field) = quoted("unknown field `") {
-        return invalid(join(path, &field), "is not a known field");
-    }
-    let field = if path == "." { "body" } else { path };
-    invalid(field.to_owned(), message)
 }
 
 fn join(path: &str, field: &str) -> String {
@@ -129,6 +127,59 @@ mod tests {
             BodyError::InvalidField { field, .. } => field,
             other => panic!("not a field error: {other:?}"),
         }
+    }
+
+    fn message_of(error: BodyError) -> String {
+        match error {
+            BodyError::InvalidField { message, .. } => message,
+            other => panic!("not a field error: {other:?}"),
+        }
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Typed {
+        priority: Option<i64>,
+        urgent: Option<bool>,
+        tags: Option<Vec<String>>,
+        level: Option<u8>,
+    }
+
+    #[test]
+    fn what_a_field_must_be_is_said_in_plain_words() {
+        let cases = [
+            (
+                r#"{"priority":"high"}"#,
+                "field 'priority': must be an integer",
+            ),
+            (
+                r#"{"priority":1.5}"#,
+                "field 'priority': must be an integer",
+            ),
+            (
+                r#"{"urgent":"yes"}"#,
+                "field 'urgent': must be true or false",
+            ),
+            (r#"{"tags":"a"}"#, "field 'tags': must be an array"),
+            (r#"{"tags":[1]}"#, "field 'tags[0]': must be a string"),
+            (
+                r#"{"level":300}"#,
+                "field 'level': must be a whole number from 0 to 255",
+            ),
+            ("[]", "field 'body': must be an object"),
+        ];
+        for (body, expected) in cases {
+            let error = parse::<Typed>(body.as_bytes()).unwrap_err();
+            assert_eq!(message_of(error), expected, "{body}");
+        }
+        assert_eq!(
+            message_of(parse::<Body>(br#"{"name":"a","nmae":"b"}"#).unwrap_err()),
+            "field 'nmae': is not a known field"
+        );
+        assert_eq!(
+            message_of(parse::<Body>(b"{}").unwrap_err()),
+            "field 'name': is required"
+        );
     }
 
     #[test]

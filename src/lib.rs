@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod bearer;
+pub mod check;
 pub mod config_client;
 pub mod config_server;
 pub mod daemon;
@@ -14,6 +15,7 @@ pub mod expr;
 pub mod http_serve;
 pub mod json_body;
 pub mod live;
+pub mod serde_words;
 pub mod settings;
 pub mod shutdown;
 pub mod store;

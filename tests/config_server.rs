@@ -64,7 +64,7 @@ impl TestServer {
         let (status, body) = self
             .login(json!({"application": app, "secret": "demo-secret"}))
             .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(status, StatusCode::CREATED, "{body}");
         body["token"].as_str().unwrap().to_owned()
     }
 
@@ -255,7 +255,7 @@ async fn login_as_application_and_as_person() {
     let (status, body) = server
         .login(json!({"application": "ixs-sales", "secret": "demo-secret"}))
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["revision"], 1);
     assert!(body["expires_at"].as_str().unwrap().contains('T'));
     let token = body["token"].as_str().unwrap();
@@ -275,7 +275,7 @@ async fn login_as_application_and_as_person() {
     let (status, body) = server
         .login(json!({"person": "anna", "password": "demo"}))
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     let (_, who) = server
         .get("/v1/whoami", body["token"].as_str().unwrap())
         .await;
@@ -643,7 +643,7 @@ async fn a_changed_secret_revokes_the_session_and_its_watch() {
     let (status, _) = server
         .login(json!({"application": "ixs-sales", "secret": "new-secret"}))
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::CREATED);
     server.stop().await;
 }
 

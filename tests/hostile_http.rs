@@ -476,7 +476,7 @@ async fn server_token(config: &Target) -> String {
         .post(format!("{}/v1/login", config.base))
         .json(&serde_json::json!({ "person": "admin", "password": "demo" }));
     let answer = Answer::of(request, "log in").await;
-    assert_eq!(answer.status, 200, "log in: {answer}");
+    assert_eq!(answer.status, 201, "log in: {answer}");
     answer.body["token"].as_str().expect("token").to_owned()
 }
 

@@ -151,7 +151,18 @@ impl SubmitBody {
                     caller.person
                 )));
             }
-            None if reach == Reach::Own => Some(caller.person.clone()),
+            // Submitting into her own hands: she must be an agent here.
+            None if reach == Reach::Own => {
+                let scope = shared.scope();
+                if !scope.served.agents.contains(&caller.person) {
+                    return Err(ApiError::Forbidden(format!(
+                        "'{}' is not an agent of this instance ('{}'): only its own agents \
+                         submit into their own hands",
+                        caller.person, scope.identity.instance
+                    )));
+                }
+                Some(caller.person.clone())
+            }
             None => None,
         };
         let limits = &shared.limits;

@@ -94,7 +94,10 @@ pub fn router(state: AppState) -> Router {
         .route("/queues", get(queues::list))
         .route("/queues/{process}/{queue}", get(queues::snapshot))
         .route("/scope", get(health::scope))
-        .route("/sessions", post(sessions::log_in));
+        .route("/sessions", post(sessions::log_in))
+        // Not around /readyz and the others: their 503 is the answer
+        // working as designed, not a failure to log as an error.
+        .layer(tower_http::trace::TraceLayer::new_for_http());
     Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(health::healthz))
@@ -103,6 +106,5 @@ pub fn router(state: AppState) -> Router {
         .fallback(health::not_found)
         .method_not_allowed_fallback(health::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

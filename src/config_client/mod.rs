@@ -139,6 +139,12 @@ impl ConfigClient {
         Ok((Token(SecretString::from(answer.token)), answer.expires_at))
     }
 
+    /// Whether the server answers at all (`GET /healthz`, no token).
+    pub async fn healthz(&self) -> Result<(), ClientError> {
+        let _: serde_json::Value = self.send(self.http.get(self.url("/healthz"))).await?;
+        Ok(())
+    }
+
     async fn login(&self, body: serde_json::Value) -> Result<LoginAnswer, ClientError> {
         self.send(self.http.post(self.url("/v1/login")).json(&body))
             .await

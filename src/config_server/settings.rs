@@ -13,7 +13,7 @@ use crate::http_serve::ConnectionLimits;
 pub use crate::settings::SettingsError;
 /// The defaults of the `listen` keys an instance has too.
 use crate::settings::defaults as shared;
-use crate::settings::{invalid, validate_connection_limits};
+use crate::settings::{Findings, Layers, check_connection_limits};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -143,17 +143,14 @@ mod defaults {
 
 impl Settings {
     /// Reads `path`, applies `IXS__SECTION__KEY` overrides from `env`, and
-    /// validates.
+    /// validates; every problem names its file and line, or its variable.
     pub fn load(
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, SettingsError> {
-        let settings: Settings =
-            crate::settings::layered(path, env).map_err(|source| SettingsError::Load {
-                path: path.display().to_string(),
-                source,
-            })?;
-        settings.validate()?;
+        let (settings, layers): (Settings, Layers) =
+            crate::settings::layered::load(path, env, &[])?;
+        settings.findings().into_result(Some(&layers))?;
         Ok(settings)
     }
 
@@ -173,27 +170,45 @@ impl Settings {
         }
     }
 
+    /// Checks the values; reads no file.
     pub fn validate(&self) -> Result<(), SettingsError> {
-        if self.listen.max_body_bytes < 1024 {
-            return Err(invalid("listen.max_body_bytes", "must be at least 1024"));
-        }
-        validate_connection_limits(&self.listen.connection_limits())?;
-        if self.directory.path.as_os_str().is_empty() {
-            return Err(invalid("directory.path", "must not be empty"));
-        }
-        if self.directory.poll_interval < Duration::from_millis(10) {
-            return Err(invalid("directory.poll_interval", "must be at least 10ms"));
-        }
-        if !(1..=100_000).contains(&self.directory.history) {
-            return Err(invalid("directory.history", "must be 1 to 100000"));
-        }
-        if self.tokens.ttl < Duration::from_secs(1) {
-            return Err(invalid("tokens.ttl", "must be at least 1s"));
-        }
-        if self.shutdown.grace_period.is_zero() {
-            return Err(invalid("shutdown.grace_period", "must be more than 0"));
-        }
-        Ok(())
+        self.findings().into_result(None)
+    }
+
+    fn findings(&self) -> Findings {
+        let mut found = Findings::default();
+        found.check(
+            self.listen.max_body_bytes >= 1024,
+            "listen.max_body_bytes",
+            "must be at least 1024",
+        );
+        check_connection_limits(&self.listen.connection_limits(), &mut found);
+        found.check(
+            !self.directory.path.as_os_str().is_empty(),
+            "directory.path",
+            "must not be empty",
+        );
+        found.check(
+            self.directory.poll_interval >= Duration::from_millis(10),
+            "directory.poll_interval",
+            "must be at least 10ms",
+        );
+        found.check(
+            (1..=100_000).contains(&self.directory.history),
+            "directory.history",
+            "must be 1 to 100000",
+        );
+        found.check(
+            self.tokens.ttl >= Duration::from_secs(1),
+            "tokens.ttl",
+            "must be at least 1s",
+        );
+        found.check(
+            !self.shutdown.grace_period.is_zero(),
+            "shutdown.grace_period",
+            "must be more than 0",
+        );
+        found
     }
 }
 

@@ -82,13 +82,23 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Loads the scope, connects to the database (creating it if the
-    /// settings say so), applies migrations and binds the HTTP listener.
+    /// Binds the HTTP listener, then connects to the database (creating it
+    /// if the settings say so), applies migrations and loads the scope.
+    /// The listener comes first: a port already in use stops the start
+    /// before anything is created.
     pub async fn build(settings: Settings) -> anyhow::Result<Daemon> {
         settings.validate()?;
         let span = info_span!("instance", instance = %settings.instance.name);
         async move {
             let database = settings.database.describe();
+            let secret = match &settings.config_server.url {
+                Some(_) => Some(settings.config_server.secret()?),
+                None => None,
+            };
+            let listener = TcpListener::bind(settings.listen.http)
+                .await
+                .with_context(|| format!("cannot listen on {}", settings.listen.http))?;
+            let addr = listener.local_addr()?;
             let store = open_database(settings.database.max_connections, &settings).await?;
             let writes = PgStore::connect(
                 settings.database.connect_options()?,
@@ -97,16 +107,15 @@ impl Daemon {
             )
             .await
             .with_context(|| format!("cannot connect to database {database}"))?;
-            let (scope, config_server, verifier) = match &settings.config_server.url {
-                Some(url) => {
+            let (scope, config_server, verifier) = match (&settings.config_server.url, secret) {
+                (Some(url), Some(secret)) => {
                     let client = ConfigClient::new(url, settings.config_server.timeout)?;
-                    let secret = settings.config_server.secret()?;
                     let (scope, token) =
                         scope_watch::initial(&settings, &client, &secret, &writes).await?;
                     let verifier = Verifier::Server(client.clone());
                     (scope, Some((client, secret, token)), verifier)
                 }
-                None => {
+                _ => {
                     let path = settings
                         .config_server
                         .directory
@@ -127,10 +136,9 @@ impl Daemon {
                 source = %scope.source,
                 "scope computed"
             );
-            let listener = TcpListener::bind(settings.listen.http)
-                .await
-                .with_context(|| format!("cannot listen on {}", settings.listen.http))?;
-            let addr = listener.local_addr()?;
+            if let Some(reason) = &scope.problem {
+                warn!(%reason, "serving nothing");
+            }
             info!(%addr, %database, "built");
             Ok(Daemon {
                 settings,
@@ -499,50 +507,6 @@ pub async fn shutdown_on_signals(cancel: CancellationToken) {
     };
     info!(signal = name, "shutting down");
     cancel.cancel();
-}
-
-/// Validates settings and the scope they yield, without touching the
-/// database; returns a summary for the operator.
-pub async fn check(settings: &Settings) -> anyhow::Result<String> {
-    settings.validate()?;
-    let state = match (
-        &settings.config_server.url,
-        &settings.config_server.directory,
-    ) {
-        (Some(url), _) => {
-            let client = ConfigClient::new(url, settings.config_server.timeout)?;
-            let secret = settings.config_server.secret()?;
-            match scope_watch::check(settings, &client, &secret).await {
-                Ok(state) => state,
-                Err(reason) => {
-                    return Ok(format!(
-                        "instance {} as application {}; database {}; listens on {}; the \
-                         configuration server at {url} could not tell the scope: {reason}",
-                        settings.instance.name,
-                        settings.instance.application,
-                        settings.database.describe(),
-                        settings.listen.http,
-                    ));
-                }
-            }
-        }
-        (None, Some(path)) => scope::from_files(settings, path)?,
-        (None, None) => anyhow::bail!("config_server: neither url nor directory is set"),
-    };
-    let processes: Vec<&String> = state.served.processes.keys().collect();
-    Ok(format!(
-        "instance {} as application {} (person {}); database {}; listens on {}; serves {:?}",
-        state.identity.instance,
-        state.identity.application,
-        state
-            .identity
-            .person
-            .as_deref()
-            .unwrap_or("none: it sees nothing"),
-        settings.database.describe(),
-        settings.listen.http,
-        processes
-    ))
 }
 
 /// Creates the database if the settings say so, and applies migrations.

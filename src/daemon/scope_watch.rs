@@ -97,19 +97,6 @@ pub async fn initial(
     ))
 }
 
-/// The scope the configuration server gives, or why it gives none.
-pub async fn check(
-    settings: &Settings,
-    client: &ConfigClient,
-    secret: &SecretString,
-) -> Result<ScopeState, String> {
-    match fetch(settings, client, secret).await {
-        Ok((state, _, _)) => Ok(state),
-        Err(Fetch::Refused(reason)) => Err(format!("refused: {reason}")),
-        Err(Fetch::Unreachable(reason)) => Err(format!("unreachable: {reason}")),
-    }
-}
-
 /// Logs in and reads identity and objects.
 async fn fetch(
     settings: &Settings,
@@ -260,11 +247,15 @@ impl ScopeWatcher {
         };
         let revision = state.revision.unwrap_or(0);
         if changed {
-            info!(
-                revision,
-                processes = ?state.served.processes.keys().collect::<Vec<_>>(),
-                "configuration revision applied"
-            );
+            match &state.problem {
+                // Why it serves nothing, as /readyz says it.
+                Some(reason) => warn!(revision, %reason, "serving nothing"),
+                None => info!(
+                    revision,
+                    processes = ?state.served.processes.keys().collect::<Vec<_>>(),
+                    "configuration revision applied"
+                ),
+            }
         }
         self.desk.propose(state);
         self.sessions.recheck(&self.client).await;

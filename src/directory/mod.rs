@@ -29,6 +29,8 @@ mod tests;
 
 pub use acl::{Grant, Grantee, ObjectRef, Permission, Principal};
 pub use duration::HumanDuration;
+/// Where keys are in a TOML file, for the settings files' messages too.
+pub(crate) use load::spans;
 pub use load::{LoadError, Problem};
 pub use model::{
     AccessGroup, AgentProfile, Application, ApplicationKind, BusinessProcess, CapacityRule,

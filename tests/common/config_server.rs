@@ -218,7 +218,7 @@ impl TestConfigServer {
         let answer = Answer::from_response(response)
             .await
             .expect("log in to the configuration server");
-        assert_eq!(answer.status, 200, "log in as {ADMIN}: {answer}");
+        assert_eq!(answer.status, 201, "log in as {ADMIN}: {answer}");
         let token = answer.body["token"].as_str().expect("token").to_owned();
         *self.admin.lock().expect("admin token") = Some(token.clone());
         token

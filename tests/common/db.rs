@@ -213,3 +213,16 @@ pub fn with_database(url: &str, database: &str) -> String {
         None => format!("{base}/{database}{query}"),
     }
 }
+
+/// `host:port/database` of `url`, as an instance describes its database.
+pub fn described(url: &str) -> String {
+    ixs::settings::for_instance(
+        "x",
+        "x",
+        "127.0.0.1:0".parse().expect("socket address"),
+        url,
+        ixs::settings::ScopeFrom::Directory(std::path::PathBuf::new()),
+    )
+    .database
+    .describe()
+}

@@ -47,6 +47,35 @@ grace_period = "10s"
     path
 }
 
+/// The settings file `<name>.toml` in `dir` of the instance `name` running
+/// as `application`: listening on `listen`, on the database `url` (created
+/// if missing), its scope from `scope` (`url = "…"` and `secret_file =
+/// "…"`, or `directory = "…"`).
+pub fn instance_file(
+    dir: &Path,
+    (name, application): (&str, &str),
+    listen: &str,
+    url: &str,
+    scope: &str,
+) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    let text = format!(
+        "[instance]\nname = \"{name}\"\napplication = \"{application}\"\n\n[listen]\nhttp = \
+         \"{listen}\"\n\n[database]\nurl = \"{url}\"\ncreate = true\n\n[config_server]\n{scope}\n"
+    );
+    std::fs::write(&path, text).expect("write the settings file");
+    path
+}
+
+/// The `[config_server]` lines of an instance following the server at
+/// `url` with the secret in `secret_file`.
+pub fn on_server(url: &str, secret_file: &Path) -> String {
+    format!(
+        "url = \"{url}\"\nsecret_file = \"{}\"",
+        secret_file.display()
+    )
+}
+
 /// A running `ixs serve`.
 pub struct ServeProcess {
     child: Child,
@@ -227,4 +256,70 @@ fn built_addr(line: &str) -> Option<SocketAddr> {
         return None;
     }
     fields.get("addr")?.as_str()?.parse().ok()
+}
+
+/// How a run of the `ixs` binary ended and what it printed.
+#[derive(Debug)]
+pub struct Run {
+    /// The exit code; `None` if a signal ended it.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Standard output's lines.
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `ixs <args>` to its end (at most 60 s) in `dir` (or the current
+/// folder), with the `IXS__…` overrides `env` and no others, `stdin` on its
+/// standard input.
+pub async fn run(args: &[&str], env: &[(&str, &str)], dir: Option<&Path>, stdin: &str) -> Run {
+    use tokio::io::AsyncWriteExt;
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ixs"));
+    command
+        .args(args)
+        .env("RUST_LOG", "info,sqlx=warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    for (key, _) in std::env::vars() {
+        if key.starts_with("IXS") {
+            command.env_remove(key);
+        }
+    }
+    command.envs(env.iter().copied());
+    let mut child = command.spawn().expect("start the ixs binary");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    input
+        .write_all(stdin.as_bytes())
+        .await
+        .expect("write to ixs's standard input");
+    drop(input);
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("ixs {args:?} did not end within 60 s"))
+        .expect("wait for the ixs binary");
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
 }

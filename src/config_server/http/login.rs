@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -83,10 +84,11 @@ impl LoginRequest {
     }
 }
 
+/// `201 Created` with the session's token, as an instance's log-in answers.
 pub async fn login(
     State(shared): State<AppState>,
     JsonBody(request): JsonBody<LoginRequest>,
-) -> Result<Json<Value>, HttpError> {
+) -> Result<(StatusCode, Json<Value>), HttpError> {
     let (subject, given) = request.credentials()?;
     // Each check costs tens of milliseconds and ~19 MiB: bound how many run
     // at once, and keep them off the runtime's threads.
@@ -125,11 +127,14 @@ pub async fn login(
         revision = revision.number,
         "logged in"
     );
-    Ok(Json(json!({
-        "token": issued.token,
-        "expires_at": issued.session.expires_at,
-        "revision": revision.number,
-    })))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "token": issued.token,
+            "expires_at": issued.session.expires_at,
+            "revision": revision.number,
+        })),
+    ))
 }
 
 #[cfg(test)]

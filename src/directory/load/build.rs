@@ -85,13 +85,26 @@ pub(super) struct Names {
     pub capacity_rules: BTreeSet<String>,
     pub persons: BTreeSet<String>,
     pub groups: BTreeSet<String>,
+    /// False when a file could not be read as TOML: a name missing here may
+    /// be defined there, so no reference is reported as missing.
+    pub complete: bool,
+}
+
+impl Names {
+    /// Whether `name` is known to be missing from `defined`.
+    fn lacks(&self, defined: &BTreeSet<String>, name: &str) -> bool {
+        self.complete && !defined.contains(name)
+    }
 }
 
 /// Checks `raws` (one per source, same order) and builds the directory.
+/// `complete` is false when other files of the directory could not be
+/// parsed: then only what these files get wrong by themselves is reported.
 pub(super) fn build(
     sources: &[Source],
     raws: Vec<RawFile>,
     origin: &str,
+    complete: bool,
 ) -> Result<Directory, Vec<Problem>> {
     let mut report = Report::new(sources);
     let raws = drop_duplicates(&mut report, raws);
@@ -110,6 +123,7 @@ pub(super) fn build(
             .iter()
             .flat_map(|r| r.access_group.keys().cloned())
             .collect(),
+        complete,
     };
     let mut b = Builder {
         report,
@@ -143,6 +157,7 @@ pub(super) fn build(
     let mut problems = b.report.into_problems();
     match tenant {
         Some(tenant) => dir.tenant = tenant,
+        None if !complete => {}
         None => problems.push(Problem {
             file: origin.to_owned(),
             line: None,
@@ -262,7 +277,7 @@ impl Builder<'_, '_> {
         folder: Option<String>,
     ) -> Option<String> {
         let folder = folder?;
-        if !self.names.folders.contains(&folder) {
+        if self.names.lacks(&self.names.folders, &folder) {
             self.report.at(
                 file,
                 &path.key("folder"),
@@ -279,14 +294,14 @@ impl Builder<'_, '_> {
             let at = path.key("grant").index(i);
             let to = match (&g.group, &g.person) {
                 (Some(group), None) => {
-                    if !self.names.groups.contains(group) {
+                    if self.names.lacks(&self.names.groups, group) {
                         let reason = format!("access group '{group}' does not exist");
                         self.report.at(file, &at.key("group"), reason);
                     }
                     Grantee::Group(group.clone())
                 }
                 (None, Some(person)) => {
-                    if !self.names.persons.contains(person) {
+                    if self.names.lacks(&self.names.persons, person) {
                         let reason = format!("person '{person}' does not exist");
                         self.report.at(file, &at.key("person"), reason);
                     }
@@ -389,7 +404,7 @@ impl Builder<'_, '_> {
                 );
             }
             for media in c.media.keys() {
-                if !self.names.media_types.contains(media) {
+                if self.names.lacks(&self.names.media_types, media) {
                     let reason = format!("media type '{media}' does not exist");
                     self.report.at(file, &path.key("media").key(media), reason);
                 }
@@ -445,7 +460,7 @@ impl Builder<'_, '_> {
                     }
                 }
                 if let Some(rule) = &agent.capacity_rule {
-                    if !self.names.capacity_rules.contains(rule) {
+                    if self.names.lacks(&self.names.capacity_rules, rule) {
                         let reason = format!("capacity rule '{rule}' does not exist");
                         self.report
                             .at(file, &path.key("agent").key("capacity_rule"), reason);
@@ -480,7 +495,7 @@ impl Builder<'_, '_> {
             let mut members = BTreeSet::new();
             for (i, member) in g.members.into_iter().enumerate() {
                 let at = path.key("members").index(i);
-                if !self.names.persons.contains(&member) {
+                if self.names.lacks(&self.names.persons, &member) {
                     self.report
                         .at(file, &at, format!("person '{member}' does not exist"));
                 } else if members.contains(&member) {
@@ -511,7 +526,7 @@ impl Builder<'_, '_> {
             let path = Path::root().key("application").key(&name);
             self.check_name(file, &path, &name);
             if let Some(person) = &a.log_on_as {
-                if !self.names.persons.contains(person) {
+                if self.names.lacks(&self.names.persons, person) {
                     let reason = format!("person '{person}' does not exist");
                     self.report.at(file, &path.key("log_on_as"), reason);
                 }

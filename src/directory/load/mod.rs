@@ -13,7 +13,7 @@
 mod build;
 mod process;
 mod raw;
-mod spans;
+pub(crate) mod spans;
 
 #[cfg(test)]
 mod tests;
@@ -174,8 +174,11 @@ impl Source {
 }
 
 /// Parses and checks `sources`; `origin` names them as a whole (the
-/// directory) in problems that belong to no single file.
+/// directory) in problems that belong to no single file. A file that does
+/// not parse hides nothing of the others: they are checked too, as far as
+/// they can be without it.
 fn load_sources(sources: Vec<(String, String)>, origin: &str) -> Result<Directory, LoadError> {
+    let order: Vec<String> = sources.iter().map(|(name, _)| name.clone()).collect();
     let mut parsed = Vec::with_capacity(sources.len());
     let mut problems = Vec::new();
     for (name, text) in sources {
@@ -190,13 +193,23 @@ fn load_sources(sources: Vec<(String, String)>, origin: &str) -> Result<Director
             Err(error) => problems.push(parse_problem(&source, &error)),
         }
     }
-    if !problems.is_empty() {
-        // The other files are not checked against an incomplete whole: their
-        // references to objects of the broken file would be false alarms.
-        return Err(LoadError::Invalid { problems });
-    }
+    // With a file missing, references to its objects would be false alarms:
+    // the others are checked for what they get wrong by themselves.
+    let complete = problems.is_empty();
     let (sources, raws): (Vec<Source>, Vec<RawFile>) = parsed.into_iter().unzip();
-    build::build(&sources, raws, origin).map_err(|problems| LoadError::Invalid { problems })
+    match build::build(&sources, raws, origin, complete) {
+        Ok(directory) if complete => return Ok(directory),
+        Ok(_) => {}
+        Err(found) => problems.extend(found),
+    }
+    // In file order; the problems of no single file last.
+    problems.sort_by_key(|p| {
+        order
+            .iter()
+            .position(|name| *name == p.file)
+            .unwrap_or(order.len())
+    });
+    Err(LoadError::Invalid { problems })
 }
 
 /// A problem the TOML parser found: syntax, a type, an unknown or missing

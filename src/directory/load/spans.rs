@@ -21,14 +21,14 @@ const SPANNED_FIELDS: &[&str] = &[SPANNED_START, SPANNED_END, SPANNED_VALUE];
 
 /// One step of a key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Seg {
+pub(crate) enum Seg {
     Key(String),
     Index(usize),
 }
 
 /// A key path from the root of a file: `process.sales-email.queue.inbound`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct Path(Vec<Seg>);
+pub(crate) struct Path(Vec<Seg>);
 
 impl Path {
     pub fn root() -> Path {
@@ -171,7 +171,7 @@ impl fmt::Display for Path {
 /// never written out (`process` in `[process.sales-email]`) have no range of
 /// their own.
 #[derive(Debug, Clone)]
-pub(super) struct SpanTree {
+pub(crate) struct SpanTree {
     span: Option<Range<usize>>,
     node: Node,
 }
@@ -244,6 +244,15 @@ impl SpanTree {
             }
         }
         best
+    }
+
+    /// Where the value at `path` is written, if that very key is.
+    pub fn find(&self, path: &Path) -> Option<Range<usize>> {
+        let mut node = self;
+        for seg in path.segs() {
+            node = node.child(seg)?;
+        }
+        node.first_span()
     }
 
     fn contains(&self, offset: usize) -> bool {
@@ -411,7 +420,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
 
 /// Line and column (both from 1, the column counted in characters) of a byte
 /// offset.
-pub(super) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = floor_char_boundary(text, offset.min(text.len()));
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;

@@ -196,6 +196,33 @@ fn parse_errors_of_several_files_are_all_reported() {
     assert_eq!(files, ["a.toml", "b.toml"]);
 }
 
+#[test]
+fn a_file_that_does_not_parse_hides_nothing_of_the_others() {
+    let err = Directory::from_sources(&[
+        (
+            "a.toml",
+            "[tenant]\nname = \"t\"\n[capacity_rule.c]\nmedia = {}\n",
+        ),
+        ("b.toml", "[process.p\n"),
+        // Its reference to a group may be to one of b.toml: not reported.
+        (
+            "c.toml",
+            "[person.p1]\nagent = { skills = { x = 11 } }\n\
+             [folder.f]\ngrant = [{ group = \"maybe-in-b\", permissions = [\"read\"] }]\n",
+        ),
+    ])
+    .unwrap_err();
+    let shown: Vec<String> = err.problems().iter().map(Problem::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "a.toml:3:1: capacity rule 'c': allows no media: list at least one under `media`",
+            "b.toml:1:11: invalid table header; expected `.`, `]`",
+            "c.toml:2:26: person 'p1': agent.skills.x: level 11 is out of range 0..=10",
+        ]
+    );
+}
+
 // --- Names and duplicates ----------------------------------------------------
 
 #[test]

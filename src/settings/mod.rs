@@ -4,32 +4,142 @@
 //! Nothing here reads the process environment by itself: the caller passes
 //! the variables in, so tests build settings without touching it.
 
+pub(crate) mod layered;
+#[cfg(test)]
+mod tests;
+
+pub use layered::Layers;
+
 use crate::http_serve::ConnectionLimits;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sqlx::postgres::PgConnectOptions;
-use std::collections::HashMap;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    #[error("{path}: {source}")]
-    Load {
-        path: String,
-        #[source]
-        source: config::ConfigError,
-    },
-    #[error("setting `{key}`: {reason}")]
-    Invalid { key: &'static str, reason: String },
+/// Why settings cannot be used: every problem found, each once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct SettingsError {
+    pub problems: Vec<Problem>,
 }
 
+impl SettingsError {
+    /// `problems` in the order an operator reads them: the file's from top
+    /// to bottom, then those of the file as a whole, then the environment's.
+    pub fn new(mut problems: Vec<Problem>) -> SettingsError {
+        problems.sort_by_key(|p| match &p.origin {
+            Origin::File {
+                line: Some(line), ..
+            } => (0, *line, String::new()),
+            Origin::File { line: None, .. } => (1, 0, String::new()),
+            Origin::Env(var) => (2, 0, var.clone()),
+            Origin::Code => (3, 0, String::new()),
+        });
+        SettingsError { problems }
+    }
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a setting was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The settings file, at this line when the key is written in it.
+    File { path: String, line: Option<usize> },
+    /// An `IXS__…` environment variable.
+    Env(String),
+    /// Settings built in code.
+    Code,
+}
+
+/// One thing wrong with the settings, displayed as
+/// `file:line: key: reason` or `environment variable IXS__…: key: reason`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub origin: Origin,
+    /// The key's full name (`database.lease_ttl`); empty for a problem of
+    /// the whole file.
+    pub key: String,
+    pub reason: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.origin {
+            Origin::File {
+                path,
+                line: Some(line),
+            } => write!(f, "{path}:{line}: ")?,
+            Origin::File { path, line: None } => write!(f, "{path}: ")?,
+            Origin::Env(var) => write!(f, "environment variable {var}: ")?,
+            Origin::Code => f.write_str("setting ")?,
+        }
+        if !self.key.is_empty() {
+            write!(f, "{}: ", self.key)?;
+        }
+        f.write_str(&self.reason)
+    }
+}
+
+/// One problem with `key`, in settings built in code or read from a file
+/// the caller locates.
 pub(crate) fn invalid(key: &'static str, reason: impl Into<String>) -> SettingsError {
-    SettingsError::Invalid {
-        key,
-        reason: reason.into(),
+    SettingsError {
+        problems: vec![Problem {
+            origin: Origin::Code,
+            key: key.to_owned(),
+            reason: reason.into(),
+        }],
+    }
+}
+
+/// The problems validation finds, by key.
+#[derive(Debug, Default)]
+pub(crate) struct Findings(Vec<(&'static str, String)>);
+
+impl Findings {
+    /// Records `reason` about `key` unless `ok`.
+    pub fn check(&mut self, ok: bool, key: &'static str, reason: impl Into<String>) {
+        if !ok {
+            self.0.push((key, reason.into()));
+        }
+    }
+
+    pub fn push(&mut self, key: &'static str, reason: impl Into<String>) {
+        self.0.push((key, reason.into()));
+    }
+
+    /// The findings located by `layers`, or as settings built in code.
+    pub fn into_result(self, layers: Option<&Layers>) -> Result<(), SettingsError> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let problems = self
+            .0
+            .into_iter()
+            .map(|(key, reason)| match layers {
+                Some(layers) => layers.problem(key, reason),
+                None => Problem {
+                    origin: Origin::Code,
+                    key: key.to_owned(),
+                    reason,
+                },
+            })
+            .collect();
+        Err(SettingsError::new(problems))
     }
 }
 
@@ -123,35 +233,35 @@ impl ListenSettings {
 
 /// Checks the `listen` keys that bound connections and request heads; the
 /// instance and the configuration server share them.
-pub(crate) fn validate_connection_limits(limits: &ConnectionLimits) -> Result<(), SettingsError> {
-    if limits.header_read_timeout.is_zero() {
-        return Err(invalid("listen.header_read_timeout", "must be more than 0"));
-    }
-    if !(1..=1_000_000).contains(&limits.max_connections) {
-        return Err(invalid("listen.max_connections", "must be 1 to 1000000"));
-    }
-    if !(256..=ConnectionLimits::MAX_URI_BYTES).contains(&limits.max_uri_bytes) {
-        return Err(invalid(
-            "listen.max_uri_bytes",
-            format!(
-                "must be 256 to {} (the HTTP parser's own limit)",
-                ConnectionLimits::MAX_URI_BYTES
-            ),
-        ));
-    }
-    if !(1024..=ConnectionLimits::MAX_HEADER_BYTES).contains(&limits.max_header_bytes) {
-        return Err(invalid(
-            "listen.max_header_bytes",
-            format!("must be 1024 to {}", ConnectionLimits::MAX_HEADER_BYTES),
-        ));
-    }
-    if !(1..=ConnectionLimits::MAX_HEADERS).contains(&limits.max_headers) {
-        return Err(invalid(
-            "listen.max_headers",
-            format!("must be 1 to {}", ConnectionLimits::MAX_HEADERS),
-        ));
-    }
-    Ok(())
+pub(crate) fn check_connection_limits(limits: &ConnectionLimits, found: &mut Findings) {
+    found.check(
+        !limits.header_read_timeout.is_zero(),
+        "listen.header_read_timeout",
+        "must be more than 0",
+    );
+    found.check(
+        (1..=1_000_000).contains(&limits.max_connections),
+        "listen.max_connections",
+        "must be 1 to 1000000",
+    );
+    found.check(
+        (256..=ConnectionLimits::MAX_URI_BYTES).contains(&limits.max_uri_bytes),
+        "listen.max_uri_bytes",
+        format!(
+            "must be 256 to {} (the HTTP parser's own limit)",
+            ConnectionLimits::MAX_URI_BYTES
+        ),
+    );
+    found.check(
+        (1024..=ConnectionLimits::MAX_HEADER_BYTES).contains(&limits.max_header_bytes),
+        "listen.max_header_bytes",
+        format!("must be 1024 to {}", ConnectionLimits::MAX_HEADER_BYTES),
+    );
+    found.check(
+        (1..=ConnectionLimits::MAX_HEADERS).contains(&limits.max_headers),
+        "listen.max_headers",
+        format!("must be 1 to {}", ConnectionLimits::MAX_HEADERS),
+    );
 }
 
 /// What a second instance does when the database's lease is held.
@@ -229,26 +339,27 @@ impl ConfigServerSettings {
     /// The application's secret, from `secret` or `secret_file`.
     pub fn secret(&self) -> Result<SecretString, SettingsError> {
         match (&self.secret, &self.secret_file) {
-            (Some(secret), None) => Ok(secret.clone()),
-            (None, Some(file)) => std::fs::read_to_string(file)
-                .map(|s| SecretString::from(s.trim_end_matches(['\r', '\n']).to_owned()))
-                .map_err(|e| {
-                    invalid(
-                        "config_server.secret_file",
-                        format!("cannot read {}: {e}", file.display()),
-                    )
-                }),
-            (Some(_), Some(_)) => Err(invalid(
-                "config_server.secret",
-                "give either secret or secret_file, not both",
-            )),
-            (None, None) => Err(invalid(
-                "config_server.secret",
-                "the application's secret is required with config_server.url: set \
-                 secret_file, or IXS__CONFIG_SERVER__SECRET",
-            )),
+            (Some(secret), _) => Ok(secret.clone()),
+            (None, Some(file)) => read_secret_file(file)
+                .map_err(|reason| invalid("config_server.secret_file", reason)),
+            (None, None) => Err(invalid("config_server.secret", SECRET_REQUIRED)),
         }
     }
+}
+
+const SECRET_REQUIRED: &str = "the application's secret is required with config_server.url: set \
+     secret_file, or IXS__CONFIG_SERVER__SECRET";
+
+/// The secret in `file`, without its final line break; why not, in the
+/// operator's words.
+pub fn read_secret_file(file: &Path) -> Result<SecretString, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let secret = text.trim_end_matches(['\r', '\n']);
+    if secret.is_empty() {
+        return Err(format!("{} is empty", file.display()));
+    }
+    Ok(SecretString::from(secret.to_owned()))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -393,158 +504,182 @@ pub(crate) mod defaults {
     }
 }
 
-/// `T` from the TOML file `path`, with the `IXS__SECTION__KEY` variables of
-/// `env` (and no others) overriding its keys.
-pub fn layered<T: serde::de::DeserializeOwned>(
-    path: &Path,
-    env: impl IntoIterator<Item = (String, String)>,
-) -> Result<T, config::ConfigError> {
-    let overrides: HashMap<String, String> = env
-        .into_iter()
-        .filter(|(key, _)| key.starts_with("IXS__"))
-        .collect();
-    config::Config::builder()
-        .add_source(config::File::from(path).format(config::FileFormat::Toml))
-        .add_source(
-            config::Environment::with_prefix("IXS")
-                .prefix_separator("__")
-                .separator("__")
-                .source(Some(overrides)),
-        )
-        .build()
-        .and_then(config::Config::try_deserialize)
-}
+/// Keys of which one given in the environment sets the file's other aside.
+const EXCLUSIVE: &[(&str, &str)] = &[
+    ("config_server.secret", "config_server.secret_file"),
+    ("config_server.url", "config_server.directory"),
+];
 
 impl Settings {
     /// Reads `path`, applies `IXS__SECTION__KEY` overrides from `env`, and
-    /// validates.
+    /// validates; every problem names its file and line, or its variable.
     pub fn load(
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, SettingsError> {
-        let settings: Settings = layered(path, env).map_err(|source| SettingsError::Load {
-            path: path.display().to_string(),
-            source,
-        })?;
-        settings.validate()?;
-        Ok(settings)
+        Settings::load_with_layers(path, env).map(|(settings, _)| settings)
     }
 
+    /// Like [`load`](Self::load), with where each key came from.
+    pub fn load_with_layers(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(Settings, Layers), SettingsError> {
+        let (settings, layers) = layered::load::<Settings>(path, env, EXCLUSIVE)?;
+        settings.findings().into_result(Some(&layers))?;
+        Ok((settings, layers))
+    }
+
+    /// Checks the values; reads no file.
     pub fn validate(&self) -> Result<(), SettingsError> {
+        self.findings().into_result(None)
+    }
+
+    fn findings(&self) -> Findings {
+        let mut found = Findings::default();
         let name = &self.instance.name;
-        if name.is_empty()
-            || name.len() > 63
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        {
-            return Err(invalid(
-                "instance.name",
-                "must be 1 to 63 characters of a-z, 0-9, '-' or '_'",
-            ));
+        found.check(
+            !name.is_empty()
+                && name.len() <= 63
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_'),
+            "instance.name",
+            "must be 1 to 63 characters of a-z, 0-9, '-' or '_'",
+        );
+        found.check(
+            !self.instance.application.trim().is_empty(),
+            "instance.application",
+            "must not be empty",
+        );
+        if let Err(reason) = self.database.url_options() {
+            found.push("database.url", reason);
         }
-        if self.instance.application.trim().is_empty() {
-            return Err(invalid("instance.application", "must not be empty"));
-        }
-        self.database.connect_options()?;
         let config_server = &self.config_server;
         match (&config_server.url, &config_server.directory) {
             (Some(url), None) => {
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(invalid(
-                        "config_server.url",
-                        "must start with http:// or https://",
-                    ));
+                found.check(
+                    url.starts_with("http://") || url.starts_with("https://"),
+                    "config_server.url",
+                    "must start with http:// or https://",
+                );
+                if config_server.secret.is_some() && config_server.secret_file.is_some() {
+                    found.push(
+                        "config_server.secret_file",
+                        "give either config_server.secret or config_server.secret_file, not both",
+                    );
                 }
-                config_server.secret()?;
+                if config_server.secret.is_none() && config_server.secret_file.is_none() {
+                    found.push("config_server.secret", SECRET_REQUIRED);
+                }
             }
             (None, Some(_)) => {}
-            (Some(_), Some(_)) => {
-                return Err(invalid(
-                    "config_server.url",
-                    "give either url (a configuration server) or directory (files read \
-                     directly), not both",
-                ));
-            }
-            (None, None) => {
-                return Err(invalid(
-                    "config_server.url",
-                    "required: the configuration server's address (or `directory` to read \
-                     the tenant's files directly)",
-                ));
-            }
+            (Some(_), Some(_)) => found.push(
+                "config_server.directory",
+                "give either config_server.url (a configuration server) or \
+                 config_server.directory (files read directly), not both",
+            ),
+            (None, None) => found.push(
+                "config_server.url",
+                "required: the configuration server's address (or config_server.directory to \
+                 read the tenant's files directly)",
+            ),
         }
-        if config_server.timeout.is_zero() {
-            return Err(invalid("config_server.timeout", "must be more than 0"));
-        }
-        if config_server.watch_idle_timeout < Duration::from_secs(20) {
-            return Err(invalid(
-                "config_server.watch_idle_timeout",
-                "must be at least 20s (the configuration server sends a keep-alive every 15 s)",
-            ));
-        }
+        found.check(
+            !config_server.timeout.is_zero(),
+            "config_server.timeout",
+            "must be more than 0",
+        );
+        found.check(
+            config_server.watch_idle_timeout >= Duration::from_secs(20),
+            "config_server.watch_idle_timeout",
+            "must be at least 20s (the configuration server sends a keep-alive every 15 s)",
+        );
         let db = &self.database;
-        if !(1..=1000).contains(&db.max_connections) {
-            return Err(invalid("database.max_connections", "must be 1 to 1000"));
-        }
-        if db.max_connections < 2 {
-            return Err(invalid(
-                "database.max_connections",
-                "must be at least 2: the writer and the readers need their own",
-            ));
-        }
-        if !(1..=10_000).contains(&db.writer_batch_max) {
-            return Err(invalid("database.writer_batch_max", "must be 1 to 10000"));
-        }
-        if db.writer_queue == 0 {
-            return Err(invalid("database.writer_queue", "must be at least 1"));
-        }
-        if db.lease_renew.is_zero() || db.lease_renew * 2 > db.lease_ttl {
-            return Err(invalid(
+        found.check(
+            (2..=1000).contains(&db.max_connections),
+            "database.max_connections",
+            "must be 2 to 1000: the writer and the readers need their own",
+        );
+        found.check(
+            (1..=10_000).contains(&db.writer_batch_max),
+            "database.writer_batch_max",
+            "must be 1 to 10000",
+        );
+        found.check(
+            db.writer_queue > 0,
+            "database.writer_queue",
+            "must be at least 1",
+        );
+        if db.lease_ttl.is_zero() {
+            found.push("database.lease_ttl", "must be more than 0");
+        } else if db.lease_renew.is_zero() || db.lease_renew * 2 > db.lease_ttl {
+            found.push(
                 "database.lease_renew",
-                "must be more than 0 and at most half of database.lease_ttl",
-            ));
+                format!(
+                    "must be more than 0 and at most half of database.lease_ttl ({})",
+                    humantime::format_duration(db.lease_ttl)
+                ),
+            );
         }
-        if self.listen.max_body_bytes < 1024 {
-            return Err(invalid("listen.max_body_bytes", "must be at least 1024"));
-        }
-        if self.listen.commit_timeout.is_zero() {
-            return Err(invalid("listen.commit_timeout", "must be more than 0"));
-        }
-        validate_connection_limits(&self.listen.connection_limits())?;
+        found.check(
+            self.listen.max_body_bytes >= 1024,
+            "listen.max_body_bytes",
+            "must be at least 1024",
+        );
+        found.check(
+            !self.listen.commit_timeout.is_zero(),
+            "listen.commit_timeout",
+            "must be more than 0",
+        );
+        check_connection_limits(&self.listen.connection_limits(), &mut found);
         let routing = &self.routing;
-        if routing.min_priority > routing.max_priority {
-            return Err(invalid(
-                "routing.min_priority",
-                "must not be above routing.max_priority",
-            ));
-        }
-        if routing.snapshot_default == 0 || routing.snapshot_default > routing.snapshot_max {
-            return Err(invalid(
-                "routing.snapshot_default",
-                "must be 1 to routing.snapshot_max",
-            ));
-        }
-        if !(1..=100_000).contains(&self.retention.batch_size) {
-            return Err(invalid("retention.batch_size", "must be 1 to 100000"));
-        }
-        if self.retention.interval.is_zero() {
-            return Err(invalid("retention.interval", "must be more than 0"));
-        }
-        if self.auth.session_ttl.is_zero() {
-            return Err(invalid("auth.session_ttl", "must be more than 0"));
-        }
-        if self.shutdown.grace_period.is_zero() {
-            return Err(invalid("shutdown.grace_period", "must be more than 0"));
-        }
-        Ok(())
+        found.check(
+            routing.min_priority <= routing.max_priority,
+            "routing.min_priority",
+            format!(
+                "must not be above routing.max_priority ({})",
+                routing.max_priority
+            ),
+        );
+        found.check(
+            routing.snapshot_default > 0 && routing.snapshot_default <= routing.snapshot_max,
+            "routing.snapshot_default",
+            format!(
+                "must be 1 to routing.snapshot_max ({})",
+                routing.snapshot_max
+            ),
+        );
+        found.check(
+            (1..=100_000).contains(&self.retention.batch_size),
+            "retention.batch_size",
+            "must be 1 to 100000",
+        );
+        found.check(
+            !self.retention.interval.is_zero(),
+            "retention.interval",
+            "must be more than 0",
+        );
+        found.check(
+            !self.auth.session_ttl.is_zero(),
+            "auth.session_ttl",
+            "must be more than 0",
+        );
+        found.check(
+            !self.shutdown.grace_period.is_zero(),
+            "shutdown.grace_period",
+            "must be more than 0",
+        );
+        found
     }
 }
 
 impl DatabaseSettings {
     /// Connection options from `url` and `password_file`.
     pub fn connect_options(&self) -> Result<PgConnectOptions, SettingsError> {
-        let mut options = self.url_options()?;
+        let mut options = self
+            .url_options()
+            .map_err(|reason| invalid("database.url", reason))?;
         if let Some(file) = &self.password_file {
             let password = std::fs::read_to_string(file).map_err(|e| {
                 invalid(
@@ -558,16 +693,12 @@ impl DatabaseSettings {
     }
 
     /// Connection options from `url` alone.
-    fn url_options(&self) -> Result<PgConnectOptions, SettingsError> {
+    fn url_options(&self) -> Result<PgConnectOptions, String> {
         let url = self.url.expose_secret();
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(invalid(
-                "database.url",
-                "must start with postgres:// or postgresql://",
-            ));
+            return Err("must start with postgres:// or postgresql://".to_owned());
         }
-        PgConnectOptions::from_str(url)
-            .map_err(|e| invalid("database.url", format!("not a PostgreSQL URL: {e}")))
+        PgConnectOptions::from_str(url).map_err(|e| format!("not a PostgreSQL URL: {e}"))
     }
 
     /// `host:port/database`, for logs: never the password (nor is its file
@@ -653,172 +784,5 @@ pub fn for_instance(
         retention: RetentionSettings::default(),
         shutdown: ShutdownSettings::default(),
         auth: AuthSettings::default(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write;
-
-    fn example(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("config")
-            .join(name)
-    }
-
-    fn file(text: &str) -> (tempfile_dir::Dir, PathBuf) {
-        let dir = tempfile_dir::Dir::new();
-        let path = dir.path.join("instance.toml");
-        std::fs::File::create(&path)
-            .and_then(|mut f| f.write_all(text.as_bytes()))
-            .unwrap();
-        (dir, path)
-    }
-
-    /// A scratch folder removed on drop.
-    mod tempfile_dir {
-        pub struct Dir {
-            pub path: std::path::PathBuf,
-        }
-        impl Dir {
-            pub fn new() -> Self {
-                let path =
-                    std::env::temp_dir().join(format!("ixs-settings-{}", uuid::Uuid::now_v7()));
-                std::fs::create_dir_all(&path).unwrap();
-                Dir { path }
-            }
-        }
-        impl Drop for Dir {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_dir_all(&self.path);
-            }
-        }
-    }
-
-    const MINIMAL: &str = r#"
-[instance]
-name = "sales"
-application = "ixs-sales"
-[listen]
-http = "127.0.0.1:7201"
-[database]
-url = "postgres://postgres@127.0.0.1:5432/ixs_sales"
-[config_server]
-directory = "config/tenant"
-"#;
-
-    #[test]
-    fn the_example_files_load() {
-        for name in ["sales.toml", "support.toml"] {
-            let settings = Settings::load(&example(name), []).unwrap();
-            assert_eq!(format!("{}.toml", settings.instance.name), name);
-        }
-    }
-
-    #[test]
-    fn defaults_fill_what_is_left_out() {
-        let (_dir, path) = file(MINIMAL);
-        let settings = Settings::load(&path, []).unwrap();
-        assert_eq!(settings.database.max_connections, 8);
-        assert_eq!(settings.shutdown.grace_period, Duration::from_secs(10));
-        assert_eq!(settings.routing.max_priority, 100);
-        assert_eq!(settings.database.on_lease_held, OnLeaseHeld::Exit);
-        assert_eq!(
-            settings.listen.connection_limits(),
-            ConnectionLimits {
-                header_read_timeout: Duration::from_secs(10),
-                max_connections: 4096,
-                max_uri_bytes: 8192,
-                max_header_bytes: 16384,
-                max_headers: 100,
-            }
-        );
-    }
-
-    #[test]
-    fn environment_overrides_the_file() {
-        let (_dir, path) = file(MINIMAL);
-        let env = [
-            (
-                "IXS__DATABASE__URL".to_owned(),
-                "postgres://u@db:6543/other".to_owned(),
-            ),
-            ("IXS__LISTEN__HTTP".to_owned(), "0.0.0.0:9000".to_owned()),
-            ("IXS__DATABASE__MAX_CONNECTIONS".to_owned(), "20".to_owned()),
-            ("IXS__SHUTDOWN__GRACE_PERIOD".to_owned(), "3s".to_owned()),
-            ("UNRELATED".to_owned(), "x".to_owned()),
-        ];
-        let settings = Settings::load(&path, env).unwrap();
-        assert_eq!(settings.database.describe(), "db:6543/other");
-        assert_eq!(settings.listen.http, "0.0.0.0:9000".parse().unwrap());
-        assert_eq!(settings.database.max_connections, 20);
-        assert_eq!(settings.shutdown.grace_period, Duration::from_secs(3));
-    }
-
-    #[test]
-    fn an_unknown_key_is_named() {
-        let (_dir, path) = file(&format!("{MINIMAL}\n[retention]\nkeep_forever = true\n"));
-        let error = Settings::load(&path, []).unwrap_err().to_string();
-        assert!(error.contains("keep_forever"), "{error}");
-    }
-
-    #[test]
-    fn a_bad_value_is_named() {
-        let (_dir, path) = file(&MINIMAL.replace("127.0.0.1:7201", "not-an-address"));
-        let error = Settings::load(&path, []).unwrap_err().to_string();
-        assert!(error.contains("http"), "{error}");
-        let env = [(
-            "IXS__DATABASE__MAX_CONNECTIONS".to_owned(),
-            "many".to_owned(),
-        )];
-        let (_dir, path) = file(MINIMAL);
-        let error = Settings::load(&path, env).unwrap_err().to_string();
-        assert!(error.contains("max_connections"), "{error}");
-    }
-
-    #[test]
-    fn validation_names_the_setting() {
-        let cases = [
-            ("name = \"sales\"", "name = \"Sales Team\"", "instance.name"),
-            (
-                "url = \"postgres://postgres@127.0.0.1:5432/ixs_sales\"",
-                "url = \"mysql://x\"",
-                "database.url",
-            ),
-        ];
-        for (from, to, key) in cases {
-            let (_dir, path) = file(&MINIMAL.replace(from, to));
-            let error = Settings::load(&path, []).unwrap_err().to_string();
-            assert!(error.contains(key), "{key}: {error}");
-        }
-        for (listen, key) in [
-            ("header_read_timeout = \"0s\"", "listen.header_read_timeout"),
-            ("max_connections = 0", "listen.max_connections"),
-            ("max_uri_bytes = 70000", "listen.max_uri_bytes"),
-            ("max_header_bytes = 100", "listen.max_header_bytes"),
-            ("max_headers = 0", "listen.max_headers"),
-        ] {
-            let text = MINIMAL.replace(
-                "http = \"127.0.0.1:7201\"",
-                &format!("http = \"127.0.0.1:7201\"\n{listen}"),
-            );
-            let (_dir, path) = file(&text);
-            let error = Settings::load(&path, []).unwrap_err().to_string();
-            assert!(error.contains(key), "{key}: {error}");
-        }
-        let (_dir, path) = file(&format!(
-            "{MINIMAL}\n[routing]\nmin_priority = 5\nmax_priority = 1\n"
-        ));
-        let error = Settings::load(&path, []).unwrap_err().to_string();
-        assert!(error.contains("routing.min_priority"), "{error}");
-    }
-
-    #[test]
-    fn the_database_password_is_never_described() {
-        let (_dir, path) = file(&MINIMAL.replace("postgres@", "postgres:s3cret@"));
-        let settings = Settings::load(&path, []).unwrap();
-        assert!(!settings.database.describe().contains("s3cret"));
-        assert!(!format!("{settings:?}").contains("s3cret"));
     }
 }
