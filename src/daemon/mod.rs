@@ -4,6 +4,7 @@
 //!
 //! Several daemons can run in one process: nothing here is global.
 
+mod routing;
 pub mod scope;
 mod scope_watch;
 

@@ -4,12 +4,14 @@
 //! application's person may read).
 
 use crate::config_client::{Snapshot, Whoami};
-use crate::directory::{Directory, Dispatch};
+use crate::directory::Directory;
+use crate::engine::routing::Timing;
 use crate::engine::{Served, ServedProcess};
 use crate::live::{Identity, ScopeSource, ScopeState};
 use crate::settings::Settings;
 use anyhow::Context;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Serving nothing, for `reason`.
 pub fn nothing(settings: &Settings, source: ScopeSource, reason: String) -> ScopeState {
@@ -21,6 +23,7 @@ pub fn nothing(settings: &Settings, source: ScopeSource, reason: String) -> Scop
             access_groups: Vec::new(),
         },
         served: Served::default(),
+        routing: Default::default(),
         revision: None,
         source,
         problem: Some(reason),
@@ -92,24 +95,9 @@ pub fn from_snapshot(
         state.revision = Some(snapshot.revision);
         return Ok(state);
     }
-    for (name, process) in &directory.processes {
-        for (queue_name, queue) in &process.queues {
-            for (view_name, view) in &queue.views {
-                crate::expr::parse(&view.condition).with_context(|| {
-                    format!(
-                        "business process '{name}', queue '{queue_name}', view '{view_name}': \
-                         invalid condition"
-                    )
-                })?;
-                if let Dispatch::Strategy(strategy) = &view.dispatch {
-                    anyhow::ensure!(
-                        process.strategies.contains_key(strategy),
-                        "business process '{name}', view '{view_name}': unknown strategy '{strategy}'"
-                    );
-                }
-            }
-        }
-    }
+    // Every condition, target and strategy reference is checked here, so
+    // that a revision the router cannot serve is refused with its place.
+    let routing = Arc::new(super::routing::config(directory, Timing::default())?);
     let served = Served {
         processes: directory
             .processes
@@ -141,6 +129,7 @@ pub fn from_snapshot(
     Ok(ScopeState {
         identity,
         served,
+        routing,
         revision: Some(snapshot.revision),
         source,
         problem,

@@ -2,8 +2,10 @@
 //! serves, as the live task and the API both see it.
 
 use crate::engine::Served;
+use crate::engine::routing::RoutingConfig;
 use serde::Serialize;
 use std::fmt;
+use std::sync::Arc;
 
 /// Who this instance is, as the directory says.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -43,6 +45,8 @@ impl fmt::Display for ScopeSource {
 pub struct ScopeState {
     pub identity: Identity,
     pub served: Served,
+    /// How the served processes are routed: views, strategies, agents.
+    pub routing: Arc<RoutingConfig>,
     /// The configuration server's revision it reflects.
     pub revision: Option<u64>,
     pub source: ScopeSource,

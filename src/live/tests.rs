@@ -34,6 +34,7 @@ fn scope(processes: &[&str]) -> ScopeState {
             access_groups: Vec::new(),
         },
         served: served(processes),
+        routing: Default::default(),
         revision: Some(1),
         source: ScopeSource::ConfigServer,
         problem: None,

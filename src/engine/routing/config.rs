@@ -39,7 +39,7 @@ impl Select {
 pub const PREFERRED_AGENT_TARGET: &str = "agent.name = properties.preferred_agent";
 
 /// One step of a strategy.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Step {
     /// Which agents may take the interaction at this step.
     pub target: Expr,
@@ -86,7 +86,7 @@ pub enum Exhausted {
     Stop(String),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Strategy {
     pub name: String,
     pub steps: Vec<Step>,
@@ -115,7 +115,7 @@ pub struct Aging {
     pub per: Duration,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Dispatch {
     /// ixs routes the view's interactions by this strategy.
     Strategy(Arc<Strategy>),
@@ -124,7 +124,7 @@ pub enum Dispatch {
 }
 
 /// One enabled view of a queue.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct View {
     pub process: String,
     pub queue: String,
@@ -172,7 +172,7 @@ pub struct AgentProfile {
 }
 
 /// The router's timers and limits.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Timing {
     /// An offer not answered within this is revoked.
     pub delivery_timeout: Duration,
@@ -199,7 +199,7 @@ impl Default for Timing {
 }
 
 /// Everything routing is configured with.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RoutingConfig {
     /// The enabled views, in (process, queue, name) order.
     pub views: Vec<Arc<View>>,

@@ -1,0 +1,287 @@
+//! The router's configuration from what the instance may read of the
+//! tenant: each enabled view with its parsed condition, order and strategy,
+//! each agent with its skills, groups and capacity rule. Built for every
+//! revision, so that a target that does not parse is refused with its
+//! place, as a view condition is.
+
+use crate::directory::{self, Directory};
+use crate::engine::routing::{
+    self, AgentProfile, Capacity, Dispatch, Exhausted, OrderField, OrderKey, RoutingConfig, Select,
+    Step, Strategy, Timing, View,
+};
+use anyhow::Context;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// What an agent may hold when its person names no capacity rule: one
+/// interaction of each media type the instance may read.
+fn default_capacity(directory: &Directory) -> Capacity {
+    Capacity {
+        media: directory
+            .media_types
+            .keys()
+            .map(|media| (media.clone(), 1))
+            .collect(),
+        total: None,
+    }
+}
+
+fn select(select: directory::Select) -> Select {
+    match select {
+        directory::Select::LongestIdle => Select::LongestIdle,
+        directory::Select::LeastBusy => Select::LeastBusy,
+        directory::Select::RoundRobin => Select::RoundRobin,
+        directory::Select::LastAgent => Select::LastAgent,
+    }
+}
+
+fn order(keys: &[directory::OrderKey]) -> Vec<OrderKey> {
+    keys.iter()
+        .map(|key| OrderKey {
+            field: match key.field {
+                directory::OrderField::Priority => OrderField::Priority,
+                directory::OrderField::SubmittedAt => OrderField::SubmittedAt,
+                directory::OrderField::PlacedInQueueAt => OrderField::PlacedInQueueAt,
+                directory::OrderField::Id => OrderField::Id,
+            },
+            descending: key.direction == directory::Direction::Desc,
+        })
+        .collect()
+}
+
+fn strategy(process: &str, name: &str, def: &directory::Strategy) -> anyhow::Result<Strategy> {
+    let steps = def
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(n, step)| {
+            let target = crate::expr::parse(&step.target).with_context(|| {
+                format!(
+                    "business process '{process}', strategy '{name}', step {}: invalid target",
+                    n + 1
+                )
+            })?;
+            let timeout = chrono::Duration::from_std(step.timeout.as_duration())
+                .unwrap_or(chrono::Duration::MAX);
+            Ok(Step::new(target, select(step.select), timeout))
+        })
+        .collect::<anyhow::Result<Vec<Step>>>()?;
+    Ok(Strategy {
+        name: name.to_owned(),
+        steps,
+        on_exhausted: match &def.on_exhausted {
+            directory::OnExhausted::PlaceInQueue(queue) => Exhausted::PlaceInQueue(queue.clone()),
+            directory::OnExhausted::Stop(reason) => Exhausted::Stop(reason.clone()),
+        },
+    })
+}
+
+/// The router's configuration for `directory` (already filtered to what the
+/// instance may read), with `timing` from the settings.
+pub fn config(directory: &Directory, timing: Timing) -> anyhow::Result<RoutingConfig> {
+    let mut views = Vec::new();
+    for (process_name, process) in &directory.processes {
+        let mut strategies: BTreeMap<&str, Arc<Strategy>> = BTreeMap::new();
+        for (name, def) in &process.strategies {
+            strategies.insert(name, Arc::new(strategy(process_name, name, def)?));
+        }
+        for (queue_name, queue) in &process.queues {
+            for (view_name, view) in &queue.views {
+                // Every view is checked, enabled or not.
+                let condition = crate::expr::parse(&view.condition).with_context(|| {
+                    format!(
+                        "business process '{process_name}', queue '{queue_name}', view \
+                         '{view_name}': invalid condition"
+                    )
+                })?;
+                let dispatch = match &view.dispatch {
+                    directory::Dispatch::Strategy(name) => match strategies.get(name.as_str()) {
+                        Some(strategy) => Dispatch::Strategy(strategy.clone()),
+                        None => anyhow::bail!(
+                            "business process '{process_name}', view '{view_name}': unknown \
+                             strategy '{name}'"
+                        ),
+                    },
+                    directory::Dispatch::Pull => Dispatch::Pull,
+                    directory::Dispatch::SnapshotOnly => continue,
+                };
+                if !view.enabled {
+                    continue;
+                }
+                views.push(Arc::new(View {
+                    process: process_name.clone(),
+                    queue: queue_name.clone(),
+                    name: view_name.clone(),
+                    condition,
+                    order: order(&view.order),
+                    aging: None,
+                    dispatch,
+                }));
+            }
+        }
+    }
+    let fallback = default_capacity(directory);
+    let agents = directory
+        .persons
+        .values()
+        .filter_map(|person| {
+            let profile = person.agent.as_ref()?;
+            let capacity = profile
+                .capacity_rule
+                .as_ref()
+                .and_then(|rule| directory.capacity_rules.get(rule))
+                .map(|rule| Capacity {
+                    media: rule.media.clone().into_iter().collect(),
+                    total: rule.total,
+                })
+                .unwrap_or_else(|| fallback.clone());
+            let groups = directory
+                .access_groups
+                .values()
+                .filter(|group| group.members.contains(&person.name))
+                .map(|group| group.name.clone())
+                .collect();
+            Some((
+                person.name.clone(),
+                AgentProfile {
+                    name: person.name.clone(),
+                    skills: profile.skills.clone().into_iter().collect(),
+                    groups,
+                    capacity,
+                },
+            ))
+        })
+        .collect();
+    Ok(routing::RoutingConfig {
+        views,
+        agents,
+        timing,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn sales() -> Directory {
+        let tenant =
+            Directory::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/tenant")).unwrap();
+        tenant.filtered_for("svc-sales")
+    }
+
+    #[test]
+    fn the_sales_tenant_routes_by_its_strategies() {
+        let config = config(&sales(), Timing::default()).unwrap();
+        let names: Vec<(&str, &str)> = config
+            .views
+            .iter()
+            .map(|v| (v.process.as_str(), v.queue.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("sales-chat", "inbound"),
+                ("sales-chat", "overflow"),
+                ("sales-email", "inbound"),
+                ("sales-email", "overflow"),
+            ]
+        );
+        let inbound = &config.views[2];
+        let strategy = inbound.strategy().unwrap();
+        assert_eq!(strategy.name, "skilled-first");
+        let steps: Vec<(Select, i64, bool)> = strategy
+            .steps
+            .iter()
+            .map(|s| (s.select, s.timeout.num_seconds(), s.agent_only))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                (Select::LastAgent, 60, true),
+                (Select::LongestIdle, 300, true),
+                (Select::LeastBusy, 900, true),
+            ]
+        );
+        assert_eq!(
+            strategy.on_exhausted,
+            Exhausted::PlaceInQueue("overflow".into())
+        );
+        assert_eq!(
+            inbound.order,
+            [
+                OrderKey {
+                    field: OrderField::Priority,
+                    descending: true
+                },
+                OrderKey {
+                    field: OrderField::SubmittedAt,
+                    descending: false
+                },
+            ]
+        );
+        let chat_overflow = config.views[1].strategy().unwrap();
+        assert_eq!(
+            chat_overflow.on_exhausted,
+            Exhausted::Stop("no agent available".into())
+        );
+    }
+
+    #[test]
+    fn agents_carry_their_skills_groups_and_capacity_rule() {
+        let config = config(&sales(), Timing::default()).unwrap();
+        let names: Vec<&str> = config.agents.keys().map(String::as_str).collect();
+        assert_eq!(names, ["anna", "arno"]);
+        let anna = &config.agents["anna"];
+        assert_eq!(anna.skills["billing"], 8);
+        assert!(anna.groups.contains("sales-agents"));
+        assert_eq!(
+            anna.capacity,
+            Capacity {
+                media: [
+                    ("chat".to_owned(), 2),
+                    ("email".to_owned(), 3),
+                    ("workitem".to_owned(), 1)
+                ]
+                .into(),
+                total: Some(4),
+            }
+        );
+    }
+
+    #[test]
+    fn an_agent_without_a_capacity_rule_may_hold_one_of_each_media() {
+        let mut directory = sales();
+        if let Some(agent) = directory
+            .persons
+            .get_mut("arno")
+            .and_then(|p| p.agent.as_mut())
+        {
+            agent.capacity_rule = None;
+        }
+        let config = config(&directory, Timing::default()).unwrap();
+        let arno = &config.agents["arno"].capacity;
+        assert_eq!(arno.media.values().copied().collect::<Vec<_>>(), [1, 1, 1]);
+        assert_eq!(arno.total, None);
+    }
+
+    #[test]
+    fn a_target_that_does_not_parse_is_refused_with_its_place() {
+        let mut directory = sales();
+        let strategy = directory
+            .processes
+            .get_mut("sales-email")
+            .and_then(|p| p.strategies.get_mut("skilled-first"))
+            .unwrap();
+        strategy.steps[1].target = "agent.skills.english >=".into();
+        let error = config(&directory, Timing::default()).unwrap_err();
+        let text = format!("{error:#}");
+        assert!(
+            text.starts_with(
+                "business process 'sales-email', strategy 'skilled-first', step 2: invalid \
+                 target: line 1, column"
+            ),
+            "{text}"
+        );
+    }
+}
