@@ -79,8 +79,11 @@ async fn start(
 ) -> Running {
     let desk = Arc::new(ScopeDesk::new(scope(processes)));
     let proposals = desk.attach();
-    before(&desk);
+    // The engine is recovered for the scope proposed when the desk was
+    // attached; a proposal made meanwhile must reach the live task as a
+    // change.
     let initial = proposals.borrow().clone();
+    before(&desk);
     let (writer, handle, undone) = store.writer();
     let tracker = tokio_util::task::TaskTracker::new();
     tracker.spawn(writer.run());
