@@ -244,6 +244,20 @@ impl Sim {
     }
 }
 
+impl Sim {
+    /// One inbound view routed by `steps`, stopping when they run out.
+    fn with_steps(steps: Vec<Step>, agents: Vec<AgentProfile>) -> Sim {
+        Sim::new(
+            vec![view(
+                "inbound",
+                strategy(steps, Exhausted::Stop("x".into())),
+                None,
+            )],
+            agents,
+        )
+    }
+}
+
 fn any_agent(secs: i64) -> Strategy {
     strategy(
         vec![step("true", Select::LongestIdle, secs)],
@@ -466,14 +480,7 @@ fn last_agent_waits_for_that_agent_then_falls_back() {
         step("true", Select::LongestIdle, 1_000),
     ];
     let agents = vec![agent("a", &[], 1), agent("b", &[], 1)];
-    let mut sim = Sim::new(
-        vec![view(
-            "inbound",
-            strategy(steps, Exhausted::Stop("x".into())),
-            None,
-        )],
-        agents,
-    );
+    let mut sim = Sim::with_steps(steps, agents);
     sim.ready("b");
     sim.now += Duration::seconds(1);
     sim.ready("a");
@@ -516,14 +523,7 @@ fn a_preferred_agent_is_honoured_only_while_it_is_an_agent_here() {
         step("true", Select::LongestIdle, 1_000),
     ];
     let agents = vec![agent("a", &[], 1), agent("b", &[], 1)];
-    let mut sim = Sim::new(
-        vec![view(
-            "inbound",
-            strategy(steps, Exhausted::Stop("x".into())),
-            None,
-        )],
-        agents,
-    );
+    let mut sim = Sim::with_steps(steps, agents);
     sim.ready("a");
     sim.now += Duration::seconds(1);
     sim.ready("b");
@@ -562,14 +562,7 @@ fn explain_names_each_agent_passed_over_with_its_reason() {
         agent("resting", &[("billing", 9)], 1),
         agent("away", &[("billing", 9)], 1),
     ];
-    let mut sim = Sim::new(
-        vec![view(
-            "inbound",
-            strategy(steps, Exhausted::Stop("x".into())),
-            None,
-        )],
-        agents,
-    );
+    let mut sim = Sim::with_steps(steps, agents);
     for name in ["busy", "novice", "resting"] {
         sim.ready(name);
     }
