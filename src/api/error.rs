@@ -142,6 +142,12 @@ impl From<CommitError> for ApiError {
     fn from(error: CommitError) -> Self {
         match error {
             CommitError::Fenced | CommitError::Stopped => ApiError::not_active(),
+            CommitError::Unknown => ApiError::Unavailable(
+                "commit_pending",
+                "this instance lost its database lease before the change's outcome was known; \
+                 repeat the request (with the same external_id for a submit) to learn it"
+                    .into(),
+            ),
             CommitError::Refused => ApiError::NotStored,
             CommitError::NotApplied => ApiError::Unavailable(
                 "not_applied",

@@ -30,6 +30,8 @@ pub struct State {
     outcomes: BTreeMap<i64, Outcome>,
     /// So many resolves fail as a refusal would (not a transient error).
     pub fail_resolves: usize,
+    /// Resolves find the lease taken over.
+    pub fenced: bool,
     /// A commit touching one of these is refused for good.
     pub refuse: BTreeSet<Uuid>,
     /// So many commits apply, then answer as if the connection broke.
@@ -202,6 +204,9 @@ impl Store for FakeStore {
         batch_id: Uuid,
     ) -> Result<Resolved, StoreError> {
         let mut state = self.state.lock().unwrap();
+        if state.fenced {
+            return Err(StoreError::Fenced(1));
+        }
         if state.fail_resolves > 0 {
             state.fail_resolves -= 1;
             return Err(StoreError::Other(sqlx::Error::Decode(

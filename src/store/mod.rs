@@ -58,6 +58,9 @@ pub enum StoreError {
     /// Another holder took the lease: this instance must not write again.
     #[error("the database lease was taken over (epoch {0} no longer holds)")]
     Fenced(i64),
+    /// The lease was taken over while the outcome of a commit was unknown.
+    #[error("the database lease was taken over (epoch {0}) before a commit's outcome was known")]
+    FencedUnknown(i64),
     /// The database could not be reached or asked to retry; the same call
     /// may succeed later.
     #[error("database unavailable")]

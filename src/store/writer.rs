@@ -40,6 +40,11 @@ pub enum CommitError {
     /// one with the same external id, which the store holds.
     #[error("the submitter already submitted an interaction with this external id")]
     Duplicate,
+    /// The lease was lost while the outcome of the commit holding the
+    /// change was unknown: it may or may not be stored. Ask the instance
+    /// that now holds the database.
+    #[error("the lease was lost before the outcome of this change was known")]
+    Unknown,
     /// The change was not written: the store already held a newer version
     /// of the interaction than the one it was made on.
     #[error("the change was made on an outdated version of the interaction")]
@@ -250,9 +255,13 @@ impl<S: Store> Writer<S> {
                 }
                 Ok(())
             }
-            Err(StoreError::Fenced(_)) => {
+            Err(fenced @ (StoreError::Fenced(_) | StoreError::FencedUnknown(_))) => {
+                let answer = match fenced {
+                    StoreError::FencedUnknown(_) => CommitError::Unknown,
+                    _ => CommitError::Fenced,
+                };
                 for request in pending.drain(..) {
-                    let _ = request.reply.send(Err(CommitError::Fenced));
+                    let _ = request.reply.send(Err(answer.clone()));
                 }
                 Err(CommitError::Fenced)
             }
@@ -280,8 +289,12 @@ impl<S: Store> Writer<S> {
                             let answer = self.answer(&request, &outcome);
                             self.reply(request, answer);
                         }
-                        Err(StoreError::Fenced(_)) => {
-                            let _ = request.reply.send(Err(CommitError::Fenced));
+                        Err(fenced @ (StoreError::Fenced(_) | StoreError::FencedUnknown(_))) => {
+                            let answer = match fenced {
+                                StoreError::FencedUnknown(_) => CommitError::Unknown,
+                                _ => CommitError::Fenced,
+                            };
+                            let _ = request.reply.send(Err(answer));
                             return Err(CommitError::Fenced);
                         }
                         Err(error) => {
@@ -425,7 +438,9 @@ impl<S: Store> Writer<S> {
                         unknown = false;
                         continue;
                     }
-                    Err(error @ StoreError::Fenced(_)) => return Err(error),
+                    // Another holder took over before the database said:
+                    // the change may be stored.
+                    Err(StoreError::Fenced(epoch)) => return Err(StoreError::FencedUnknown(epoch)),
                     Err(error) => {
                         self.backoff(&error, &mut delay).await;
                         continue;
@@ -748,5 +763,24 @@ mod tests {
             ]
         );
         store.read(|s| assert_eq!(s.rows[&id].version, 2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_takeover_before_a_lost_answer_is_read_leaves_the_outcome_unknown() {
+        let store = Arc::new(FakeStore::default());
+        store.with(|s| {
+            s.lose_answers = 1;
+            s.fenced = true;
+        });
+        let running = start(&store);
+        // It is stored, but this instance can no longer find out: its
+        // caller must not be told it was not.
+        assert_eq!(
+            running.send(interaction(1), true).await,
+            Err(CommitError::Unknown)
+        );
+        drop(running.handle);
+        assert_eq!(running.writer.await.unwrap(), Err(CommitError::Fenced));
+        store.read(|s| assert_eq!(s.rows.len(), 1));
     }
 }
