@@ -84,9 +84,12 @@ enum At {
         left: u64,
     },
     Chunked(Chunked),
-    /// No longer followed: the client's end, or a body hyper will refuse.
-    /// Everything passes.
+    /// No longer followed: the client's end. Everything passes.
     Open,
+    /// A body framed otherwise than hyper reads it: what was cleared goes
+    /// to hyper, then the connection ends (no answer can be given in the
+    /// middle of a body).
+    Closed,
     /// A head was refused: hyper gets `STAND_IN[sent..]`, then nothing.
     Refused {
         sent: usize,
@@ -133,7 +136,7 @@ impl Checked {
                 return;
             }
             match &mut self.at {
-                At::Refused { .. } => return,
+                At::Refused { .. } | At::Closed => return,
                 At::Open => {
                     self.cleared = self.buf.len();
                     return;
@@ -164,7 +167,11 @@ impl Checked {
                         self.cleared += len;
                         self.at = At::Head { scanned: 0 };
                     }
-                    Step::Lost => self.at = At::Open,
+                    Step::Lost => {
+                        self.buf.truncate(self.cleared);
+                        self.at = At::Closed;
+                        return;
+                    }
                 },
             }
         }
@@ -225,6 +232,10 @@ impl AsyncRead for Checked {
                 out.put_slice(&this.buf[..n]);
                 this.buf.advance(n);
                 this.cleared -= n;
+                return Poll::Ready(Ok(()));
+            }
+            if matches!(this.at, At::Closed) {
+                // The end, as hyper sees it.
                 return Poll::Ready(Ok(()));
             }
             if let At::Refused { sent } = &mut this.at {
