@@ -580,11 +580,6 @@ impl Engine {
         }
     }
 
-    /// Whether `id` waits to be reloaded.
-    pub fn is_suspended(&self, id: Uuid) -> bool {
-        self.suspended.contains_key(&id)
-    }
-
     /// Replaces what the engine holds of `id` with what the store holds
     /// (`None`: the store has no such interaction): after the store refused
     /// or did not apply a change, the engine must not keep it.

@@ -271,10 +271,7 @@ impl<S: Store> Writer<S> {
                 warn!(error = %error_chain(&error), size = pending.len(),
                     "batch refused; committing its changes one by one");
                 for request in pending.drain(..) {
-                    let failed = std::iter::once(request.about.0)
-                        .chain(request.rows.iter().map(|row| row.id))
-                        .find_map(|id| self.failed.get(&id).cloned());
-                    if let Some(why) = failed {
+                    if let Some(why) = self.failure_of(&request) {
                         // Built on a change of this batch that just failed.
                         self.reply(request, Err(why));
                         continue;
@@ -315,16 +312,20 @@ impl<S: Store> Writer<S> {
         }
     }
 
+    /// The failure of an earlier change that `request` is about or built on.
+    fn failure_of(&self, request: &WriteRequest) -> Option<CommitError> {
+        std::iter::once(request.about.0)
+            .chain(request.rows.iter().map(|row| row.id))
+            .find_map(|id| self.failed.get(&id).cloned())
+    }
+
     /// Answers, without writing them, the requests about interactions whose
     /// change failed and is being taken back; forgets the failures a
     /// take-back's barrier clears.
     fn set_aside_failed(&mut self, pending: &mut Vec<WriteRequest>) {
         let mut kept = Vec::with_capacity(pending.len());
         for request in pending.drain(..) {
-            let failed = std::iter::once(request.about.0)
-                .chain(request.rows.iter().map(|row| row.id))
-                .find_map(|id| self.failed.get(&id).cloned());
-            match failed {
+            match self.failure_of(&request) {
                 Some(why) => self.reply(request, Err(why)),
                 None => {
                     for id in &request.clears {

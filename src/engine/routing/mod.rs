@@ -202,10 +202,6 @@ impl Router {
         }
     }
 
-    pub fn config(&self) -> &RoutingConfig {
-        &self.config
-    }
-
     pub fn agent(&self, name: &str) -> Option<&Agent> {
         self.agents.get(name)
     }
@@ -217,28 +213,6 @@ impl Router {
     /// The agent an offer of `id` is pending for.
     pub fn offered_to(&self, id: Uuid) -> Option<&str> {
         self.offers.get(&id).map(|offer| offer.agent.as_str())
-    }
-
-    /// The deadline of the offer of `id`.
-    pub fn offer_deadline(&self, id: Uuid) -> Option<DateTime<Utc>> {
-        self.offers.get(&id).map(|offer| offer.deadline)
-    }
-
-    /// How many interactions wait in each routed view:
-    /// `(process, queue, view, depth)`.
-    pub fn view_depths(&self) -> impl Iterator<Item = (&str, &str, &str, usize)> {
-        self.config
-            .views
-            .iter()
-            .zip(&self.indexes)
-            .map(|(view, index)| {
-                (
-                    view.process.as_str(),
-                    view.queue.as_str(),
-                    view.name.as_str(),
-                    index.len(),
-                )
-            })
     }
 
     // ---- Interactions ----

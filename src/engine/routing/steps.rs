@@ -99,7 +99,6 @@ impl Router {
                     .insert(in_view.key);
             }
         }
-        index.waiting += 1;
     }
 
     /// Takes `id` out of the indexes of `in_view`'s view (its timer stays).
@@ -127,7 +126,6 @@ impl Router {
                 }
             }
         }
-        index.waiting = index.waiting.saturating_sub(1);
     }
 
     /// Takes `id` out of every view, timers included.

@@ -47,10 +47,11 @@ pub fn aged_priority(view: &View, interaction: &Interaction) -> i128 {
 }
 
 pub fn sort_key(view: &View, interaction: &Interaction) -> SortKey {
+    let aged = aged_priority(view, interaction);
     let mut key = [0i128; 4];
     for (slot, order) in key.iter_mut().zip(&view.order) {
         let value = match order.field {
-            OrderField::Priority => aged_priority(view, interaction),
+            OrderField::Priority => aged,
             OrderField::SubmittedAt => micros(interaction.submitted_at),
             OrderField::PlacedInQueueAt => interaction.placed_in_queue_at.map_or(i128::MAX, micros),
             OrderField::Id => interaction.id.as_u128() as i128,
@@ -59,7 +60,7 @@ pub fn sort_key(view: &View, interaction: &Interaction) -> SortKey {
     }
     SortKey {
         order: key,
-        aged: aged_priority(view, interaction),
+        aged,
         submitted: interaction.submitted_at.timestamp_micros(),
         id: interaction.id,
     }
@@ -92,12 +93,4 @@ pub struct ViewIndex {
     pub open: BTreeMap<(usize, String), BTreeSet<SortKey>>,
     /// agent → the interactions whose step waits for that agent alone.
     pub reserved: BTreeMap<String, BTreeSet<SortKey>>,
-    /// How many interactions wait in the view, whatever their step.
-    pub waiting: usize,
-}
-
-impl ViewIndex {
-    pub fn len(&self) -> usize {
-        self.waiting
-    }
 }
