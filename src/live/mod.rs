@@ -115,10 +115,9 @@ impl LiveHandle {
 /// What the task beside the engine read from the store.
 enum Loaded {
     /// The live interactions of the processes joining the scope, for the
-    /// proposal numbered `generation`.
+    /// proposal numbered `generation` (the one pending).
     Scope {
         generation: u64,
-        state: Arc<ScopeState>,
         interactions: Vec<Interaction>,
     },
     /// The stored version of interactions whose change was not committed.
@@ -343,6 +342,7 @@ impl<S: Store> Live<S> {
             .processes
             .retain(|process, _| !joining.contains(process));
         self.switch(Arc::new(meanwhile), Vec::new());
+        self.pending = Some(state);
         let (store, writer, generation) =
             (self.store.clone(), self.writer.clone(), self.generation);
         let joining: Vec<String> = joining.into_iter().collect();
@@ -356,7 +356,6 @@ impl<S: Store> Live<S> {
             .await;
             Loaded::Scope {
                 generation,
-                state,
                 interactions,
             }
         });
@@ -366,11 +365,11 @@ impl<S: Store> Live<S> {
         match loaded {
             Loaded::Scope {
                 generation,
-                state,
                 interactions,
             } if generation == self.generation => {
-                let state = self.pending.take().unwrap_or(state);
-                self.switch(state, interactions)
+                if let Some(state) = self.pending.take() {
+                    self.switch(state, interactions);
+                }
             }
             // A newer proposal is being loaded.
             Loaded::Scope { .. } => {}

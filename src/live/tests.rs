@@ -252,3 +252,28 @@ async fn a_process_leaving_answers_with_the_scope_the_engine_had() {
     assert!(!refusal.scope.served.serves("support-email"));
     running.stop().await;
 }
+
+#[tokio::test]
+async fn an_unchanged_revision_does_not_restart_a_joining_load() {
+    let store = Arc::new(FakeStore::default());
+    let running = start(store.clone(), &["sales-email"], |_| {}).await;
+    store.hold_reads();
+    running
+        .desk
+        .propose(scope(&["sales-email", "support-email"]));
+    // Let the live task start the load, then the same scope again, as a
+    // revision that changed nothing here proposes it.
+    running.applied(submit("sales-email")).await;
+    running
+        .desk
+        .propose(scope(&["sales-email", "support-email"]));
+    running.applied(submit("sales-email")).await;
+    store.open_reads();
+    running.until_in_force("support-email", true).await;
+    assert_eq!(
+        store.read(|s| s.reads),
+        1,
+        "one load of the joining process"
+    );
+    running.stop().await;
+}
