@@ -185,6 +185,12 @@ pub struct Timing {
     /// How long an agent's live stream may be gone before the agent is set
     /// not ready (`disconnected`).
     pub desktop_grace: Duration,
+    /// A handled interaction with no request on it by its agent for this
+    /// long is revoked back to its queue.
+    pub handling_timeout: Duration,
+    /// An interaction pulled by a routing client and not offered, placed or
+    /// stopped within this goes back to its queue.
+    pub routing_timeout: Duration,
 }
 
 impl Default for Timing {
@@ -194,6 +200,8 @@ impl Default for Timing {
             missed_offers_limit: 3,
             after_work: BTreeMap::new(),
             desktop_grace: Duration::seconds(30),
+            handling_timeout: Duration::minutes(180),
+            routing_timeout: Duration::minutes(720),
         }
     }
 }
