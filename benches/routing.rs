@@ -123,6 +123,7 @@ impl Bench {
             process: "sales-email".into(),
             queue: Some(format!("q{}", n as usize % VIEWS)),
             workbin: None,
+            owner: None,
             state: State::Queued,
             media_type: "email".into(),
             kind: "inbound".into(),

@@ -149,8 +149,9 @@ async fn submit(
     });
     let applied = engine.apply(command, Utc::now().trunc_subsecs(6), Uuid::now_v7)?;
     let about = (applied.interaction.id, applied.created);
+    let changes = engine.take_changes();
     writer
-        .send(vec![applied.interaction], applied.events, about)
+        .send(changes.rows, changes.events, changes.agents, about)
         .await
         .await
         .context("writer gone")?

@@ -314,7 +314,7 @@ async fn the_journal_reads_back_what_each_change_wrote() {
     let uuid = uuid::Uuid::parse_str(id).expect("uuid");
     let mine: Vec<_> = journal
         .iter()
-        .filter(|entry| entry.event.interaction_id == uuid)
+        .filter(|entry| entry.event.interaction_id == Some(uuid))
         .collect();
     let kinds: Vec<EventKind> = mine.iter().map(|entry| entry.event.kind).collect();
     assert_eq!(

@@ -228,7 +228,12 @@ async fn the_guide_followed_literally_serves_a_third_solution_beside_the_others(
                 "✓ database: {described} does not exist yet: serve creates it (database.create \
                  = true)"
             ),
-            "✓ migrations: 3 to apply, which serve does at start".to_owned(),
+            format!(
+                "✓ migrations: {} to apply, which serve does at start",
+                std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+                    .expect("the migrations folder")
+                    .count()
+            ),
             format!("✓ configuration server: {} answers", server.url()),
             "✓ log-in: application ixs-collections accepted".to_owned(),
             format!(

@@ -91,6 +91,9 @@ impl Store for LosingAnswers {
     async fn get(&self, id: Uuid) -> Result<Option<Interaction>, StoreError> {
         self.inner.get(id).await
     }
+    async fn load_agents(&self) -> Result<Vec<ixs::engine::AgentRecord>, StoreError> {
+        self.inner.load_agents().await
+    }
 }
 
 fn served() -> Served {
@@ -174,9 +177,10 @@ impl Setup {
             .apply(command, Utc::now().trunc_subsecs(6), Uuid::now_v7)
             .unwrap();
         let about = (applied.interaction.id, applied.created);
+        let changes = self.engine.take_changes();
         let answer = self
             .handle
-            .send(vec![applied.interaction.clone()], applied.events, about)
+            .send(changes.rows, changes.events, changes.agents, about)
             .await
             .await
             .unwrap();
@@ -236,7 +240,7 @@ async fn a_duplicate_whose_answer_is_lost_is_still_a_duplicate() {
     assert_eq!(answer, Ok(()));
     // The engine forgets the original, as after a restart, and the repeat is
     // turned away by the database; the answer of that commit is lost.
-    setup.engine.resync(original.id, None);
+    setup.engine.resync(original.id, None, Utc::now());
     setup.store.lose.store(1, Ordering::SeqCst);
     let repeat = setup.apply(submit("twice")).await;
     assert_eq!(repeat.1, Err(CommitError::Duplicate));

@@ -3,6 +3,7 @@
 //! offending field; internal causes (SQL, I/O) are logged with their chain and
 //! never sent to a client.
 
+use crate::engine::routing::{AgentError, PullError};
 use crate::engine::{EngineError, State};
 use crate::store::{CommitError, StoreError};
 use crate::telemetry::error_chain;
@@ -55,6 +56,9 @@ pub enum ApiError {
     /// [`RETRY_AFTER_SECS`].
     #[error("too many log-ins are being checked at once; try again shortly")]
     Busy,
+    /// Any other refusal: its status, code and message.
+    #[error("{2}")]
+    Coded(StatusCode, &'static str, String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -97,6 +101,7 @@ impl ApiError {
             ApiError::Unavailable(code, _) => (StatusCode::SERVICE_UNAVAILABLE, code),
             ApiError::NotStored => (StatusCode::INTERNAL_SERVER_ERROR, "not_stored"),
             ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            ApiError::Coded(status, code, _) => (*status, code),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -174,6 +179,31 @@ impl From<EngineError> for ApiError {
             EngineError::NotLive(id) => ApiError::NotFound(format!("no interaction {id}")),
             EngineError::NotYours(_) => ApiError::Forbidden(message),
             EngineError::Reloading(_) => ApiError::Unavailable("reloading", message),
+            EngineError::UnknownWorkbin { .. } => {
+                ApiError::Coded(StatusCode::NOT_FOUND, "unknown_workbin", message)
+            }
+            EngineError::AgentOnly(_) | EngineError::NotYourWorkbin { .. } => {
+                ApiError::Forbidden(message)
+            }
+            EngineError::Agent(AgentError::NotAnAgent(_)) => {
+                ApiError::Coded(StatusCode::FORBIDDEN, "not_an_agent", message)
+            }
+            EngineError::Agent(AgentError::NotLoggedIn(_)) => {
+                ApiError::Coded(StatusCode::CONFLICT, "not_logged_in", message)
+            }
+            EngineError::Agent(AgentError::NoSuchMedia { .. }) => ApiError::field("media", message),
+            EngineError::Unavailable { .. } => {
+                ApiError::Coded(StatusCode::CONFLICT, "agent_unavailable", message)
+            }
+            EngineError::AgentBusy { .. } => {
+                ApiError::Coded(StatusCode::CONFLICT, "agent_busy", message)
+            }
+            EngineError::Pull(PullError::UnknownView { .. }) => {
+                ApiError::Coded(StatusCode::NOT_FOUND, "unknown_view", message)
+            }
+            EngineError::Pull(PullError::NotPulled(_)) => {
+                ApiError::Coded(StatusCode::CONFLICT, "not_pulled", message)
+            }
         }
     }
 }

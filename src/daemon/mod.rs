@@ -308,7 +308,10 @@ impl Daemon {
         // one proposed while recovering reaches it as a change.
         let proposals = desk.attach();
         let scope = proposals.borrow().clone();
-        let engine = match self.recover(scope.served.clone(), &writer_handle).await {
+        let engine = match self
+            .recover(scope.served.clone(), scope.routing.clone(), &writer_handle)
+            .await
+        {
             Ok(engine) => engine,
             Err(e) => {
                 desk.detach();
@@ -368,11 +371,13 @@ impl Daemon {
         }))
     }
 
-    /// Rebuilds the engine from the database. Offers that were pending go
-    /// back to their queues, durably, before anything is served.
+    /// Rebuilds the engine from the database: interactions, and agents
+    /// logged in and ready as they were. Offers that were pending go back
+    /// to their queues, durably, before anything is served.
     async fn recover(
         &self,
         served: Served,
+        routing: Arc<crate::engine::routing::RoutingConfig>,
         writer: &crate::store::WriterHandle,
     ) -> anyhow::Result<Engine> {
         let processes: Vec<String> = served.processes.keys().cloned().collect();
@@ -381,32 +386,25 @@ impl Daemon {
             .load_live(&processes)
             .await
             .context("cannot load the live state")?;
+        let agents = self
+            .store
+            .load_agents()
+            .await
+            .context("cannot load the agents' state")?;
         let count = recovered.len();
-        let mut engine = Engine::new(served);
-        let requeued = engine.restore(recovered, Utc::now().trunc_subsecs(6));
-        let requeued_count = requeued.len();
-        // All sent first, so that they commit in batches, then all awaited:
-        // every one is durable before anything is served.
-        let mut commits = Vec::with_capacity(requeued_count);
-        for applied in requeued {
-            let about = (applied.interaction.id, false);
-            commits.push(
-                writer
-                    .send(vec![applied.interaction], applied.events, about)
-                    .await,
-            );
-        }
-        for commit in commits {
-            commit
-                .await
-                .map_err(|_| anyhow::anyhow!("the writer stopped during recovery"))?
-                .context("cannot persist recovery")?;
-        }
-        info!(
-            live = count,
-            requeued = requeued_count,
-            "live state recovered"
-        );
+        let now = Utc::now().trunc_subsecs(6);
+        let mut engine = Engine::with_routing(served, routing, now);
+        engine.restore(recovered, agents, now);
+        let changes = engine.take_changes();
+        let requeued = changes.rows.len();
+        // Durable before anything is served.
+        writer
+            .send(changes.rows, changes.events, changes.agents, (uuid::Uuid::nil(), false))
+            .await
+            .await
+            .map_err(|_| anyhow::anyhow!("the writer stopped during recovery"))?
+            .context("cannot persist recovery")?;
+        info!(live = count, requeued, "live state recovered");
         Ok(engine)
     }
 

@@ -7,6 +7,8 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
+use super::Interaction;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
@@ -14,14 +16,45 @@ pub enum EventKind {
     PlacedInQueue,
     PropertiesChanged,
     ProcessingStopped,
+    /// Taken by a routing client from a `pull` view.
+    Pulled,
+    /// Reserved for an agent, who is invited to take it.
+    Offered,
+    Accepted,
+    Rejected,
+    OfferTimedOut,
+    /// Taken from its agent (an offer withdrawn, or a handled interaction
+    /// idle past the handling timeout, or a forced log-out).
+    Revoked,
+    /// Offered by its agent to another agent.
+    Transferred,
+    PlacedInWorkbin,
+    TakenFromWorkbin,
+    AgentLoggedIn,
+    AgentLoggedOut,
+    AgentReady,
+    AgentNotReady,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 4] = [
+    pub const ALL: [EventKind; 17] = [
         EventKind::Submitted,
         EventKind::PlacedInQueue,
         EventKind::PropertiesChanged,
         EventKind::ProcessingStopped,
+        EventKind::Pulled,
+        EventKind::Offered,
+        EventKind::Accepted,
+        EventKind::Rejected,
+        EventKind::OfferTimedOut,
+        EventKind::Revoked,
+        EventKind::Transferred,
+        EventKind::PlacedInWorkbin,
+        EventKind::TakenFromWorkbin,
+        EventKind::AgentLoggedIn,
+        EventKind::AgentLoggedOut,
+        EventKind::AgentReady,
+        EventKind::AgentNotReady,
     ];
 
     pub fn parse(s: &str) -> Option<EventKind> {
@@ -34,6 +67,19 @@ impl EventKind {
             EventKind::PlacedInQueue => "placed_in_queue",
             EventKind::PropertiesChanged => "properties_changed",
             EventKind::ProcessingStopped => "processing_stopped",
+            EventKind::Pulled => "pulled",
+            EventKind::Offered => "offered",
+            EventKind::Accepted => "accepted",
+            EventKind::Rejected => "rejected",
+            EventKind::OfferTimedOut => "offer_timed_out",
+            EventKind::Revoked => "revoked",
+            EventKind::Transferred => "transferred",
+            EventKind::PlacedInWorkbin => "placed_in_workbin",
+            EventKind::TakenFromWorkbin => "taken_from_workbin",
+            EventKind::AgentLoggedIn => "agent_logged_in",
+            EventKind::AgentLoggedOut => "agent_logged_out",
+            EventKind::AgentReady => "agent_ready",
+            EventKind::AgentNotReady => "agent_not_ready",
         }
     }
 }
@@ -42,12 +88,46 @@ impl EventKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub kind: EventKind,
-    pub interaction_id: Uuid,
-    pub process: String,
+    /// The interaction it is about; `None` for an agent's own events.
+    pub interaction_id: Option<Uuid>,
+    pub process: Option<String>,
+    /// The agent involved, where one is.
+    pub agent: Option<String>,
     pub at: DateTime<Utc>,
     /// Details of the change (the submitted interaction, the patch, the queues,
     /// the stop reason).
     pub data: EventData,
+}
+
+impl Event {
+    /// An event of `interaction`, involving its agent if it has one.
+    pub fn about(
+        kind: EventKind,
+        interaction: &Interaction,
+        at: DateTime<Utc>,
+        data: EventData,
+    ) -> Self {
+        Event {
+            kind,
+            interaction_id: Some(interaction.id),
+            process: Some(interaction.process.clone()),
+            agent: interaction.agent.clone(),
+            at,
+            data,
+        }
+    }
+
+    /// An agent's own event (log-in, readiness).
+    pub fn of_agent(kind: EventKind, agent: &str, at: DateTime<Utc>, data: EventData) -> Self {
+        Event {
+            kind,
+            interaction_id: None,
+            process: None,
+            agent: Some(agent.to_owned()),
+            at,
+            data,
+        }
+    }
 }
 
 /// An event's details as JSON text, serialized once when the event is made

@@ -20,6 +20,9 @@ pub struct Interaction {
     pub process: String,
     pub queue: Option<String>,
     pub workbin: Option<String>,
+    /// Whose workbin it is parked in: an agent, or an agent group.
+    #[serde(default)]
+    pub owner: Option<String>,
     pub state: State,
     pub media_type: String,
     #[serde(rename = "type")]

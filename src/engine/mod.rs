@@ -1,18 +1,30 @@
 //! The routing core: the live state of one instance and every change to it.
 //!
-//! Plain Rust with no I/O: the caller injects the time and new ids, so the
-//! engine runs the same in tests, benchmarks and the daemon. Each command is
-//! validated against the live state, applied in memory, and answered with the
-//! changed interaction and the events to persist; the store's writer makes
-//! them durable before anyone is told.
+//! Plain Rust with no I/O, in the sans-I/O way: the owner hands in commands
+//! (with the time and new ids injected), calls [`Engine::handle_timeout`] at
+//! the time [`Engine::poll_timeout`] names, and after every call polls out
+//! what changed ([`Engine::take_changes`]): the interactions and agents to
+//! persist, the journal entries, and what to tell agents once the store's
+//! writer made all of it durable. Nothing inside keeps a timer.
+//!
+//! The rooms: `lifecycle` (submit, change, place, stop, pull, workbins),
+//! `offers` (how each change of an interaction reaches the router, offers
+//! made, accepted, rejected, timed out, transfers, the engine's own
+//! timers), `agents` (log-in, readiness, what an agent holds) and `routing`
+//! (the router: views, strategies, decisions and why).
 
+mod agents;
+mod effects;
 mod event;
 mod interaction;
+mod lifecycle;
+mod offers;
 mod queue;
 pub mod routing;
 mod scope;
 pub mod state;
 
+pub use effects::{AgentRecord, AgentView, Changes, MediaView, Notice, OfferView};
 pub use event::{Event, EventData, EventKind};
 pub use interaction::{Interaction, Properties, json_size, merge_properties};
 pub use queue::QueueIndex;
@@ -20,9 +32,10 @@ pub use scope::{Served, ServedProcess};
 pub use state::{Action, State};
 
 use chrono::{DateTime, Duration, Utc};
+use routing::{Decision, Pass, Router, RoutingConfig};
 use serde::Serialize;
-use serde_json::json;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// The most an interaction's properties may hold, as JSON, however many
@@ -67,6 +80,38 @@ pub enum Command {
         id: Uuid,
         reason: String,
     },
+    /// The agent takes the interaction offered to it.
+    Accept {
+        id: Uuid,
+    },
+    /// The agent turns the offer down.
+    Reject {
+        id: Uuid,
+        reason: Option<String>,
+    },
+    /// The agent handling it offers it to another agent; it stays with the
+    /// first until the other accepts.
+    Transfer {
+        id: Uuid,
+        agent: String,
+    },
+    /// Parked in a workbin of the process, owned by an agent or an agent
+    /// group (the acting agent's own when `None`).
+    PlaceInWorkbin {
+        id: Uuid,
+        workbin: String,
+        owner: Option<String>,
+    },
+    /// The acting agent takes a parked interaction from a workbin it may
+    /// read.
+    Take {
+        id: Uuid,
+    },
+    /// A routing client offers an interaction it pulled to an agent.
+    Offer {
+        id: Uuid,
+        agent: String,
+    },
 }
 
 impl Command {
@@ -76,7 +121,13 @@ impl Command {
             Command::Submit(_) => None,
             Command::ChangeProperties { id, .. }
             | Command::PlaceInQueue { id, .. }
-            | Command::Stop { id, .. } => Some(*id),
+            | Command::Stop { id, .. }
+            | Command::Accept { id }
+            | Command::Reject { id, .. }
+            | Command::Transfer { id, .. }
+            | Command::PlaceInWorkbin { id, .. }
+            | Command::Take { id }
+            | Command::Offer { id, .. } => Some(*id),
         }
     }
 }
@@ -88,6 +139,8 @@ pub enum EngineError {
     OutOfScope { process: String },
     #[error("business process '{process}' has no queue '{queue}'")]
     UnknownQueue { process: String, queue: String },
+    #[error("business process '{process}' has no workbin '{workbin}'")]
+    UnknownWorkbin { process: String, workbin: String },
     #[error("unknown media type '{0}'")]
     UnknownMediaType(String),
     #[error("unknown agent '{0}'")]
@@ -112,15 +165,30 @@ pub enum EngineError {
     /// neither offered to nor handled by that agent.
     #[error("interaction {0} is not offered to or handled by you")]
     NotYours(Uuid),
+    /// Only an agent, acting for itself, may do this.
+    #[error("only an agent may {0}")]
+    AgentOnly(&'static str),
+    #[error(transparent)]
+    Agent(#[from] routing::AgentError),
+    /// The agent cannot take the interaction now.
+    #[error("agent '{agent}' cannot take it now: {}", .reason.as_str())]
+    Unavailable { agent: String, reason: Pass },
+    /// A log-out without `force` while the agent holds interactions.
+    #[error("agent '{agent}' holds {held} interaction(s) or offer(s); log out with force to place them back in their queues")]
+    AgentBusy { agent: String, held: usize },
+    /// The workbin belongs to someone the acting agent is not.
+    #[error("workbin '{workbin}' of '{owner}' is not yours")]
+    NotYourWorkbin { workbin: String, owner: String },
+    #[error(transparent)]
+    Pull(#[from] routing::PullError),
 }
 
-/// What a successful command did.
+/// What a successful command did to the interaction it targets (what it
+/// changed in all is polled with [`Engine::take_changes`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Applied {
     /// The interaction after the command.
     pub interaction: Interaction,
-    /// Events to append; empty when nothing changed (an idempotent repeat).
-    pub events: Vec<Event>,
     /// True when the command created the interaction.
     pub created: bool,
 }
@@ -134,6 +202,15 @@ pub struct QueueSnapshot {
     /// Seconds the longest-waiting interaction has waited, 0 when empty.
     pub oldest_age_secs: i64,
     pub interactions: Vec<Interaction>,
+}
+
+/// Why the engine's own timer of an interaction runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Deadline {
+    /// Handled with no request by its agent since: revoked at the end.
+    Handling,
+    /// Pulled by a routing client and not offered, placed nor stopped.
+    Routing,
 }
 
 /// The live state of one instance.
@@ -154,12 +231,34 @@ pub struct Engine {
     /// back ([`Engine::suspend`], [`Engine::resync`]), with how many loads
     /// are awaited.
     suspended: BTreeMap<Uuid, u32>,
+    router: Router,
+    /// Agent → the interactions it handles.
+    held: BTreeMap<String, BTreeSet<Uuid>>,
+    /// Handled interactions offered on to another agent: id → that agent.
+    transfers: BTreeMap<Uuid, String>,
+    /// The handling and routing timeouts: when each runs out.
+    deadlines: BTreeMap<Uuid, (DateTime<Utc>, Deadline)>,
+    timers: BTreeSet<(DateTime<Utc>, Uuid)>,
+    /// (process, workbin) → the interactions parked in it.
+    parked: BTreeMap<(String, String), BTreeSet<Uuid>>,
+    /// What the calls since the last [`Engine::take_changes`] changed.
+    changes: Changes,
 }
 
 impl Engine {
+    /// An engine that serves `served` and routes nothing.
     pub fn new(served: Served) -> Self {
         Engine {
             served,
+            ..Engine::default()
+        }
+    }
+
+    /// An engine that serves `served` and routes by `routing`.
+    pub fn with_routing(served: Served, routing: Arc<RoutingConfig>, now: DateTime<Utc>) -> Self {
+        Engine {
+            served,
+            router: Router::new((*routing).clone(), now),
             ..Engine::default()
         }
     }
@@ -168,17 +267,41 @@ impl Engine {
         &self.served
     }
 
-    /// Loads interactions recovered from the store. Stopped ones are ignored.
-    /// Offers that were pending, and interactions held by a routing client,
-    /// go back to their queue with their original age, since the invitation or
-    /// the hold died with the previous run; those changes are returned, to be
-    /// persisted like any other.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// What every call since the last one changed: to commit, and once
+    /// committed, to tell.
+    pub fn take_changes(&mut self) -> Changes {
+        std::mem::take(&mut self.changes)
+    }
+
+    /// When [`Engine::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<DateTime<Utc>> {
+        let own = self.timers.first().map(|(at, _)| *at);
+        match (own, self.router.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Loads what was recovered from the store. Stopped interactions are
+    /// ignored. Offers that were pending, and interactions held by a
+    /// routing client, go back to their queue with their original age,
+    /// since the invitation or the hold died with the previous run; handled
+    /// ones stay with their agent. Agents are logged in and ready as they
+    /// were, their desktops not connected yet (given the grace period to
+    /// come back). The changes go to [`Engine::take_changes`].
     pub fn restore(
         &mut self,
         interactions: impl IntoIterator<Item = Interaction>,
+        agents: impl IntoIterator<Item = AgentRecord>,
         now: DateTime<Utc>,
-    ) -> Vec<Applied> {
-        let mut requeued = Vec::new();
+    ) {
+        for record in agents {
+            self.restore_agent(record, now);
+        }
         for mut interaction in interactions {
             if !interaction.state.is_live() {
                 continue;
@@ -190,23 +313,20 @@ impl Engine {
                 interaction.state = State::Queued;
                 interaction.agent = None;
                 interaction.offered_at = None;
-                interaction.placed_in_queue_at = Some(now);
                 interaction.version += 1;
-                requeued.push(Applied {
-                    events: vec![Event {
-                        kind: EventKind::PlacedInQueue,
-                        interaction_id: interaction.id,
-                        process: interaction.process.clone(),
-                        at: now,
-                        data: EventData::of(&json!({ "from": { "state": from }, "queue": interaction.queue, "reason": "recovery" })),
-                    }],
-                    interaction: interaction.clone(),
-                    created: false,
-                });
+                self.changes.events.push(Event::about(
+                    EventKind::PlacedInQueue,
+                    &interaction,
+                    now,
+                    EventData::of(&serde_json::json!({
+                        "from": { "state": from }, "queue": interaction.queue, "reason": "recovery"
+                    })),
+                ));
+                self.changes.rows.push(interaction.clone());
             }
-            self.insert_live(interaction);
+            self.insert_live(interaction, now);
         }
-        requeued
+        self.route(now);
     }
 
     /// Changes what the engine serves, live. Interactions of processes that
@@ -217,7 +337,9 @@ impl Engine {
     pub fn set_served(
         &mut self,
         served: Served,
+        routing: Arc<RoutingConfig>,
         entering: impl IntoIterator<Item = Interaction>,
+        now: DateTime<Utc>,
     ) -> (Vec<String>, Vec<String>) {
         let left: Vec<String> = self
             .served
@@ -240,23 +362,33 @@ impl Engine {
                 .map(|i| i.id)
                 .collect();
             for id in gone {
-                if let Some(interaction) = self.live.remove(&id) {
-                    self.unindex(&interaction);
-                    self.forget_external(interaction);
-                }
+                self.drop_live(id, now);
             }
             self.queues
                 .retain(|(process, _), _| !left.contains(process));
         }
         self.served = served;
+        if *routing != *self.router.config() {
+            // Every waiting interaction enters the new views afresh.
+            self.router
+                .reconfigure((*routing).clone(), &routing::Live::new(), now);
+            for index in self.queues.values() {
+                for id in index.in_order() {
+                    if let Some(interaction) = self.live.get(&id) {
+                        self.router.queued(interaction, now);
+                    }
+                }
+            }
+        }
         for interaction in entering {
             if joined.contains(&interaction.process)
                 && interaction.state.is_live()
                 && !self.live.contains_key(&interaction.id)
             {
-                self.insert_live(interaction);
+                self.insert_live(interaction, now);
             }
         }
+        self.route(now);
         (left, joined)
     }
 
@@ -272,7 +404,8 @@ impl Engine {
     }
 
     /// Applies one command on behalf of `agent`: the interaction it targets
-    /// must be offered to or handled by that agent.
+    /// must be offered to or handled by that agent (a take: in a workbin it
+    /// may read).
     pub fn apply_as_agent(
         &mut self,
         agent: &str,
@@ -281,12 +414,19 @@ impl Engine {
         new_id: impl FnOnce() -> Uuid,
     ) -> Result<Applied, EngineError> {
         if let Some(id) = command.target() {
-            let current = self.held(id)?;
-            if current.agent.as_deref() != Some(agent) {
+            let current = self.held_interaction(id)?;
+            let mine = match &command {
+                Command::Accept { .. } | Command::Reject { .. } => {
+                    self.router.offered_to(id) == Some(agent)
+                }
+                Command::Take { .. } => true,
+                _ => current.agent.as_deref() == Some(agent),
+            };
+            if !mine {
                 return Err(EngineError::NotYours(id));
             }
         }
-        self.apply(command, now, new_id)
+        self.execute(command, Some(agent), now, new_id)
     }
 
     /// Applies one command at `now`; `new_id` is called once if it creates an
@@ -297,15 +437,63 @@ impl Engine {
         now: DateTime<Utc>,
         new_id: impl FnOnce() -> Uuid,
     ) -> Result<Applied, EngineError> {
+        self.execute(command, None, now, new_id)
+    }
+
+    fn execute(
+        &mut self,
+        command: Command,
+        agent: Option<&str>,
+        now: DateTime<Utc>,
+        new_id: impl FnOnce() -> Uuid,
+    ) -> Result<Applied, EngineError> {
         self.expire_stopped(now);
-        match command {
+        let applied = match command {
             Command::Submit(submit) => self.submit(submit, now, new_id),
             Command::ChangeProperties { id, patch } => self.change_properties(id, patch, now),
             Command::PlaceInQueue { id, process, queue } => {
                 self.place_in_queue(id, process, queue, now)
             }
             Command::Stop { id, reason } => self.stop(id, reason, now),
+            Command::Accept { id } => {
+                let agent = agent.ok_or(EngineError::AgentOnly("accept an offer"))?;
+                self.accept(id, agent, now)
+            }
+            Command::Reject { id, reason } => {
+                let agent = agent.ok_or(EngineError::AgentOnly("reject an offer"))?;
+                self.reject(id, agent, reason, now)
+            }
+            Command::Transfer { id, agent: to } => {
+                let agent = agent.ok_or(EngineError::AgentOnly("transfer to an agent"))?;
+                self.transfer(id, agent, &to, now)
+            }
+            Command::PlaceInWorkbin { id, workbin, owner } => {
+                self.place_in_workbin(id, agent, workbin, owner, now)
+            }
+            Command::Take { id } => {
+                let agent = agent.ok_or(EngineError::AgentOnly("take from a workbin"))?;
+                self.take(id, agent, now)
+            }
+            Command::Offer { id, agent: to } => self.offer(id, &to, now),
+        }?;
+        if let Some(agent) = agent {
+            self.touch(applied.interaction.id, agent, now);
         }
+        self.route(now);
+        Ok(applied)
+    }
+
+    /// Why `id` went where it did, and while it waits, why it waits.
+    pub fn explain(&self, id: Uuid, now: DateTime<Utc>) -> Result<Vec<Decision>, EngineError> {
+        let interaction = self.held_interaction(id)?;
+        Ok(self.router.explain(interaction, now))
+    }
+
+    /// Who would get `submit` now, by which step, and why the others would
+    /// not. Changes nothing.
+    pub fn dry_run(&self, submit: Submit, now: DateTime<Utc>) -> Result<Vec<Decision>, EngineError> {
+        let interaction = self.validate_submit(submit, Uuid::nil(), now)?;
+        Ok(self.router.dry_run(&interaction, now))
     }
 
     /// The depth, oldest age and first `limit` interactions of a queue.
@@ -339,187 +527,8 @@ impl Engine {
         })
     }
 
-    fn submit(
-        &mut self,
-        submit: Submit,
-        now: DateTime<Utc>,
-        new_id: impl FnOnce() -> Uuid,
-    ) -> Result<Applied, EngineError> {
-        if let Some(external_id) = &submit.external_id {
-            let key = (submit.submitted_by.clone(), external_id.clone());
-            if let Some(existing) = self.external.get(&key).and_then(|id| self.get(*id)) {
-                return Ok(Applied {
-                    interaction: existing.clone(),
-                    events: Vec::new(),
-                    created: false,
-                });
-            }
-        }
-        if !self.served.serves(&submit.process) {
-            return Err(EngineError::OutOfScope {
-                process: submit.process,
-            });
-        }
-        match (&submit.queue, &submit.agent) {
-            (Some(queue), _) => self.check_queue(&submit.process, queue)?,
-            (None, None) => return Err(EngineError::QueueRequired),
-            (None, Some(_)) => {}
-        }
-        check_properties_size(&submit.properties)?;
-        if !self.served.media_types.contains(&submit.media_type) {
-            return Err(EngineError::UnknownMediaType(submit.media_type));
-        }
-        if let Some(agent) = &submit.agent {
-            if !self.served.agents.contains(agent) {
-                return Err(EngineError::UnknownAgent(agent.clone()));
-            }
-        }
-        let by_agent = submit.agent.is_some();
-        let interaction = Interaction {
-            id: new_id(),
-            external_id: submit.external_id,
-            submitted_by: submit.submitted_by,
-            process: submit.process,
-            queue: submit.queue,
-            workbin: None,
-            state: if by_agent {
-                State::Handling
-            } else {
-                State::Queued
-            },
-            media_type: submit.media_type,
-            kind: submit.kind,
-            subtype: submit.subtype,
-            priority: submit.priority,
-            properties: submit.properties,
-            agent: submit.agent,
-            submitted_at: now,
-            placed_in_queue_at: (!by_agent).then_some(now),
-            offered_at: None,
-            assigned_at: by_agent.then_some(now),
-            stopped_at: None,
-            stop_reason: None,
-            version: 1,
-        };
-        let event = Event {
-            kind: EventKind::Submitted,
-            interaction_id: interaction.id,
-            process: interaction.process.clone(),
-            at: now,
-            data: EventData::of(&interaction),
-        };
-        self.insert_live(interaction.clone());
-        Ok(Applied {
-            interaction,
-            events: vec![event],
-            created: true,
-        })
-    }
-
-    fn change_properties(
-        &mut self,
-        id: Uuid,
-        patch: Properties,
-        now: DateTime<Utc>,
-    ) -> Result<Applied, EngineError> {
-        let current = self.check(id, Action::ChangeProperties)?;
-        let mut changed = current.clone();
-        merge_properties(&mut changed.properties, patch.clone());
-        check_properties_size(&changed.properties)?;
-        changed.version += 1;
-        let event = Event {
-            kind: EventKind::PropertiesChanged,
-            interaction_id: id,
-            process: changed.process.clone(),
-            at: now,
-            data: EventData::of(&PropertiesChangedData {
-                changes: &patch,
-                properties: &changed.properties,
-            }),
-        };
-        self.replace_live(changed.clone());
-        Ok(Applied {
-            interaction: changed,
-            events: vec![event],
-            created: false,
-        })
-    }
-
-    fn place_in_queue(
-        &mut self,
-        id: Uuid,
-        process: Option<String>,
-        queue: String,
-        now: DateTime<Utc>,
-    ) -> Result<Applied, EngineError> {
-        let current = self.check(id, Action::PlaceInQueue)?;
-        let process = process.unwrap_or_else(|| current.process.clone());
-        self.check_queue(&process, &queue)?;
-        if current.state == State::Queued
-            && current.process == process
-            && current.queue.as_deref() == Some(queue.as_str())
-        {
-            // Already there: keeping its place is the whole point.
-            return Ok(Applied {
-                interaction: current.clone(),
-                events: Vec::new(),
-                created: false,
-            });
-        }
-        let mut changed = current.clone();
-        let from =
-            json!({ "process": changed.process, "queue": changed.queue, "state": changed.state });
-        changed.process = process;
-        changed.queue = Some(queue);
-        changed.workbin = None;
-        changed.state = State::Queued;
-        changed.agent = None;
-        changed.placed_in_queue_at = Some(now);
-        changed.version += 1;
-        let event = Event {
-            kind: EventKind::PlacedInQueue,
-            interaction_id: id,
-            process: changed.process.clone(),
-            at: now,
-            data: EventData::of(&json!({ "from": from, "queue": changed.queue })),
-        };
-        self.replace_live(changed.clone());
-        Ok(Applied {
-            interaction: changed,
-            events: vec![event],
-            created: false,
-        })
-    }
-
-    fn stop(
-        &mut self,
-        id: Uuid,
-        reason: String,
-        now: DateTime<Utc>,
-    ) -> Result<Applied, EngineError> {
-        let current = self.check(id, Action::Stop)?;
-        let mut changed = current.clone();
-        changed.state = State::Stopped;
-        changed.stopped_at = Some(now);
-        changed.stop_reason = Some(reason.clone());
-        changed.version += 1;
-        let event = Event {
-            kind: EventKind::ProcessingStopped,
-            interaction_id: id,
-            process: changed.process.clone(),
-            at: now,
-            data: EventData::of(&json!({ "reason": reason, "from": current.state })),
-        };
-        self.replace_live(changed.clone());
-        Ok(Applied {
-            interaction: changed,
-            events: vec![event],
-            created: false,
-        })
-    }
-
     /// The interaction `id` as the engine holds it.
-    fn held(&self, id: Uuid) -> Result<&Interaction, EngineError> {
+    fn held_interaction(&self, id: Uuid) -> Result<&Interaction, EngineError> {
         if self.suspended.contains_key(&id) {
             return Err(EngineError::Reloading(id));
         }
@@ -528,7 +537,7 @@ impl Engine {
 
     /// The live interaction `id`, if `action` is legal on it now.
     fn check(&self, id: Uuid, action: Action) -> Result<&Interaction, EngineError> {
-        let current = self.held(id)?;
+        let current = self.held_interaction(id)?;
         if !self.served.serves(&current.process) {
             return Err(EngineError::OutOfScope {
                 process: current.process.clone(),
@@ -558,7 +567,9 @@ impl Engine {
         Ok(())
     }
 
-    fn insert_live(&mut self, interaction: Interaction) {
+    /// Takes in an interaction the engine did not hold (submitted,
+    /// recovered, loaded), and tells the router what it is.
+    fn insert_live(&mut self, interaction: Interaction, now: DateTime<Utc>) {
         if let Some(external_id) = &interaction.external_id {
             self.external.insert(
                 (interaction.submitted_by.clone(), external_id.clone()),
@@ -566,6 +577,17 @@ impl Engine {
             );
         }
         self.index(&interaction);
+        match (interaction.state, interaction.agent.clone()) {
+            (State::Queued, _) => self.router.queued(&interaction, now),
+            (State::Handling, Some(agent)) => {
+                self.router.hold(&agent, &interaction.media_type, now);
+                self.router.remember_agent(&interaction, &agent);
+                self.held.entry(agent).or_default().insert(interaction.id);
+                self.set_deadline(interaction.id, Deadline::Handling, now);
+            }
+            (State::Routing, _) => self.set_deadline(interaction.id, Deadline::Routing, now),
+            _ => {}
+        }
         self.live.insert(interaction.id, interaction);
     }
 
@@ -573,9 +595,9 @@ impl Engine {
     /// change of theirs was not committed, so what the engine holds may not
     /// be what the store holds. Requests on them are answered
     /// [`EngineError::Reloading`] until [`Engine::resync`].
-    pub fn suspend(&mut self, ids: &[Uuid]) {
+    pub fn suspend(&mut self, ids: &[Uuid], now: DateTime<Utc>) {
         for &id in ids {
-            self.forget(id);
+            self.forget(id, now);
             *self.suspended.entry(id).or_default() += 1;
         }
     }
@@ -583,7 +605,7 @@ impl Engine {
     /// Replaces what the engine holds of `id` with what the store holds
     /// (`None`: the store has no such interaction): after the store refused
     /// or did not apply a change, the engine must not keep it.
-    pub fn resync(&mut self, id: Uuid, stored: Option<Interaction>) {
+    pub fn resync(&mut self, id: Uuid, stored: Option<Interaction>, now: DateTime<Utc>) {
         match self.suspended.get_mut(&id) {
             // Another load of it is awaited: every one of them read the
             // store after the same changes, and the last one puts it back.
@@ -596,67 +618,118 @@ impl Engine {
             }
             None => {}
         }
-        self.forget(id);
+        self.forget(id, now);
         if let Some(stored) = stored {
             if stored.state.is_live() && self.served.serves(&stored.process) {
-                self.insert_live(stored);
+                let stored = match stored.state {
+                    // The offer the engine made is gone with the change
+                    // taken back: the interaction waits again.
+                    State::Offered => Interaction {
+                        state: State::Queued,
+                        agent: None,
+                        offered_at: None,
+                        ..stored
+                    },
+                    _ => stored,
+                };
+                self.insert_live(stored, now);
             }
         }
+        self.route(now);
     }
 
     /// Drops whatever the engine holds of `id`.
-    fn forget(&mut self, id: Uuid) {
-        let known = self
-            .live
-            .remove(&id)
-            .or_else(|| self.recently_stopped.remove(&id));
-        if let Some(old) = known {
-            self.unindex(&old);
+    fn forget(&mut self, id: Uuid, now: DateTime<Utc>) {
+        self.drop_live(id, now);
+        if let Some(old) = self.recently_stopped.remove(&id) {
             self.forget_external(old);
         }
     }
 
-    /// Swaps in the new version of a live interaction, keeping the queue
-    /// indexes and the stopped set in step.
-    fn replace_live(&mut self, changed: Interaction) {
+    /// Removes a live interaction from memory alone (nothing is written):
+    /// its process left the scope, or the store's version replaces it. An
+    /// offer of it is withdrawn, and its agent's capacity freed.
+    fn drop_live(&mut self, id: Uuid, now: DateTime<Utc>) {
+        let Some(old) = self.live.remove(&id) else {
+            return;
+        };
+        self.unindex(&old);
+        if let Some(agent) = self.router.gone(id, now) {
+            self.revoked(agent, id, "withdrawn");
+        }
+        self.transfers.remove(&id);
+        if let (State::Handling, Some(agent)) = (old.state, &old.agent) {
+            self.unhold(agent, id, &old.media_type, now);
+        }
+        self.clear_deadline(id);
+        self.router.forget(id);
+        self.forget_external(old);
+    }
+
+    /// Puts the new version of a live interaction in place, keeping the
+    /// queue indexes and the stopped set in step, without telling the
+    /// router (which made the change itself). The row is to be written.
+    fn put(&mut self, changed: Interaction) {
         if let Some(old) = self.live.remove(&changed.id) {
             self.unindex(&old);
         }
+        self.changes.rows.push(changed.clone());
         if changed.state.is_live() {
             self.index(&changed);
             self.live.insert(changed.id, changed);
         } else {
             let at = changed.stopped_at.unwrap_or_default();
             self.stopped_order.push_back((at, changed.id));
+            self.router.forget(changed.id);
             self.recently_stopped.insert(changed.id, changed);
         }
     }
 
     fn index(&mut self, interaction: &Interaction) {
-        if let (State::Queued, Some(queue)) = (interaction.state, &interaction.queue) {
-            self.queues
-                .entry((interaction.process.clone(), queue.clone()))
-                .or_default()
-                .insert(
-                    interaction.id,
-                    interaction.priority,
-                    interaction.submitted_at,
-                );
+        match (interaction.state, &interaction.queue, &interaction.workbin) {
+            (State::Queued, Some(queue), _) => {
+                self.queues
+                    .entry((interaction.process.clone(), queue.clone()))
+                    .or_default()
+                    .insert(
+                        interaction.id,
+                        interaction.priority,
+                        interaction.submitted_at,
+                    );
+            }
+            (State::Parked, _, Some(workbin)) => {
+                self.parked
+                    .entry((interaction.process.clone(), workbin.clone()))
+                    .or_default()
+                    .insert(interaction.id);
+            }
+            _ => {}
         }
     }
 
     fn unindex(&mut self, interaction: &Interaction) {
-        if let (State::Queued, Some(queue)) = (interaction.state, &interaction.queue) {
-            if let Some(index) = self
-                .queues
-                .get_mut(&(interaction.process.clone(), queue.clone()))
-            {
-                index.remove(
-                    interaction.id,
-                    interaction.priority,
-                    interaction.submitted_at,
-                );
+        match (interaction.state, &interaction.queue, &interaction.workbin) {
+            (State::Queued, Some(queue), _) => {
+                if let Some(index) = self
+                    .queues
+                    .get_mut(&(interaction.process.clone(), queue.clone()))
+                {
+                    index.remove(
+                        interaction.id,
+                        interaction.priority,
+                        interaction.submitted_at,
+                    );
+                }
             }
+            (State::Parked, _, Some(workbin)) => {
+                if let Some(set) = self
+                    .parked
+                    .get_mut(&(interaction.process.clone(), workbin.clone()))
+                {
+                    set.remove(&interaction.id);
+                }
+            }
+            _ => {}
         }
     }
 

@@ -71,8 +71,10 @@ fn gateway_submit_queues_and_journals() {
     assert!(applied.created);
     assert_eq!(applied.interaction.state, State::Queued);
     assert_eq!(applied.interaction.version, 1);
-    assert_eq!(applied.events.len(), 1);
-    assert_eq!(applied.events[0].kind, EventKind::Submitted);
+    let changes = engine.take_changes();
+    assert_eq!(changes.events.len(), 1);
+    assert_eq!(changes.events[0].kind, EventKind::Submitted);
+    assert_eq!(changes.rows, vec![applied.interaction.clone()]);
     let snap = engine
         .queue_snapshot("sales-email", "inbound", 10, at(30))
         .unwrap();
@@ -110,6 +112,7 @@ fn idempotent_submit_returns_the_original() {
         0,
     )
     .unwrap();
+    engine.take_changes();
     let again = apply(
         &mut engine,
         &mut ids,
@@ -118,7 +121,7 @@ fn idempotent_submit_returns_the_original() {
     )
     .unwrap();
     assert!(!again.created);
-    assert!(again.events.is_empty());
+    assert!(engine.take_changes().is_empty());
     assert_eq!(again.interaction, first.interaction);
     assert_eq!(engine.live_count(), 1);
     // Still the original after it was stopped, while it is remembered.
@@ -228,7 +231,8 @@ fn change_properties_merges_and_deletes() {
         json!({"lang": "fr"})
     );
     assert_eq!(applied.interaction.version, 2);
-    assert_eq!(applied.events[0].kind, EventKind::PropertiesChanged);
+    let events = engine.take_changes().events;
+    assert_eq!(events.last().unwrap().kind, EventKind::PropertiesChanged);
 }
 
 #[test]
@@ -434,10 +438,11 @@ fn restore_requeues_pending_offers() {
     offered.state = State::Offered;
     offered.agent = Some("anna".into());
     let mut fresh = Engine::new(served());
-    let changed = fresh.restore([offered], at(50));
+    fresh.restore([offered], [], at(50));
+    let changed = fresh.take_changes().rows;
     assert_eq!(changed.len(), 1);
-    assert_eq!(changed[0].interaction.state, State::Queued);
-    assert_eq!(changed[0].interaction.agent, None);
+    assert_eq!(changed[0].state, State::Queued);
+    assert_eq!(changed[0].agent, None);
     let snap = fresh
         .queue_snapshot("sales-email", "inbound", 10, at(60))
         .unwrap();
@@ -504,7 +509,7 @@ fn scope_changes_apply_live_and_come_back_where_they_were() {
     .unwrap();
     let mut narrower = served();
     narrower.processes.remove("sales-chat");
-    let (left, joined) = engine.set_served(narrower, []);
+    let (left, joined) = engine.set_served(narrower, Default::default(), [], at(1));
     assert_eq!((left, joined), (vec!["sales-chat".to_owned()], vec![]));
     assert_eq!(engine.live_count(), 1);
     assert_eq!(
@@ -526,7 +531,7 @@ fn scope_changes_apply_live_and_come_back_where_they_were() {
         })
     );
     // Back in scope, with its interactions as the store kept them.
-    let (left, joined) = engine.set_served(served(), [chat.clone()]);
+    let (left, joined) = engine.set_served(served(), Default::default(), [chat.clone()], at(2));
     assert_eq!((left, joined), (vec![], vec!["sales-chat".to_owned()]));
     let snap = engine
         .queue_snapshot("sales-chat", "inbound", 10, at(3))
@@ -599,7 +604,7 @@ fn resync_takes_the_store_s_word() {
     )
     .unwrap()
     .interaction;
-    engine.resync(phantom.id, None);
+    engine.resync(phantom.id, None, at(1));
     assert!(engine.get(phantom.id).is_none());
     assert_eq!(
         engine
@@ -627,7 +632,7 @@ fn resync_takes_the_store_s_word() {
         3,
     )
     .unwrap();
-    engine.resync(id, Some(stored.clone()));
+    engine.resync(id, Some(stored.clone()), at(3));
     assert_eq!(engine.get(id), Some(&stored));
 }
 

@@ -17,16 +17,25 @@ mod scope;
 pub use desk::ScopeDesk;
 pub use scope::{Identity, ScopeSource, ScopeState};
 
-use crate::engine::{Applied, Command, Engine, EngineError, Interaction, QueueSnapshot};
+mod notify;
+
+pub use notify::{StreamItem, Subscription};
+
+use crate::engine::routing::Decision;
+use crate::engine::{
+    AgentView, Applied, Changes, Command, Engine, EngineError, Interaction, QueueSnapshot, Submit,
+};
 use crate::store::{CommitError, Store, StoreError, Undo, WriterHandle};
+use notify::Notifier;
 use crate::telemetry::error_chain;
 use chrono::{DateTime, SubsecRound, Utc};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
+use tokio::time::sleep_until;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
@@ -44,12 +53,78 @@ pub struct Refusal {
 
 type Answer = Result<(Applied, Committed), Refusal>;
 
+/// What an agent asks of its own state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentCommand {
+    Login {
+        media: Vec<String>,
+    },
+    /// Ready (`ready`) or not ready with `reason`, for `media` (all of the
+    /// agent's when `None`).
+    Ready {
+        media: Option<Vec<String>>,
+        ready: bool,
+        reason: Option<String>,
+    },
+    Logout {
+        force: bool,
+    },
+}
+
+/// A read of the live state that changes nothing.
+pub enum Query {
+    Agent(String),
+    Agents,
+    Explain(Uuid),
+    DryRun(Submit),
+    Workbin {
+        process: String,
+        workbin: String,
+        owner: Option<String>,
+    },
+}
+
+/// What a [`Query`] answers.
+#[derive(Debug)]
+pub enum Answered {
+    Agent(AgentView),
+    Agents(Vec<AgentView>),
+    Decisions(Vec<Decision>),
+    Interactions(Vec<Interaction>),
+}
+
 enum Request {
     Apply {
         command: Command,
         /// On behalf of this agent: only its own interactions.
         agent: Option<String>,
         reply: oneshot::Sender<Answer>,
+    },
+    Agent {
+        agent: String,
+        command: AgentCommand,
+        reply: oneshot::Sender<Result<(AgentView, Committed), Refusal>>,
+    },
+    Pull {
+        process: String,
+        queue: String,
+        view: String,
+        count: usize,
+        reply: oneshot::Sender<Result<(Vec<Interaction>, Committed), Refusal>>,
+    },
+    Query {
+        query: Query,
+        reply: oneshot::Sender<Result<Answered, Refusal>>,
+    },
+    /// An agent's desktop opens its live stream.
+    Connect {
+        agent: String,
+        reply: oneshot::Sender<Result<Subscription, Refusal>>,
+    },
+    /// One of the agent's live streams ended.
+    Disconnect {
+        agent: String,
+        stream: u64,
     },
     Snapshot {
         process: String,
@@ -110,6 +185,68 @@ impl LiveHandle {
     pub async fn queues(&self) -> Result<Vec<QueueSnapshot>, Gone> {
         self.ask(|reply| Request::Queues { reply }).await
     }
+
+    /// Changes `agent`'s log-in or readiness; on success, its state and a
+    /// receiver that resolves once the change is durable.
+    pub async fn agent(
+        &self,
+        agent: &str,
+        command: AgentCommand,
+    ) -> Result<Result<(AgentView, Committed), Refusal>, Gone> {
+        self.ask(|reply| Request::Agent {
+            agent: agent.to_owned(),
+            command,
+            reply,
+        })
+        .await
+    }
+
+    /// Takes up to `count` interactions from a pull view for a routing
+    /// client.
+    pub async fn pull(
+        &self,
+        process: &str,
+        queue: &str,
+        view: &str,
+        count: usize,
+    ) -> Result<Result<(Vec<Interaction>, Committed), Refusal>, Gone> {
+        self.ask(|reply| Request::Pull {
+            process: process.to_owned(),
+            queue: queue.to_owned(),
+            view: view.to_owned(),
+            count,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn query(&self, query: Query) -> Result<Result<Answered, Refusal>, Gone> {
+        self.ask(|reply| Request::Query { query, reply }).await
+    }
+
+    /// Opens a live stream for `agent`'s desktop: what it is told from now
+    /// on, starting with its state and pending offers.
+    pub async fn connect(&self, agent: &str) -> Result<Result<Subscription, Refusal>, Gone> {
+        self.ask(|reply| Request::Connect {
+            agent: agent.to_owned(),
+            reply,
+        })
+        .await
+    }
+
+    /// The stream `stream` of `agent` ended (its desktop went away).
+    pub fn disconnect(&self, agent: &str, stream: u64) {
+        let request = Request::Disconnect {
+            agent: agent.to_owned(),
+            stream,
+        };
+        if let Err(mpsc::error::TrySendError::Full(request)) = self.tx.try_send(request) {
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                let _ = tx.send(request).await;
+            });
+        }
+    }
 }
 
 /// What the task beside the engine read from the store.
@@ -167,6 +304,10 @@ struct Live<S> {
     /// The proposal whose joining processes are being loaded.
     pending: Option<Arc<ScopeState>>,
     loads: JoinSet<Loaded>,
+    notifier: Notifier,
+    /// Agent → its open live streams.
+    streams: BTreeMap<String, BTreeSet<u64>>,
+    next_stream: u64,
 }
 
 async fn run<S: Store>(start: Start<S>, mut rx: mpsc::Receiver<Request>) {
@@ -189,22 +330,39 @@ async fn run<S: Store>(start: Start<S>, mut rx: mpsc::Receiver<Request>) {
         generation: 0,
         pending: None,
         loads: JoinSet::new(),
+        notifier: Notifier::spawn(),
+        streams: BTreeMap::new(),
+        next_stream: 0,
     };
+    // What recovery changed (interactions placed back in their queues,
+    // offers made to agents restored as ready) is written first.
+    live.flush(Uuid::nil()).await;
     let mut proposing = true;
     loop {
+        let wake = live.engine.poll_timeout().map(|at| {
+            let wait = (at - Utc::now()).to_std().unwrap_or_default();
+            tokio::time::Instant::now() + wait
+        });
         tokio::select! {
             // A take-back first: it was sent before its caller was
             // answered, so it precedes whatever that caller sends next.
             biased;
-            Some(undo) = undone.recv() => live.take_back(undo),
+            Some(undo) = undone.recv() => {
+                live.take_back(undo);
+                live.flush(Uuid::nil()).await;
+            }
             Some(loaded) = live.loads.join_next(), if !live.loads.is_empty() => match loaded {
-                Ok(loaded) => live.loaded(loaded),
+                Ok(loaded) => {
+                    live.loaded(loaded);
+                    live.flush(Uuid::nil()).await;
+                }
                 Err(e) => error!(error = %e, "a load beside the engine failed"),
             },
             changed = proposals.changed(), if proposing => match changed {
                 Ok(()) => {
                     let state = proposals.borrow_and_update().clone();
                     live.propose(state);
+                    live.flush(Uuid::nil()).await;
                 }
                 Err(_) => proposing = false,
             },
@@ -212,6 +370,10 @@ async fn run<S: Store>(start: Start<S>, mut rx: mpsc::Receiver<Request>) {
                 Some(request) => live.handle(request).await,
                 None => break,
             },
+            () = sleep_until(wake.unwrap_or_else(tokio::time::Instant::now)), if wake.is_some() => {
+                live.engine.handle_timeout(now());
+                live.flush(Uuid::nil()).await;
+            }
         }
     }
     live.desk.detach();
@@ -232,28 +394,119 @@ impl<S: Store> Live<S> {
                     None => self.engine.apply(command, now(), Uuid::now_v7),
                 };
                 let answer = match outcome {
-                    Ok(mut applied) => {
-                        let rows = if applied.events.is_empty() {
-                            Vec::new()
-                        } else {
-                            vec![applied.interaction.clone()]
-                        };
+                    Ok(applied) => {
                         // Even a change-less answer (an idempotent repeat) goes
                         // through the writer, so that it is given only once
                         // the original is durable.
                         let about = (applied.interaction.id, applied.created);
-                        // The events go to the writer; the caller needs only
-                        // the interaction.
-                        let events = std::mem::take(&mut applied.events);
-                        let committed = self.writer.send(rows, events, about).await;
+                        let committed = self.send(about).await;
                         Ok((applied, committed))
                     }
-                    Err(error) => Err(Refusal {
-                        error,
-                        scope: self.in_force.clone(),
-                    }),
+                    Err(error) => Err(self.refusal(error)),
                 };
                 let _ = reply.send(answer);
+            }
+            Request::Agent {
+                agent,
+                command,
+                reply,
+            } => {
+                let now = now();
+                let outcome = match command {
+                    AgentCommand::Login { media } => self.engine.login(&agent, &media, now),
+                    AgentCommand::Ready {
+                        media,
+                        ready,
+                        reason,
+                    } => self.engine.set_ready(
+                        &agent,
+                        media.as_deref(),
+                        ready,
+                        reason.as_deref(),
+                        now,
+                    ),
+                    AgentCommand::Logout { force } => self.engine.logout(&agent, force, now),
+                };
+                let answer = match outcome {
+                    Ok(view) => Ok((view, self.send((Uuid::nil(), false)).await)),
+                    Err(error) => Err(self.refusal(error)),
+                };
+                let _ = reply.send(answer);
+            }
+            Request::Pull {
+                process,
+                queue,
+                view,
+                count,
+                reply,
+            } => {
+                let answer = match self.engine.pull(&process, &queue, &view, count, now()) {
+                    Ok(pulled) => Ok((pulled, self.send((Uuid::nil(), false)).await)),
+                    Err(error) => Err(self.refusal(error)),
+                };
+                let _ = reply.send(answer);
+            }
+            Request::Query { query, reply } => {
+                let now = now();
+                let engine = &self.engine;
+                let answer = match query {
+                    Query::Agent(agent) => engine.agent_view(&agent).map(Answered::Agent),
+                    Query::Agents => Ok(Answered::Agents(engine.agent_views())),
+                    Query::Explain(id) => engine.explain(id, now).map(Answered::Decisions),
+                    Query::DryRun(submit) => engine.dry_run(submit, now).map(Answered::Decisions),
+                    Query::Workbin {
+                        process,
+                        workbin,
+                        owner,
+                    } => engine
+                        .workbin(&process, &workbin, owner.as_deref())
+                        .map(Answered::Interactions),
+                };
+                let _ = reply.send(answer.map_err(|error| self.refusal(error)));
+            }
+            Request::Connect { agent, reply } => {
+                let view = match self.engine.agent_view(&agent) {
+                    Ok(view) => view,
+                    Err(error) => {
+                        let _ = reply.send(Err(self.refusal(error)));
+                        return;
+                    }
+                };
+                self.next_stream += 1;
+                let stream = self.next_stream;
+                let offers = view
+                    .offers
+                    .iter()
+                    .filter_map(|offer| {
+                        let interaction = self.engine.get(offer.interaction)?.clone();
+                        Some((interaction, offer.deadline))
+                    })
+                    .collect();
+                // The stream starts once everything sent before is
+                // committed: it is told nothing that is not durable.
+                let committed = self.writer.send(Vec::new(), Vec::new(), Vec::new(), (Uuid::nil(), false)).await;
+                let subscription = self
+                    .notifier
+                    .subscribe(&agent, stream, view, offers, committed)
+                    .await;
+                let _ = reply.send(Ok(subscription));
+                let first = self.streams.entry(agent.clone()).or_default();
+                first.insert(stream);
+                if first.len() == 1 {
+                    self.engine.set_connected(&agent, true, now());
+                    self.flush(Uuid::nil()).await;
+                }
+            }
+            Request::Disconnect { agent, stream } => {
+                let Some(open) = self.streams.get_mut(&agent) else {
+                    return;
+                };
+                open.remove(&stream);
+                if open.is_empty() {
+                    self.streams.remove(&agent);
+                    self.engine.set_connected(&agent, false, now());
+                    self.flush(Uuid::nil()).await;
+                }
             }
             Request::Snapshot {
                 process,
@@ -280,6 +533,37 @@ impl<S: Store> Live<S> {
         }
     }
 
+    fn refusal(&self, error: EngineError) -> Refusal {
+        Refusal {
+            error,
+            scope: self.in_force.clone(),
+        }
+    }
+
+    /// Hands what the engine changed to the writer, and what agents are to
+    /// be told to the notifier, which tells them once it is committed.
+    /// Returns what resolves once it is committed.
+    async fn send(&mut self, about: (Uuid, bool)) -> Committed {
+        let Changes {
+            rows,
+            events,
+            agents,
+            notices,
+        } = self.engine.take_changes();
+        let committed = self.writer.send(rows, events, agents, about).await;
+        if notices.is_empty() {
+            committed
+        } else {
+            self.notifier.deliver(committed, notices).await
+        }
+    }
+
+    /// Writes what a timer or a change of scope brought about; nobody waits
+    /// for it but the agents it tells.
+    async fn flush(&mut self, about: Uuid) {
+        let _ = self.send((about, false)).await;
+    }
+
     /// Makes the engine hold what the database holds of a change the writer
     /// did not commit: a duplicate was never written, so it is forgotten at
     /// once; a refused or unapplied change is set aside and reloaded beside
@@ -288,11 +572,11 @@ impl<S: Store> Live<S> {
         let Undo { ids, why } = undo;
         if why == CommitError::Duplicate {
             for id in ids {
-                self.engine.resync(id, None);
+                self.engine.resync(id, None, now());
             }
             return;
         }
-        self.engine.suspend(&ids);
+        self.engine.suspend(&ids, now());
         let (store, writer) = (self.store.clone(), self.writer.clone());
         self.loads.spawn(async move {
             // Every change sent before the refused one is answered once the
@@ -375,7 +659,7 @@ impl<S: Store> Live<S> {
             Loaded::Scope { .. } => {}
             Loaded::Reload(stored) => {
                 for (id, found) in stored {
-                    self.engine.resync(id, found);
+                    self.engine.resync(id, found, now());
                 }
             }
         }
@@ -384,7 +668,9 @@ impl<S: Store> Live<S> {
     /// Serves `state` from now on, and makes it the scope in force.
     fn switch(&mut self, state: Arc<ScopeState>, entering: Vec<Interaction>) {
         let count = entering.len();
-        let (left, joined) = self.engine.set_served(state.served.clone(), entering);
+        let (left, joined) =
+            self.engine
+                .set_served(state.served.clone(), state.routing.clone(), entering, now());
         if !left.is_empty() || !joined.is_empty() {
             info!(?left, ?joined, loaded = count, "scope changed");
         }

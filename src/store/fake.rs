@@ -8,7 +8,7 @@ use super::{
     Batch, Claim, Fence, JournalEntry, LeaseHolder, LeaseOutcome, Outcome, Purged, Resolved, Store,
     StoreError, Undo, Writer, WriterHandle, WriterStats,
 };
-use crate::engine::{Event, Interaction};
+use crate::engine::{AgentRecord, Event, Interaction};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -24,6 +24,7 @@ type Late = (i64, Uuid, Vec<Interaction>, Vec<Event>, BTreeSet<Uuid>);
 pub struct State {
     pub rows: BTreeMap<Uuid, Interaction>,
     pub journal: Vec<Event>,
+    pub agents: BTreeMap<String, AgentRecord>,
     pub seq: i64,
     /// The batch that claimed `seq`.
     batch: Option<Uuid>,
@@ -153,7 +154,7 @@ impl State {
         self.journal.extend(
             events
                 .into_iter()
-                .filter(|e| written.contains(&e.interaction_id)),
+                .filter(|e| e.interaction_id.is_none_or(|id| written.contains(&id))),
         );
         self.seq = seq;
         self.batch = Some(batch);
@@ -186,6 +187,11 @@ impl Store for FakeStore {
             return Err(broken());
         }
         let claim = state.apply(seq, batch_id, rows, events, &created);
+        if matches!(claim, Claim::Committed(_)) {
+            for agent in &batch.agents {
+                state.agents.insert(agent.name.clone(), (*agent).clone());
+            }
+        }
         if state.lose_answers > 0 {
             state.lose_answers -= 1;
             return Err(broken());
@@ -281,6 +287,11 @@ impl Store for FakeStore {
 
     async fn release_lease(&self, _fence: &Fence) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn load_agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
+        self.reading().await;
+        Ok(self.read(|state| state.agents.values().cloned().collect()))
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Interaction>, StoreError> {

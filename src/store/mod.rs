@@ -19,7 +19,7 @@ pub use writer::{CommitError, Undo, WriteRequest, Writer, WriterHandle, WriterSt
 #[cfg(test)]
 pub mod fake;
 
-use crate::engine::{Event, Interaction};
+use crate::engine::{AgentRecord, Event, Interaction};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 use std::future::Future;
@@ -36,6 +36,8 @@ pub struct Batch<'a> {
     pub events: Vec<&'a Event>,
     /// The rows that are new interactions (the others change existing ones).
     pub created: HashSet<Uuid>,
+    /// The latest state of every agent whose log-in or readiness changed.
+    pub agents: Vec<&'a AgentRecord>,
 }
 
 /// A journal entry with its position.
@@ -219,6 +221,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Gives the lease up so that a backup can take over at once.
     fn release_lease(&self, fence: &Fence) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every agent's log-in and readiness, as last committed.
+    fn load_agents(&self) -> impl Future<Output = Result<Vec<AgentRecord>, StoreError>> + Send;
 
     /// One interaction by id, whatever its state.
     fn get(&self, id: Uuid)

@@ -5,7 +5,7 @@ use super::{
     Batch, Claim, Fence, JournalEntry, LeaseHolder, LeaseOutcome, Outcome, Purged, Resolved, Store,
     StoreError,
 };
-use crate::engine::{Event, EventData, EventKind, Interaction, State};
+use crate::engine::{AgentRecord, Event, EventData, EventKind, Interaction, State};
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -41,7 +41,7 @@ macro_rules! columns {
     () => {
         "id, external_id, submitted_by, process, queue, workbin, state, media_type, type, \
          subtype, priority, properties, agent, submitted_at, placed_in_queue_at, offered_at, \
-         assigned_at, stopped_at, stop_reason, version"
+         assigned_at, stopped_at, stop_reason, version, owner"
     };
 }
 
@@ -68,6 +68,7 @@ struct Row {
     stopped_at: Option<DateTime<Utc>>,
     stop_reason: Option<String>,
     version: i64,
+    owner: Option<String>,
 }
 
 impl TryFrom<Row> for Interaction {
@@ -89,6 +90,7 @@ impl TryFrom<Row> for Interaction {
             process: row.process,
             queue: row.queue,
             workbin: row.workbin,
+            owner: row.owner,
             state,
             media_type: row.media_type,
             kind: row.kind,
@@ -304,7 +306,7 @@ batch AS (
         $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int4[],
         $12::jsonb[], $13::text[], $14::timestamptz[], $15::timestamptz[],
         $16::timestamptz[], $17::timestamptz[], $18::timestamptz[], $19::text[],
-        $20::int8[], $21::bool[])
+        $20::int8[], $31::text[], $21::bool[])
         AS b(",
     columns!(),
     ", created)
@@ -327,20 +329,29 @@ changed AS (
         priority = b.priority, properties = b.properties, agent = b.agent,
         placed_in_queue_at = b.placed_in_queue_at, offered_at = b.offered_at,
         assigned_at = b.assigned_at, stopped_at = b.stopped_at,
-        stop_reason = b.stop_reason, version = b.version
+        stop_reason = b.stop_reason, version = b.version, owner = b.owner
     FROM batch AS b
     WHERE NOT b.created AND i.id = b.id AND i.version < b.version
     RETURNING i.id
 ),
 journal AS (
-    INSERT INTO interaction_events (interaction_id, kind, process, at, data)
-    SELECT e.interaction_id, e.kind, e.process, e.at, e.data
-    FROM UNNEST($24::uuid[], $25::text[], $26::text[], $27::timestamptz[], $28::jsonb[])
-        WITH ORDINALITY AS e(interaction_id, kind, process, at, data, n)
+    INSERT INTO interaction_events (interaction_id, kind, process, at, data, agent)
+    SELECT e.interaction_id, e.kind, e.process, e.at, e.data, e.agent
+    FROM UNNEST($24::uuid[], $25::text[], $26::text[], $27::timestamptz[], $28::jsonb[],
+            $32::text[])
+        WITH ORDINALITY AS e(interaction_id, kind, process, at, data, agent, n)
     WHERE EXISTS (SELECT 1 FROM claim)
-      AND (e.interaction_id IN (SELECT id FROM created)
+      AND (e.interaction_id IS NULL
+           OR e.interaction_id IN (SELECT id FROM created)
            OR e.interaction_id IN (SELECT id FROM changed))
     ORDER BY e.n
+),
+agents AS (
+    INSERT INTO agent_states (name, state, updated_at)
+    SELECT a.name, a.state, now()
+    FROM UNNEST($33::text[], $34::jsonb[]) AS a(name, state)
+    WHERE EXISTS (SELECT 1 FROM claim)
+    ON CONFLICT (name) DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at
 ),
 outcome AS (
     INSERT INTO writer_outcomes (seq, turned_away, not_applied)
@@ -387,6 +398,7 @@ async fn commit_batch(
     let mut stopped_at = Vec::with_capacity(n);
     let mut stop_reason = Vec::with_capacity(n);
     let mut version = Vec::with_capacity(n);
+    let mut owner = Vec::with_capacity(n);
     let mut created = Vec::with_capacity(n);
     for &row in rows {
         id.push(row.id);
@@ -409,12 +421,16 @@ async fn commit_batch(
         stopped_at.push(row.stopped_at);
         stop_reason.push(row.stop_reason.as_deref());
         version.push(row.version);
+        owner.push(row.owner.as_deref());
         created.push(batch.created.contains(&row.id));
     }
     let events = &batch.events;
-    let event_interaction: Vec<Uuid> = events.iter().map(|e| e.interaction_id).collect();
+    let event_interaction: Vec<Option<Uuid>> = events.iter().map(|e| e.interaction_id).collect();
     let event_kind: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-    let event_process: Vec<&str> = events.iter().map(|e| e.process.as_str()).collect();
+    let event_process: Vec<Option<&str>> = events.iter().map(|e| e.process.as_deref()).collect();
+    let event_agent: Vec<Option<&str>> = events.iter().map(|e| e.agent.as_deref()).collect();
+    let agent_name: Vec<&str> = batch.agents.iter().map(|a| a.name.as_str()).collect();
+    let agent_state: Vec<Json<&AgentRecord>> = batch.agents.iter().map(|a| Json(*a)).collect();
     let event_at: Vec<DateTime<Utc>> = events.iter().map(|e| e.at).collect();
     let event_data: Vec<Json<&RawValue>> = events.iter().map(|e| Json(e.data.as_raw())).collect();
     let (held, claimed, written_new, written_changed): (bool, bool, Vec<Uuid>, Vec<Uuid>) =
@@ -449,6 +465,10 @@ async fn commit_batch(
             .bind(event_data)
             .bind(seq)
             .bind(batch_id)
+            .bind(owner)
+            .bind(event_agent)
+            .bind(agent_name)
+            .bind(agent_state)
             .fetch_one(pool)
             .await?;
     if !held {
@@ -550,14 +570,15 @@ impl Store for PgStore {
         #[derive(FromRow)]
         struct EventRow {
             id: i64,
-            interaction_id: Uuid,
+            interaction_id: Option<Uuid>,
             kind: String,
-            process: String,
+            process: Option<String>,
+            agent: Option<String>,
             at: DateTime<Utc>,
             data: Json<Box<RawValue>>,
         }
         let rows: Vec<EventRow> = sqlx::query_as(
-            "SELECT id, interaction_id, kind, process, at, data FROM interaction_events
+            "SELECT id, interaction_id, kind, process, agent, at, data FROM interaction_events
              WHERE id > $1 ORDER BY id LIMIT $2",
         )
         .bind(after)
@@ -577,6 +598,7 @@ impl Store for PgStore {
                         kind,
                         interaction_id: row.interaction_id,
                         process: row.process,
+                        agent: row.agent,
                         at: row.at,
                         data: EventData::from_raw(row.data.0),
                     },
@@ -689,6 +711,14 @@ impl Store for PgStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn load_agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
+        let rows: Vec<(Json<AgentRecord>,)> =
+            sqlx::query_as("SELECT state FROM agent_states ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(state,)| state.0).collect())
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Interaction>, StoreError> {

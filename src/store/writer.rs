@@ -14,7 +14,7 @@
 //! is taken, and writes nothing.
 
 use super::{Batch, Claim, Fence, Outcome, Resolved, Store, StoreError};
-use crate::engine::{Event, Interaction};
+use crate::engine::{AgentRecord, Event, Interaction};
 use crate::telemetry::error_chain;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -67,6 +67,7 @@ pub struct Undo {
 pub struct WriteRequest {
     pub rows: Vec<Interaction>,
     pub events: Vec<Event>,
+    pub agents: Vec<AgentRecord>,
     /// The interaction this change is about, and whether it creates it.
     pub about: (Uuid, bool),
     /// For a take-back's barrier: the interactions whose earlier failure
@@ -123,6 +124,7 @@ impl WriterHandle {
         &self,
         rows: Vec<Interaction>,
         events: Vec<Event>,
+        agents: Vec<AgentRecord>,
         about: (Uuid, bool),
     ) -> oneshot::Receiver<Result<(), CommitError>> {
         let (reply, rx) = oneshot::channel();
@@ -131,6 +133,7 @@ impl WriterHandle {
             .send(WriteRequest {
                 rows,
                 events,
+                agents,
                 about,
                 clears: Vec::new(),
                 reply,
@@ -152,6 +155,7 @@ impl WriterHandle {
         let request = WriteRequest {
             rows: Vec::new(),
             events: Vec::new(),
+            agents: Vec::new(),
             about: (Uuid::nil(), false),
             clears,
             reply,
@@ -398,7 +402,7 @@ impl<S: Store> Writer<S> {
         &mut self,
         batch: &Batch<'_>,
     ) -> Result<(Outcome, Option<Duration>), StoreError> {
-        if batch.rows.is_empty() && batch.events.is_empty() {
+        if batch.rows.is_empty() && batch.events.is_empty() && batch.agents.is_empty() {
             // Idempotent repeats and barriers: what they wait for was
             // committed by an earlier batch.
             return Ok((Outcome::default(), None));
@@ -488,7 +492,17 @@ impl<S: Store> Writer<S> {
 fn merge(pending: &[WriteRequest]) -> Batch<'_> {
     let mut batch = Batch::default();
     let mut position: HashMap<Uuid, usize> = HashMap::new();
+    let mut agent_at: HashMap<&str, usize> = HashMap::new();
     for request in pending {
+        for agent in &request.agents {
+            match agent_at.get(agent.name.as_str()) {
+                Some(&at) => batch.agents[at] = agent,
+                None => {
+                    agent_at.insert(&agent.name, batch.agents.len());
+                    batch.agents.push(agent);
+                }
+            }
+        }
         for row in &request.rows {
             match position.get(&row.id) {
                 Some(&at) => batch.rows[at] = row,
@@ -521,6 +535,7 @@ mod tests {
             process: "sales-email".into(),
             queue: Some("inbound".into()),
             workbin: None,
+            owner: None,
             state: State::Queued,
             media_type: "email".into(),
             kind: "inbound".into(),
@@ -545,8 +560,9 @@ mod tests {
             } else {
                 EventKind::PropertiesChanged
             },
-            interaction_id: of.id,
-            process: of.process.clone(),
+            interaction_id: Some(of.id),
+            process: Some(of.process.clone()),
+            agent: None,
             at: of.submitted_at,
             data: EventData::of(&serde_json::json!({ "version": of.version })),
         }
@@ -572,7 +588,7 @@ mod tests {
             let about = (row.id, created);
             let events = vec![event(&row)];
             self.handle
-                .send(vec![row], events, about)
+                .send(vec![row], events, Vec::new(), about)
                 .await
                 .await
                 .unwrap()
@@ -737,7 +753,7 @@ mod tests {
         // the refused one: neither may be acknowledged or written.
         let repeat = running
             .handle
-            .send(Vec::new(), Vec::new(), (id, false))
+            .send(Vec::new(), Vec::new(), Vec::new(), (id, false))
             .await;
         assert_eq!(repeat.await.unwrap(), Err(CommitError::Refused));
         assert_eq!(

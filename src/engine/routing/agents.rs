@@ -6,11 +6,11 @@
 use super::config::AgentProfile;
 use super::explain::Pass;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// One media an agent logged in with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MediaState {
     pub ready: bool,
     /// Why it is not ready (`break`, `missed_offers`, `disconnected`…).
@@ -91,6 +91,28 @@ impl Agent {
         if capacity
             .total
             .is_some_and(|total| self.total_load() >= total)
+        {
+            return Err(Pass::NoCapacity);
+        }
+        Ok(())
+    }
+
+    /// Whether the agent could hold one more interaction of `media`, ready
+    /// or not (taking one from a workbin): logged in with it, and below its
+    /// capacity.
+    pub fn room_for(&self, media: &str) -> Result<(), Pass> {
+        if !self.logged_in {
+            return Err(Pass::LoggedOut);
+        }
+        if !self.media.contains_key(media) {
+            return Err(Pass::MediaNotLoggedIn);
+        }
+        let capacity = &self.profile.capacity;
+        let max = capacity.media.get(media).copied().unwrap_or(0);
+        if self.load_of(media) >= max
+            || capacity
+                .total
+                .is_some_and(|total| self.total_load() >= total)
         {
             return Err(Pass::NoCapacity);
         }

@@ -439,6 +439,46 @@ impl Router {
         }
     }
 
+    /// Offers `interaction` to `agent` outside any view (a routing
+    /// client's offer, a transfer): reserves the agent's capacity and
+    /// starts the offer's timer, or says why the agent cannot take it now.
+    /// Returns the offer's deadline.
+    pub fn reserve(
+        &mut self,
+        interaction: &Interaction,
+        agent: &str,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, Pass> {
+        let id = interaction.id;
+        let media = &interaction.media_type;
+        let Some(a) = self.agents.get_mut(agent) else {
+            return Err(Pass::NotEligible);
+        };
+        a.free_for(media, now)?;
+        a.hold(media);
+        self.refresh_free(agent, now);
+        let deadline = now + self.config.timing.delivery_timeout;
+        self.timers.insert((deadline, Timer::Offer(id)));
+        self.offers.insert(
+            id,
+            Offer {
+                agent: agent.to_owned(),
+                media: media.clone(),
+                deadline,
+            },
+        );
+        Ok(deadline)
+    }
+
+    /// The offers pending for `agent`: interaction and deadline.
+    pub fn offers_of(&self, agent: &str) -> Vec<(Uuid, DateTime<Utc>)> {
+        self.offers
+            .iter()
+            .filter(|(_, offer)| offer.agent == agent)
+            .map(|(id, offer)| (*id, offer.deadline))
+            .collect()
+    }
+
     /// The decisions kept about `id` (the offers made), and, while it
     /// waits, why it waits now.
     pub fn explain(&self, interaction: &Interaction, now: DateTime<Utc>) -> Vec<Decision> {

@@ -18,6 +18,7 @@ mod agents;
 pub mod config;
 mod decide;
 mod explain;
+mod pull;
 mod steps;
 mod subject;
 mod views;
@@ -31,6 +32,7 @@ pub use config::{
     Select, Step, Strategy, Timing, View,
 };
 pub use explain::{Decision, Pass, Passed};
+pub use pull::PullError;
 pub use subject::{Candidate, Subject};
 
 use crate::engine::Interaction;
@@ -200,6 +202,10 @@ impl Router {
                 self.queued(interaction, now);
             }
         }
+    }
+
+    pub fn config(&self) -> &RoutingConfig {
+        &self.config
     }
 
     pub fn agent(&self, name: &str) -> Option<&Agent> {

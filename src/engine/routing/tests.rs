@@ -108,6 +108,7 @@ impl Sim {
             process: "sales-email".into(),
             queue: Some(queue.into()),
             workbin: None,
+            owner: None,
             state: State::Queued,
             media_type: "email".into(),
             kind: "inbound".into(),
