@@ -24,6 +24,24 @@ pub enum Action {
     Stop,
     /// List queues and look into one.
     SeeQueues,
+    /// Act on an agent's own state: log in, readiness, log out, its live
+    /// stream.
+    Work,
+    /// Accept or reject an offer, take from a workbin, transfer to an
+    /// agent: an agent's own doing.
+    Handle,
+    /// Park an interaction in a workbin.
+    PlaceInWorkbin,
+    /// See what a workbin holds.
+    SeeWorkbins,
+    /// Pull interactions from a pull view and offer them to agents.
+    Pull,
+    /// See why an interaction went where it did.
+    Explain,
+    /// Ask who would get an interaction now, changing nothing.
+    DryRun,
+    /// See every agent's state.
+    SeeAgents,
 }
 
 /// How far an allowance reaches.
@@ -50,11 +68,17 @@ pub fn allowance(role: Role, action: Action) -> Option<Reach> {
     match (role, action) {
         (Role::Admin, _) => Some(Reach::Any),
         (Role::Gateway, Read | Submit | ChangeProperties | Stop) => Some(Reach::Any),
-        (Role::Agent, Read | Submit | ChangeProperties | PlaceInQueue | Stop) => Some(Reach::Own),
-        (Role::Router, Read | ChangeProperties | PlaceInQueue | Stop | SeeQueues) => {
-            Some(Reach::Any)
-        }
-        (Role::Reporter, Read | SeeQueues) => Some(Reach::Any),
+        (
+            Role::Agent,
+            Read | Submit | ChangeProperties | PlaceInQueue | Stop | Work | Handle | PlaceInWorkbin
+            | SeeWorkbins | Explain,
+        ) => Some(Reach::Own),
+        (
+            Role::Router,
+            Read | ChangeProperties | PlaceInQueue | Stop | SeeQueues | PlaceInWorkbin
+            | SeeWorkbins | Pull | Explain | DryRun | SeeAgents,
+        ) => Some(Reach::Any),
+        (Role::Reporter, Read | SeeQueues | SeeWorkbins | Explain | SeeAgents) => Some(Reach::Any),
         _ => None,
     }
 }
@@ -93,13 +117,21 @@ mod tests {
     use super::*;
     use Action::*;
 
-    const ACTIONS: [Action; 6] = [
+    const ACTIONS: [Action; 14] = [
         Read,
         Submit,
         ChangeProperties,
         PlaceInQueue,
         Stop,
         SeeQueues,
+        Work,
+        Handle,
+        PlaceInWorkbin,
+        SeeWorkbins,
+        Pull,
+        Explain,
+        DryRun,
+        SeeAgents,
     ];
 
     fn reach_of(roles: &[Role], action: Action) -> Option<Reach> {
@@ -116,6 +148,28 @@ mod tests {
             );
         }
         assert_eq!(reach_of(&[Role::Agent], SeeQueues), None);
+        for action in [Work, Handle, PlaceInWorkbin, SeeWorkbins, Explain] {
+            assert_eq!(
+                reach_of(&[Role::Agent], action),
+                Some(Reach::Own),
+                "{action:?}"
+            );
+        }
+        for action in [Pull, DryRun, SeeAgents] {
+            assert_eq!(reach_of(&[Role::Agent], action), None, "{action:?}");
+        }
+    }
+
+    #[test]
+    fn only_agents_handle_offers_and_only_routers_pull() {
+        for role in [Role::Gateway, Role::Router, Role::Reporter] {
+            assert_eq!(reach_of(&[role], Handle), None, "{role:?}");
+            assert_eq!(reach_of(&[role], Work), None, "{role:?}");
+        }
+        assert_eq!(reach_of(&[Role::Router], Pull), Some(Reach::Any));
+        assert_eq!(reach_of(&[Role::Reporter], Pull), None);
+        assert_eq!(reach_of(&[Role::Reporter], DryRun), None);
+        assert_eq!(reach_of(&[Role::Reporter], SeeAgents), Some(Reach::Any));
     }
 
     #[test]

@@ -25,6 +25,26 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
+/// An optional JSON body: none when the request has no body at all.
+pub struct MaybeJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for MaybeJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let headers = req.headers();
+        let empty = headers
+            .get(axum::http::header::CONTENT_LENGTH)
+            .is_none_or(|length| length.as_bytes() == b"0")
+            && !headers.contains_key(axum::http::header::TRANSFER_ENCODING);
+        if empty {
+            return Ok(MaybeJson(None));
+        }
+        let JsonBody(body) = JsonBody::from_request(req, state).await?;
+        Ok(MaybeJson(Some(body)))
+    }
+}
+
 impl From<BodyError> for ApiError {
     fn from(error: BodyError) -> Self {
         match error {

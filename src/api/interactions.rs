@@ -8,7 +8,7 @@ use crate::directory::Role;
 use crate::engine::{
     Command, EngineError, Interaction, MAX_PROPERTIES_BYTES, Properties, State, Submit, json_size,
 };
-use crate::live::{Refusal, ScopeState};
+use crate::live::{Committed, Refusal, ScopeState};
 use crate::store::{CommitError, FindFilter, Store};
 use axum::Json;
 use axum::extract::{Query, State as Extract};
@@ -17,9 +17,9 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use uuid::Uuid;
 
-const MAX_NAME: usize = 128;
+pub(super) const MAX_NAME: usize = 128;
 const MAX_EXTERNAL_ID: usize = 255;
-const MAX_REASON: usize = 1024;
+pub(super) const MAX_REASON: usize = 1024;
 const MAX_PROPERTY_KEY: usize = 128;
 const FIND_DEFAULT: i64 = 100;
 const FIND_MAX: i64 = 1000;
@@ -60,7 +60,7 @@ pub struct StopBody {
 }
 
 /// A required, non-blank name of at most `max` characters.
-fn name(field: &str, value: String, max: usize) -> Result<String, ApiError> {
+pub(super) fn name(field: &str, value: String, max: usize) -> Result<String, ApiError> {
     if value.trim().is_empty() {
         return Err(ApiError::field(field, "must not be empty"));
     }
@@ -79,7 +79,7 @@ fn name(field: &str, value: String, max: usize) -> Result<String, ApiError> {
     Ok(value)
 }
 
-fn optional_name(
+pub(super) fn optional_name(
     field: &str,
     value: Option<String>,
     max: usize,
@@ -140,7 +140,12 @@ impl SubmitBody {
     /// The submission `caller` makes, with `reach`: the submitter is the
     /// caller; one that may submit only as an agent submits into its own
     /// hands; only an administrator submits into another's.
-    fn validate(self, shared: &Shared, caller: &Caller, reach: Reach) -> Result<Submit, ApiError> {
+    pub(super) fn validate(
+        self,
+        shared: &Shared,
+        caller: &Caller,
+        reach: Reach,
+    ) -> Result<Submit, ApiError> {
         let agent = optional_name("agent", self.agent.clone(), MAX_NAME)?;
         let agent = match agent {
             Some(agent) if agent == caller.person && caller.has(Role::Agent) => Some(agent),
@@ -199,7 +204,7 @@ impl SubmitBody {
 /// Applies `command` for `caller` and answers once it is durable. With
 /// [`Reach::Own`] the engine applies it only to an interaction offered to or
 /// handled by the caller, in the same step as the change.
-async fn apply(
+pub(super) async fn apply(
     shared: &Shared,
     caller: &Caller,
     reach: Reach,
@@ -257,6 +262,21 @@ async fn apply(
             "commit_pending",
             "the change was accepted but is not yet durable; repeat the request (with the same \
              external_id for a submit) to learn its outcome"
+                .into(),
+        )),
+    }
+}
+
+/// Waits until a change is durable, within the commit timeout.
+pub(super) async fn durable(shared: &Shared, commit: Committed) -> Result<(), ApiError> {
+    match tokio::time::timeout(shared.limits.commit_timeout, commit).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(error))) => Err(error.into()),
+        Ok(Err(_)) => Err(ApiError::not_active()),
+        Err(_) => Err(ApiError::Unavailable(
+            "commit_pending",
+            "the change was accepted but is not yet durable; look at the state again to learn \
+             its outcome"
                 .into(),
         )),
     }

@@ -2,12 +2,14 @@
 //! anything is written, errors as `{"error": {"code", "message"}}`.
 
 mod access;
+mod agents;
 mod auth;
 mod error;
 mod extract;
 mod health;
 mod interactions;
 mod queues;
+mod routing;
 mod sessions;
 mod tokens;
 
@@ -91,6 +93,26 @@ pub fn router(state: AppState) -> Router {
             post(interactions::place_in_queue),
         )
         .route("/interactions/{id}/stop", post(interactions::stop))
+        .route("/interactions/{id}/accept", post(routing::accept))
+        .route("/interactions/{id}/reject", post(routing::reject))
+        .route("/interactions/{id}/transfer", post(routing::transfer))
+        .route("/interactions/{id}/offer", post(routing::offer))
+        .route(
+            "/interactions/{id}/place-in-workbin",
+            post(routing::place_in_workbin),
+        )
+        .route("/interactions/{id}/take", post(routing::take))
+        .route("/interactions/{id}/explain", get(routing::explain))
+        .route("/workbins/{process}/{workbin}", get(routing::workbin))
+        .route("/views/{process}/{queue}/{view}/pull", post(routing::pull))
+        .route("/route/dry-run", post(routing::dry_run))
+        .route("/agents", get(agents::list))
+        .route("/agents/{name}", get(agents::get_one))
+        .route("/agents/{name}/login", post(agents::login))
+        .route("/agents/{name}/ready", post(agents::ready))
+        .route("/agents/{name}/not-ready", post(agents::not_ready))
+        .route("/agents/{name}/logout", post(agents::logout))
+        .route("/agents/{name}/events", get(agents::events))
         .route("/queues", get(queues::list))
         .route("/queues/{process}/{queue}", get(queues::snapshot))
         .route("/scope", get(health::scope))

@@ -399,7 +399,12 @@ impl Daemon {
         let requeued = changes.rows.len();
         // Durable before anything is served.
         writer
-            .send(changes.rows, changes.events, changes.agents, (uuid::Uuid::nil(), false))
+            .send(
+                changes.rows,
+                changes.events,
+                changes.agents,
+                (uuid::Uuid::nil(), false),
+            )
             .await
             .await
             .map_err(|_| anyhow::anyhow!("the writer stopped during recovery"))?

@@ -45,7 +45,12 @@ impl Engine {
         } else {
             EventKind::AgentNotReady
         };
-        self.agent_changed(agent, kind, json!({ "media": media, "reason": reason }), now);
+        self.agent_changed(
+            agent,
+            kind,
+            json!({ "media": media, "reason": reason }),
+            now,
+        );
         self.route(now);
         self.agent_view(agent)
     }
@@ -99,7 +104,9 @@ impl Engine {
                     EventKind::Revoked,
                     &changed,
                     now,
-                    EventData::of(&json!({ "reason": "logged_out", "from": { "state": "offered" } })),
+                    EventData::of(
+                        &json!({ "reason": "logged_out", "from": { "state": "offered" } }),
+                    ),
                 )
             });
             self.revoked(agent.to_owned(), id, "logged_out");
@@ -131,7 +138,12 @@ impl Engine {
             self.update(changed, "logged_out", now);
         }
         self.router.logout(agent, now)?;
-        self.agent_changed(agent, EventKind::AgentLoggedOut, json!({ "forced": force }), now);
+        self.agent_changed(
+            agent,
+            EventKind::AgentLoggedOut,
+            json!({ "forced": force }),
+            now,
+        );
         self.route(now);
         self.agent_view(agent)
     }

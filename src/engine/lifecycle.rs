@@ -304,7 +304,8 @@ impl Engine {
             return Err(EngineError::UnknownAgent(owner));
         }
         let mut changed = current.clone();
-        let from = json!({ "queue": changed.queue, "state": changed.state, "agent": changed.agent });
+        let from =
+            json!({ "queue": changed.queue, "state": changed.state, "agent": changed.agent });
         changed.state = State::Parked;
         changed.workbin = Some(workbin);
         changed.owner = Some(owner);

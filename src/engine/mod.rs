@@ -174,7 +174,9 @@ pub enum EngineError {
     #[error("agent '{agent}' cannot take it now: {}", .reason.as_str())]
     Unavailable { agent: String, reason: Pass },
     /// A log-out without `force` while the agent holds interactions.
-    #[error("agent '{agent}' holds {held} interaction(s) or offer(s); log out with force to place them back in their queues")]
+    #[error(
+        "agent '{agent}' holds {held} interaction(s) or offer(s); log out with force to place them back in their queues"
+    )]
     AgentBusy { agent: String, held: usize },
     /// The workbin belongs to someone the acting agent is not.
     #[error("workbin '{workbin}' of '{owner}' is not yours")]
@@ -491,7 +493,11 @@ impl Engine {
 
     /// Who would get `submit` now, by which step, and why the others would
     /// not. Changes nothing.
-    pub fn dry_run(&self, submit: Submit, now: DateTime<Utc>) -> Result<Vec<Decision>, EngineError> {
+    pub fn dry_run(
+        &self,
+        submit: Submit,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Decision>, EngineError> {
         let interaction = self.validate_submit(submit, Uuid::nil(), now)?;
         Ok(self.router.dry_run(&interaction, now))
     }

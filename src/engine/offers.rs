@@ -72,7 +72,9 @@ impl Engine {
         let new = &changed;
         match (new.state, &new.agent) {
             (State::Queued, _) => match &old {
-                Some(old) if old.state == State::Offered && self.router.offered_to(id).is_none() => {
+                Some(old)
+                    if old.state == State::Offered && self.router.offered_to(id).is_none() =>
+                {
                     // The offer was withdrawn already: it waits afresh.
                     self.router.queued(new, now);
                 }
@@ -113,7 +115,8 @@ impl Engine {
         }
         // The agent it left is told where it went.
         if let Some(old) = &old {
-            if old.state == State::Handling && (new.state != State::Handling || new.agent != old.agent)
+            if old.state == State::Handling
+                && (new.state != State::Handling || new.agent != old.agent)
             {
                 if let Some(agent) = &old.agent {
                     self.changes.notices.push(Notice::Interaction {
@@ -283,13 +286,13 @@ impl Engine {
             });
         }
         let mut changed = current.clone();
-        let deadline = self
-            .router
-            .reserve(&changed, to, now)
-            .map_err(|reason| EngineError::Unavailable {
-                agent: to.to_owned(),
-                reason,
-            })?;
+        let deadline =
+            self.router
+                .reserve(&changed, to, now)
+                .map_err(|reason| EngineError::Unavailable {
+                    agent: to.to_owned(),
+                    reason,
+                })?;
         self.transfers.insert(id, to.to_owned());
         changed.version += 1;
         self.changes.events.push(Event::about(
@@ -334,13 +337,13 @@ impl Engine {
         changed.offered_at = Some(now);
         changed.version += 1;
         self.update(changed.clone(), "offered", now);
-        let deadline = self
-            .router
-            .reserve(&changed, to, now)
-            .map_err(|reason| EngineError::Unavailable {
-                agent: to.to_owned(),
-                reason,
-            })?;
+        let deadline =
+            self.router
+                .reserve(&changed, to, now)
+                .map_err(|reason| EngineError::Unavailable {
+                    agent: to.to_owned(),
+                    reason,
+                })?;
         self.changes.events.push(Event::about(
             EventKind::Offered,
             &changed,
@@ -493,9 +496,7 @@ impl Engine {
         let mut changed = current.clone();
         changed.version += 1;
         match action {
-            Exhausted::PlaceInQueue(queue)
-                if self.served.has_queue(&current.process, &queue) =>
-            {
+            Exhausted::PlaceInQueue(queue) if self.served.has_queue(&current.process, &queue) => {
                 changed.queue = Some(queue);
                 changed.placed_in_queue_at = Some(now);
                 self.changes.events.push(Event::about(

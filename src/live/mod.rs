@@ -26,9 +26,9 @@ use crate::engine::{
     AgentView, Applied, Changes, Command, Engine, EngineError, Interaction, QueueSnapshot, Submit,
 };
 use crate::store::{CommitError, Store, StoreError, Undo, WriterHandle};
-use notify::Notifier;
 use crate::telemetry::error_chain;
 use chrono::{DateTime, SubsecRound, Utc};
+use notify::Notifier;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
@@ -122,10 +122,7 @@ enum Request {
         reply: oneshot::Sender<Result<Subscription, Refusal>>,
     },
     /// One of the agent's live streams ended.
-    Disconnect {
-        agent: String,
-        stream: u64,
-    },
+    Disconnect { agent: String, stream: u64 },
     Snapshot {
         process: String,
         queue: String,
@@ -484,7 +481,10 @@ impl<S: Store> Live<S> {
                     .collect();
                 // The stream starts once everything sent before is
                 // committed: it is told nothing that is not durable.
-                let committed = self.writer.send(Vec::new(), Vec::new(), Vec::new(), (Uuid::nil(), false)).await;
+                let committed = self
+                    .writer
+                    .send(Vec::new(), Vec::new(), Vec::new(), (Uuid::nil(), false))
+                    .await;
                 let subscription = self
                     .notifier
                     .subscribe(&agent, stream, view, offers, committed)

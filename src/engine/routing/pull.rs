@@ -48,12 +48,7 @@ impl Router {
         }
         let mut held: Vec<_> = waiting
             .filter_map(|id| live.get(&id))
-            .filter(|interaction| {
-                def.condition.eval(&Subject {
-                    interaction,
-                    now,
-                })
-            })
+            .filter(|interaction| def.condition.eval(&Subject { interaction, now }))
             .map(|interaction| (sort_key(def, interaction), interaction.id))
             .collect();
         if held.len() > count {
