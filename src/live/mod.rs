@@ -462,12 +462,19 @@ impl<S: Store> Live<S> {
                 let _ = reply.send(answer.map_err(|error| self.refusal(error)));
             }
             Request::Connect { agent, reply } => {
-                let view = match self.engine.agent_view(&agent) {
-                    Ok(view) => view,
-                    Err(error) => {
-                        let _ = reply.send(Err(self.refusal(error)));
-                        return;
-                    }
+                if let Err(error) = self.engine.agent_view(&agent) {
+                    let _ = reply.send(Err(self.refusal(error)));
+                    return;
+                }
+                let first = !self.streams.contains_key(&agent);
+                if first {
+                    // Connected before its state is read: the stream starts
+                    // with the offers this makes, once they are committed.
+                    self.engine.set_connected(&agent, true, now());
+                    self.flush(Uuid::nil()).await;
+                }
+                let Ok(view) = self.engine.agent_view(&agent) else {
+                    return;
                 };
                 self.next_stream += 1;
                 let stream = self.next_stream;
@@ -490,12 +497,7 @@ impl<S: Store> Live<S> {
                     .subscribe(&agent, stream, view, offers, committed)
                     .await;
                 let _ = reply.send(Ok(subscription));
-                let first = self.streams.entry(agent.clone()).or_default();
-                first.insert(stream);
-                if first.len() == 1 {
-                    self.engine.set_connected(&agent, true, now());
-                    self.flush(Uuid::nil()).await;
-                }
+                self.streams.entry(agent).or_default().insert(stream);
             }
             Request::Disconnect { agent, stream } => {
                 let Some(open) = self.streams.get_mut(&agent) else {
