@@ -35,6 +35,8 @@ impl Engine {
                     if new.state == State::Handling && new.agent == old.agent {
                         self.router.accepted(new);
                         accepted = true;
+                    } else if new.state == State::Offered && new.agent == old.agent {
+                        // Still offered (its properties changed).
                     } else if new.state != State::Queued {
                         if let Some(agent) = self.router.gone(id, now) {
                             self.revoked(agent, id, why);

@@ -674,3 +674,66 @@ fn an_agent_acts_only_on_its_own() {
             .is_ok()
     );
 }
+
+mod routed {
+    use super::*;
+    use crate::engine::routing::{
+        AgentProfile, Capacity, Dispatch, Exhausted, RoutingConfig, Select, Step, Strategy, View,
+    };
+
+    fn routing() -> Arc<RoutingConfig> {
+        let strategy = Strategy {
+            name: "any".into(),
+            steps: vec![Step::new(
+                crate::expr::parse("true").unwrap(),
+                Select::LongestIdle,
+                Duration::minutes(10),
+            )],
+            on_exhausted: Exhausted::Stop("unanswered".into()),
+        };
+        let view = View {
+            process: "sales-email".into(),
+            queue: "inbound".into(),
+            name: "all".into(),
+            condition: crate::expr::parse("true").unwrap(),
+            order: Vec::new(),
+            aging: None,
+            dispatch: Dispatch::Strategy(Arc::new(strategy)),
+        };
+        let anna = AgentProfile {
+            name: "anna".into(),
+            capacity: Capacity {
+                media: [("email".to_owned(), 1)].into(),
+                total: None,
+            },
+            ..AgentProfile::default()
+        };
+        Arc::new(RoutingConfig {
+            views: vec![Arc::new(view)],
+            agents: [("anna".to_owned(), anna)].into(),
+            timing: Default::default(),
+        })
+    }
+
+    #[test]
+    fn a_change_of_properties_keeps_a_pending_offer() {
+        let mut engine = Engine::with_routing(served(), routing(), at(0));
+        let mut ids = Ids(0);
+        engine.login("anna", &["email".into()], at(0)).unwrap();
+        engine.set_ready("anna", None, true, None, at(0)).unwrap();
+        engine.set_connected("anna", true, at(0));
+        let id = apply(&mut engine, &mut ids, submit("sales-email", "inbound", 0, None), 1)
+            .unwrap()
+            .interaction
+            .id;
+        assert_eq!(engine.get(id).unwrap().state, State::Offered);
+        let patch = json!({"lang": "fr"}).as_object().cloned().unwrap();
+        apply(&mut engine, &mut ids, Command::ChangeProperties { id, patch }, 2).unwrap();
+        assert_eq!(engine.get(id).unwrap().state, State::Offered);
+        assert_eq!(engine.router().offered_to(id), Some("anna"));
+        let applied = engine
+            .apply_as_agent("anna", Command::Accept { id }, at(3), || ids.next())
+            .unwrap();
+        assert_eq!(applied.interaction.state, State::Handling);
+    }
+}
