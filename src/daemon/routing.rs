@@ -1,14 +1,14 @@
 //! The router's configuration from what the instance may read of the
 //! tenant and from its `[routing]` settings: each enabled view with its
-//! parsed condition, order and strategy, each agent with its skills,
+//! parsed condition, order, aging and strategy, each agent with its skills,
 //! groups and capacity rule, and the timers. Built for every revision, so
 //! that a target that does not parse is refused with its place, as a view
 //! condition is.
 
 use crate::directory::{self, Directory};
 use crate::engine::routing::{
-    self, AgentProfile, Capacity, Dispatch, Exhausted, OrderField, OrderKey, RoutingConfig, Select,
-    Step, Strategy, Timing, View,
+    self, AgentProfile, Aging, Capacity, Dispatch, Exhausted, OrderField, OrderKey, RoutingConfig,
+    Select, Step, Strategy, Timing, View,
 };
 use crate::settings::RoutingSettings;
 use anyhow::Context;
@@ -54,6 +54,13 @@ fn timing(settings: &RoutingSettings) -> Timing {
         desktop_grace: span(settings.desktop_grace),
         handling_timeout: span(settings.handling_timeout),
         routing_timeout: span(settings.routing_timeout),
+    }
+}
+
+fn aging(aging: directory::Aging) -> Aging {
+    Aging {
+        points: i64::from(aging.points),
+        per: span(aging.per.as_duration()),
     }
 }
 
@@ -145,7 +152,7 @@ pub fn config(directory: &Directory, settings: &RoutingSettings) -> anyhow::Resu
                     name: view_name.clone(),
                     condition,
                     order: order(&view.order),
-                    aging: None,
+                    aging: view.aging.map(aging),
                     dispatch,
                 }));
             }
@@ -352,6 +359,43 @@ mod tests {
         // The settings' defaults are the router's.
         let defaults = super::config(&sales(), &RoutingSettings::default()).unwrap();
         assert_eq!(defaults.timing, Timing::default());
+    }
+
+    #[test]
+    fn a_views_aging_reaches_the_router() {
+        let mut directory = sales();
+        let view = directory
+            .processes
+            .get_mut("sales-chat")
+            .and_then(|p| p.queues.get_mut("inbound"))
+            .and_then(|q| q.views.get_mut("all"))
+            .unwrap();
+        view.aging = Some("2/1m".parse().unwrap());
+        let config = config(&directory, &RoutingSettings::default()).unwrap();
+        let aging = |process: &str, queue: &str| {
+            config
+                .views
+                .iter()
+                .find(|v| v.process == process && v.queue == queue)
+                .unwrap()
+                .aging
+        };
+        assert_eq!(
+            aging("sales-chat", "inbound"),
+            Some(Aging {
+                points: 2,
+                per: chrono::Duration::minutes(1),
+            })
+        );
+        assert_eq!(aging("sales-chat", "overflow"), None);
+        // The example tenant's own.
+        assert_eq!(
+            aging("sales-email", "inbound"),
+            Some(Aging {
+                points: 1,
+                per: chrono::Duration::seconds(10),
+            })
+        );
     }
 
     #[test]
