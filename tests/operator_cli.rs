@@ -95,6 +95,9 @@ async fn check_config_fails_when_the_database_is_unreachable_and_the_port_taken(
             "✓ media types: chat, email, workitem".to_owned(),
             "✓ capacity rules: blended, email-only".to_owned(),
             "✓ agents: anna, arno".to_owned(),
+            "✓ routing: an agent without a capacity rule may hold 1 chat, 1 email, 1 workitem; no \
+             after-work"
+                .to_owned(),
             format!("✗ listen: cannot listen on {addr}: Address already in use (os error 98)"),
         ],
         "{checked}"
@@ -132,6 +135,9 @@ async fn check_config_passes_an_instance_that_can_be_served() {
         "✓ media types: chat, email, workitem".to_owned(),
         "✓ capacity rules: blended, email-only".to_owned(),
         "✓ agents: anna, arno".to_owned(),
+        "✓ routing: an agent without a capacity rule may hold 1 chat, 1 email, 1 workitem; no \
+         after-work"
+            .to_owned(),
         "✓ listen: 127.0.0.1 on any free port".to_owned(),
     ];
     for args in [
@@ -213,6 +219,73 @@ async fn a_settings_problem_is_named_once_with_its_line_or_variable() {
         [format!(
             "✗ settings: {f}:11: database.lease_ttl: must be more than 0"
         )],
+        "{checked}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_checks_the_routing_settings_against_the_media_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = tenant_dir();
+    let file = sales_file(
+        dir.path(),
+        "127.0.0.1:0",
+        "postgres://postgres@127.0.0.1:1/nowhere",
+        &format!("directory = \"{}\"", tenant.display()),
+    );
+    let base = std::fs::read_to_string(&file).unwrap();
+    let f = shown(&file);
+    let check = async |routing: &str| {
+        std::fs::write(&file, format!("{base}\n[routing]\n{routing}\n")).unwrap();
+        run(&["check-config", "--config", &f], &[], None, "").await
+    };
+    // A bad value is a settings problem, at its line; serve says the same.
+    let bad = "delivery_timeout = \"0s\"\ndefault_capacity = { email = 1, total = 0 }";
+    let checked = check(bad).await;
+    assert_eq!(checked.code, Some(1), "{checked}");
+    let problems = [
+        format!("{f}:16: routing.delivery_timeout: must be 1s to 365days"),
+        format!("{f}:17: routing.default_capacity.total: must be at least 1"),
+    ];
+    let expected: Vec<String> = problems
+        .iter()
+        .map(|p| format!("✗ settings: {p}"))
+        .collect();
+    assert_eq!(checked.lines(), expected, "{checked}");
+    let served = run(&["serve", "--config", &f], &[], None, "").await;
+    assert_eq!(served.code, Some(1), "{served}");
+    let expected: Vec<String> = problems.iter().map(|p| format!("error: {p}")).collect();
+    assert_eq!(
+        served.stderr.lines().collect::<Vec<_>>(),
+        expected,
+        "{served}"
+    );
+
+    // A media the instance does not read is most likely misspelt.
+    let routing = |checked: &Run| -> String {
+        let line = checked
+            .lines()
+            .into_iter()
+            .find(|l| l.contains(" routing: "));
+        line.unwrap_or_else(|| panic!("no routing line: {checked}"))
+            .to_owned()
+    };
+    let checked = check("default_capacity = { emial = 2, chat = 1 }").await;
+    assert_eq!(
+        routing(&checked),
+        "✗ routing: routing.default_capacity names 'emial': not a media type person 'svc-sales' \
+         may read (it reads chat, email, workitem)",
+        "{checked}"
+    );
+    let checked = check(
+        "default_capacity = { email = 1, chat = 3, total = 3 }\n\
+         after_work = { email = \"30s\", chat = \"5s\" }",
+    )
+    .await;
+    assert_eq!(
+        routing(&checked),
+        "✓ routing: an agent without a capacity rule may hold 3 chat, 1 email, 3 in all; \
+         after-work chat 5s, email 30s",
         "{checked}"
     );
 }

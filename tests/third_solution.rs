@@ -243,6 +243,9 @@ async fn the_guide_followed_literally_serves_a_third_solution_beside_the_others(
             "✓ media types: chat, email, workitem".to_owned(),
             "✓ capacity rules: blended, email-only".to_owned(),
             "✓ agents: cora".to_owned(),
+            "✓ routing: an agent without a capacity rule may hold 1 chat, 1 email, 1 workitem; no \
+             after-work"
+                .to_owned(),
             "✓ listen: 127.0.0.1 on any free port".to_owned(),
         ],
         "{checked}"

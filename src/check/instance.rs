@@ -270,7 +270,7 @@ async fn server(
         }
     };
     match from_snapshot(settings, &whoami, &snapshot, ScopeSource::ConfigServer) {
-        Ok(state) => served(report, &state, &snapshot.directory),
+        Ok(state) => served(report, &state, &snapshot.directory, &settings.routing),
         Err(error) => report.fail("scope", format!("{error:#}")),
     }
 }
@@ -316,7 +316,7 @@ fn files(report: &mut Report, settings: &Settings, path: &Path) {
         Some(person) => directory.filtered_for(person),
         None => Directory::empty(&directory.tenant.name),
     };
-    served(report, &state, &visible);
+    served(report, &state, &visible, &settings.routing);
 }
 
 /// The listen address is free (unless it is port 0, any free port).

@@ -1,13 +1,20 @@
-//! Whether a scope can be served: the processes its person may read, and
-//! the media types, capacity rules and agents it needs to read with them.
+//! Whether a scope can be served: the processes its person may read, the
+//! media types, capacity rules and agents it needs to read with them, and
+//! the media the `[routing]` settings name.
 
 use super::{Report, list};
 use crate::directory::Directory;
 use crate::live::ScopeState;
+use crate::settings::RoutingSettings;
 
 /// Checks `state` and `visible`, the directory as the instance's person
-/// sees it.
-pub(super) fn served(report: &mut Report, state: &ScopeState, visible: &Directory) {
+/// sees it, with the instance's `[routing]` settings.
+pub(super) fn served(
+    report: &mut Report,
+    state: &ScopeState,
+    visible: &Directory,
+    routing: &RoutingSettings,
+) {
     let identity = &state.identity;
     let Some(person) = identity.person.as_deref() else {
         let reason = state.problem.clone().unwrap_or_default();
@@ -87,4 +94,67 @@ pub(super) fn served(report: &mut Report, state: &ScopeState, visible: &Director
             Ok(list(agents))
         },
     );
+    if !visible.media_types.is_empty() {
+        report.record("routing", routing_media(routing, visible, person));
+    }
+}
+
+/// What the `[routing]` settings give agents, or the media they name that
+/// the instance does not read: most likely a misspelt one, whose own entry
+/// is then missing.
+fn routing_media(
+    routing: &RoutingSettings,
+    visible: &Directory,
+    person: &str,
+) -> Result<String, String> {
+    let named = routing
+        .default_capacity
+        .iter()
+        .flat_map(|rule| rule.media.keys().map(|m| ("routing.default_capacity", m)))
+        .chain(routing.after_work.keys().map(|m| ("routing.after_work", m)));
+    let unknown: Vec<String> = named
+        .filter(|(_, media)| !visible.media_types.contains_key(*media))
+        .map(|(key, media)| format!("{key} names '{media}'"))
+        .collect();
+    if !unknown.is_empty() {
+        let what = if unknown.len() == 1 {
+            "a media type"
+        } else {
+            "media types"
+        };
+        return Err(format!(
+            "{}: not {what} person '{person}' may read (it reads {})",
+            unknown.join("; "),
+            list(visible.media_types.keys())
+        ));
+    }
+    let capacity = match &routing.default_capacity {
+        Some(rule) => {
+            let mut each: Vec<String> =
+                rule.media.iter().map(|(m, n)| format!("{n} {m}")).collect();
+            if let Some(total) = rule.total {
+                each.push(format!("{total} in all"));
+            }
+            each.join(", ")
+        }
+        None => visible
+            .media_types
+            .keys()
+            .map(|m| format!("1 {m}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    let after_work = if routing.after_work.is_empty() {
+        "no after-work".to_owned()
+    } else {
+        let each: Vec<String> = routing
+            .after_work
+            .iter()
+            .map(|(m, d)| format!("{m} {}", humantime::format_duration(*d)))
+            .collect();
+        format!("after-work {}", each.join(", "))
+    };
+    Ok(format!(
+        "an agent without a capacity rule may hold {capacity}; {after_work}"
+    ))
 }

@@ -1,28 +1,66 @@
 //! The router's configuration from what the instance may read of the
-//! tenant: each enabled view with its parsed condition, order and strategy,
-//! each agent with its skills, groups and capacity rule. Built for every
-//! revision, so that a target that does not parse is refused with its
-//! place, as a view condition is.
+//! tenant and from its `[routing]` settings: each enabled view with its
+//! parsed condition, order, aging and strategy, each agent with its skills,
+//! groups and capacity rule, and the timers. Built for every revision, so
+//! that a target that does not parse is refused with its place, as a view
+//! condition is.
 
 use crate::directory::{self, Directory};
 use crate::engine::routing::{
-    self, AgentProfile, Capacity, Dispatch, Exhausted, OrderField, OrderKey, RoutingConfig, Select,
-    Step, Strategy, Timing, View,
+    self, AgentProfile, Aging, Capacity, Dispatch, Exhausted, OrderField, OrderKey, RoutingConfig,
+    Select, Step, Strategy, Timing, View,
 };
+use crate::settings::RoutingSettings;
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// What an agent may hold when its person names no capacity rule: one
-/// interaction of each media type the instance may read.
-fn default_capacity(directory: &Directory) -> Capacity {
-    Capacity {
-        media: directory
-            .media_types
-            .keys()
-            .map(|media| (media.clone(), 1))
+/// What an agent may hold when its person names no capacity rule:
+/// `routing.default_capacity`, or else one interaction of each media type
+/// the instance may read.
+fn default_capacity(directory: &Directory, settings: &RoutingSettings) -> Capacity {
+    match &settings.default_capacity {
+        Some(rule) => Capacity {
+            media: rule.media.clone(),
+            total: rule.total,
+        },
+        None => Capacity {
+            media: directory
+                .media_types
+                .keys()
+                .map(|media| (media.clone(), 1))
+                .collect(),
+            total: None,
+        },
+    }
+}
+
+/// A duration of the settings as the router counts time; the settings are
+/// validated to at most [`RoutingSettings::MAX_TIMER`].
+fn span(duration: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+/// The router's timers and limits from the `[routing]` settings.
+fn timing(settings: &RoutingSettings) -> Timing {
+    Timing {
+        delivery_timeout: span(settings.delivery_timeout),
+        missed_offers_limit: settings.missed_offers_limit,
+        after_work: settings
+            .after_work
+            .iter()
+            .map(|(media, duration)| (media.clone(), span(*duration)))
             .collect(),
-        total: None,
+        desktop_grace: span(settings.desktop_grace),
+        handling_timeout: span(settings.handling_timeout),
+        routing_timeout: span(settings.routing_timeout),
+    }
+}
+
+fn aging(aging: directory::Aging) -> Aging {
+    Aging {
+        points: i64::from(aging.points),
+        per: span(aging.per.as_duration()),
     }
 }
 
@@ -77,8 +115,8 @@ fn strategy(process: &str, name: &str, def: &directory::Strategy) -> anyhow::Res
 }
 
 /// The router's configuration for `directory` (already filtered to what the
-/// instance may read), with `timing` from the settings.
-pub fn config(directory: &Directory, timing: Timing) -> anyhow::Result<RoutingConfig> {
+/// instance may read), with the instance's `[routing]` settings.
+pub fn config(directory: &Directory, settings: &RoutingSettings) -> anyhow::Result<RoutingConfig> {
     let mut views = Vec::new();
     for (process_name, process) in &directory.processes {
         let mut strategies: BTreeMap<&str, Arc<Strategy>> = BTreeMap::new();
@@ -114,13 +152,13 @@ pub fn config(directory: &Directory, timing: Timing) -> anyhow::Result<RoutingCo
                     name: view_name.clone(),
                     condition,
                     order: order(&view.order),
-                    aging: None,
+                    aging: view.aging.map(aging),
                     dispatch,
                 }));
             }
         }
     }
-    let fallback = default_capacity(directory);
+    let fallback = default_capacity(directory, settings);
     let agents = directory
         .persons
         .values()
@@ -155,7 +193,7 @@ pub fn config(directory: &Directory, timing: Timing) -> anyhow::Result<RoutingCo
     Ok(routing::RoutingConfig {
         views,
         agents,
-        timing,
+        timing: timing(settings),
     })
 }
 
@@ -172,7 +210,7 @@ mod tests {
 
     #[test]
     fn the_sales_tenant_routes_by_its_strategies() {
-        let config = config(&sales(), Timing::default()).unwrap();
+        let config = config(&sales(), &RoutingSettings::default()).unwrap();
         let names: Vec<(&str, &str)> = config
             .views
             .iter()
@@ -229,7 +267,7 @@ mod tests {
 
     #[test]
     fn agents_carry_their_skills_groups_and_capacity_rule() {
-        let config = config(&sales(), Timing::default()).unwrap();
+        let config = config(&sales(), &RoutingSettings::default()).unwrap();
         let names: Vec<&str> = config.agents.keys().map(String::as_str).collect();
         assert_eq!(names, ["anna", "arno"]);
         let anna = &config.agents["anna"];
@@ -259,10 +297,105 @@ mod tests {
         {
             agent.capacity_rule = None;
         }
-        let config = config(&directory, Timing::default()).unwrap();
+        let config = config(&directory, &RoutingSettings::default()).unwrap();
         let arno = &config.agents["arno"].capacity;
         assert_eq!(arno.media.values().copied().collect::<Vec<_>>(), [1, 1, 1]);
         assert_eq!(arno.total, None);
+    }
+
+    #[test]
+    fn an_agent_without_a_capacity_rule_gets_the_default_capacity_setting() {
+        let mut directory = sales();
+        if let Some(agent) = directory
+            .persons
+            .get_mut("arno")
+            .and_then(|p| p.agent.as_mut())
+        {
+            agent.capacity_rule = None;
+        }
+        let settings = RoutingSettings {
+            default_capacity: Some(crate::settings::CapacitySetting {
+                media: [("chat".to_owned(), 3), ("email".to_owned(), 1)].into(),
+                total: Some(3),
+            }),
+            ..RoutingSettings::default()
+        };
+        let config = config(&directory, &settings).unwrap();
+        assert_eq!(
+            config.agents["arno"].capacity,
+            Capacity {
+                media: [("chat".to_owned(), 3), ("email".to_owned(), 1)].into(),
+                total: Some(3),
+            }
+        );
+        // A person's own rule still wins.
+        assert_eq!(config.agents["anna"].capacity.total, Some(4));
+    }
+
+    #[test]
+    fn the_routing_settings_set_the_timers() {
+        let minutes = |m: u64| std::time::Duration::from_secs(m * 60);
+        let settings = RoutingSettings {
+            delivery_timeout: std::time::Duration::from_secs(20),
+            missed_offers_limit: 0,
+            after_work: [("email".to_owned(), std::time::Duration::from_secs(30))].into(),
+            desktop_grace: minutes(1),
+            handling_timeout: minutes(120),
+            routing_timeout: minutes(10),
+            ..RoutingSettings::default()
+        };
+        let config = config(&sales(), &settings).unwrap();
+        assert_eq!(
+            config.timing,
+            Timing {
+                delivery_timeout: chrono::Duration::seconds(20),
+                missed_offers_limit: 0,
+                after_work: [("email".to_owned(), chrono::Duration::seconds(30))].into(),
+                desktop_grace: chrono::Duration::minutes(1),
+                handling_timeout: chrono::Duration::minutes(120),
+                routing_timeout: chrono::Duration::minutes(10),
+            }
+        );
+        // The settings' defaults are the router's.
+        let defaults = super::config(&sales(), &RoutingSettings::default()).unwrap();
+        assert_eq!(defaults.timing, Timing::default());
+    }
+
+    #[test]
+    fn a_views_aging_reaches_the_router() {
+        let mut directory = sales();
+        let view = directory
+            .processes
+            .get_mut("sales-chat")
+            .and_then(|p| p.queues.get_mut("inbound"))
+            .and_then(|q| q.views.get_mut("all"))
+            .unwrap();
+        view.aging = Some("2/1m".parse().unwrap());
+        let config = config(&directory, &RoutingSettings::default()).unwrap();
+        let aging = |process: &str, queue: &str| {
+            config
+                .views
+                .iter()
+                .find(|v| v.process == process && v.queue == queue)
+                .unwrap()
+                .aging
+        };
+        assert_eq!(
+            aging("sales-chat", "inbound"),
+            Some(Aging {
+                points: 2,
+                per: chrono::Duration::minutes(1),
+            })
+        );
+        assert_eq!(aging("sales-chat", "overflow"), None);
+        // The example tenant's own.
+        assert_eq!(
+            aging("sales-email", "inbound"),
+            Some(Aging {
+                points: 1,
+                per: chrono::Duration::seconds(10),
+            })
+        );
     }
 
     #[test]
@@ -274,7 +407,7 @@ mod tests {
             .and_then(|p| p.strategies.get_mut("skilled-first"))
             .unwrap();
         strategy.steps[1].target = "agent.skills.english >=".into();
-        let error = config(&directory, Timing::default()).unwrap_err();
+        let error = config(&directory, &RoutingSettings::default()).unwrap_err();
         let text = format!("{error:#}");
         assert!(
             text.starts_with(

@@ -5,7 +5,6 @@
 
 use crate::config_client::{Snapshot, Whoami};
 use crate::directory::Directory;
-use crate::engine::routing::Timing;
 use crate::engine::{Served, ServedProcess};
 use crate::live::{Identity, ScopeSource, ScopeState};
 use crate::settings::Settings;
@@ -97,7 +96,7 @@ pub fn from_snapshot(
     }
     // Every condition, target and strategy reference is checked here, so
     // that a revision the router cannot serve is refused with its place.
-    let routing = Arc::new(super::routing::config(directory, Timing::default())?);
+    let routing = Arc::new(super::routing::config(directory, &settings.routing)?);
     let served = Served {
         processes: directory
             .processes

@@ -14,6 +14,7 @@
 //! - `load`: the TOML files and their checks.
 
 pub mod acl;
+pub mod aging;
 pub mod duration;
 mod filter;
 mod load;
@@ -28,6 +29,7 @@ mod proptests;
 mod tests;
 
 pub use acl::{Grant, Grantee, ObjectRef, Permission, Principal};
+pub use aging::Aging;
 pub use duration::HumanDuration;
 /// Where keys are in a TOML file, for the settings files' messages too.
 pub(crate) use load::spans;

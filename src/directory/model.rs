@@ -13,6 +13,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::acl::Grant;
+use super::aging::Aging;
 use super::duration::HumanDuration;
 use super::order::OrderKey;
 
@@ -234,6 +235,11 @@ pub struct View {
     /// Expression source; the expression module parses and checks it.
     pub condition: String,
     pub order: Vec<OrderKey>,
+    /// Priority gained by waiting; `None`: priority stays as submitted.
+    /// Left out of the JSON when `None`, so that a directory without aging
+    /// serialises as it did before aging existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aging: Option<Aging>,
     pub enabled: bool,
     pub dispatch: Dispatch,
     #[serde(default)]

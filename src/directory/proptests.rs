@@ -146,6 +146,7 @@ fn process(name: &str, folder: Option<usize>) -> BusinessProcess {
         description: String::new(),
         condition: "true".into(),
         order: order::default_order(),
+        aging: None,
         enabled: true,
         dispatch: Dispatch::Strategy("s".into()),
         grants: Vec::new(),

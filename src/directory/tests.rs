@@ -183,6 +183,14 @@ fn example_filtered_for_the_sales_server() {
         names(["anna", "arno", "svc-sales"])
     );
     assert_eq!(seen.media_types.len(), 3);
+    // What the configuration server sends keeps a view's aging.
+    assert_eq!(
+        seen.processes["sales-email"].queues["inbound"].views["all"]
+            .aging
+            .map(|a| a.to_string())
+            .as_deref(),
+        Some("1/10s")
+    );
     assert!(seen.persons.values().all(|p| p.password_hash.is_none()));
     assert!(seen.applications.values().all(|a| a.secret_hash.is_none()));
     // No `read_permissions`: no grants shown anywhere.
@@ -204,6 +212,12 @@ fn directory_round_trips_through_json() {
     let json = serde_json::to_string(&dir).unwrap();
     let back: Directory = serde_json::from_str(&json).unwrap();
     assert_eq!(back, dir);
+    // A view's aging as written; a view without it has no key at all.
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let queues = &value["processes"]["sales-email"]["queues"];
+    assert_eq!(queues["inbound"]["views"]["all"]["aging"], "1/10s");
+    let overflow = queues["overflow"]["views"]["all"].as_object().unwrap();
+    assert!(!overflow.contains_key("aging"), "{overflow:?}");
     let scope = dir.scope_for_application("ixs-sales").unwrap();
     let back: Scope = serde_json::from_str(&serde_json::to_string(&scope).unwrap()).unwrap();
     assert_eq!(back, scope);

@@ -14,6 +14,7 @@ use crate::http_serve::ConnectionLimits;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sqlx::postgres::PgConnectOptions;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -108,18 +109,20 @@ pub(crate) fn invalid(key: &'static str, reason: impl Into<String>) -> SettingsE
 
 /// The problems validation finds, by key.
 #[derive(Debug, Default)]
-pub(crate) struct Findings(Vec<(&'static str, String)>);
+pub(crate) struct Findings(Vec<(String, String)>);
 
 impl Findings {
     /// Records `reason` about `key` unless `ok`.
-    pub fn check(&mut self, ok: bool, key: &'static str, reason: impl Into<String>) {
+    pub fn check(&mut self, ok: bool, key: impl Into<String>, reason: impl Into<String>) {
         if !ok {
-            self.0.push((key, reason.into()));
+            self.push(key, reason);
         }
     }
 
-    pub fn push(&mut self, key: &'static str, reason: impl Into<String>) {
-        self.0.push((key, reason.into()));
+    /// Records `reason` about `key`: the key's full name, which may end in
+    /// one entry of a table (`routing.after_work.email`).
+    pub fn push(&mut self, key: impl Into<String>, reason: impl Into<String>) {
+        self.0.push((key.into(), reason.into()));
     }
 
     /// The findings located by `layers`, or as settings built in code.
@@ -131,10 +134,10 @@ impl Findings {
             .0
             .into_iter()
             .map(|(key, reason)| match layers {
-                Some(layers) => layers.problem(key, reason),
+                Some(layers) => layers.problem(&key, reason),
                 None => Problem {
                     origin: Origin::Code,
-                    key: key.to_owned(),
+                    key,
                     reason,
                 },
             })
@@ -376,6 +379,34 @@ pub struct RoutingSettings {
     /// The most a queue snapshot lists.
     #[serde(default = "defaults::snapshot_max")]
     pub snapshot_max: usize,
+    /// An offer the agent neither accepts nor rejects within this is
+    /// revoked, and counts as missed.
+    #[serde(default = "defaults::delivery_timeout", with = "humantime_serde")]
+    pub delivery_timeout: Duration,
+    /// Offers rejected or timed out in a row before the agent is set not
+    /// ready; 0: never.
+    #[serde(default = "defaults::missed_offers_limit")]
+    pub missed_offers_limit: u32,
+    /// Per media: how long after finishing an interaction the agent is
+    /// offered no new one of that media; a media not listed has none.
+    #[serde(default, deserialize_with = "durations_by_media")]
+    pub after_work: BTreeMap<String, Duration>,
+    /// How long an agent's live stream may be gone before the agent is set
+    /// not ready.
+    #[serde(default = "defaults::desktop_grace", with = "humantime_serde")]
+    pub desktop_grace: Duration,
+    /// A handled interaction its agent makes no request on for this long
+    /// goes back to its queue.
+    #[serde(default = "defaults::handling_timeout", with = "humantime_serde")]
+    pub handling_timeout: Duration,
+    /// An interaction a routing client pulled and did not offer, place or
+    /// stop within this goes back to its queue.
+    #[serde(default = "defaults::routing_timeout", with = "humantime_serde")]
+    pub routing_timeout: Duration,
+    /// What an agent whose person names no capacity rule may hold; absent:
+    /// one interaction of each media type the instance may read.
+    #[serde(default)]
+    pub default_capacity: Option<CapacitySetting>,
 }
 
 impl Default for RoutingSettings {
@@ -385,8 +416,96 @@ impl Default for RoutingSettings {
             max_priority: defaults::max_priority(),
             snapshot_default: defaults::snapshot_default(),
             snapshot_max: defaults::snapshot_max(),
+            delivery_timeout: defaults::delivery_timeout(),
+            missed_offers_limit: defaults::missed_offers_limit(),
+            after_work: BTreeMap::new(),
+            desktop_grace: defaults::desktop_grace(),
+            handling_timeout: defaults::handling_timeout(),
+            routing_timeout: defaults::routing_timeout(),
+            default_capacity: None,
         }
     }
+}
+
+impl RoutingSettings {
+    /// The longest a routing timer may be set to.
+    pub const MAX_TIMER: Duration = Duration::from_secs(365 * 24 * 3600);
+
+    fn check(&self, found: &mut Findings) {
+        found.check(
+            self.min_priority <= self.max_priority,
+            "routing.min_priority",
+            format!(
+                "must not be above routing.max_priority ({})",
+                self.max_priority
+            ),
+        );
+        found.check(
+            self.snapshot_default > 0 && self.snapshot_default <= self.snapshot_max,
+            "routing.snapshot_default",
+            format!("must be 1 to routing.snapshot_max ({})", self.snapshot_max),
+        );
+        for (key, timer) in [
+            ("routing.delivery_timeout", self.delivery_timeout),
+            ("routing.desktop_grace", self.desktop_grace),
+            ("routing.handling_timeout", self.handling_timeout),
+            ("routing.routing_timeout", self.routing_timeout),
+        ] {
+            found.check(
+                (Duration::from_secs(1)..=Self::MAX_TIMER).contains(&timer),
+                key,
+                "must be 1s to 365days",
+            );
+        }
+        for (media, after_work) in &self.after_work {
+            found.check(
+                *after_work <= Self::MAX_TIMER,
+                format!("routing.after_work.{media}"),
+                "must be at most 365days",
+            );
+        }
+        if let Some(capacity) = &self.default_capacity {
+            found.check(
+                !capacity.media.is_empty(),
+                "routing.default_capacity",
+                "allows no media: list at least one, e.g. { email = 1, chat = 2 }",
+            );
+            found.check(
+                capacity.total != Some(0),
+                "routing.default_capacity.total",
+                "must be at least 1",
+            );
+        }
+    }
+}
+
+/// A capacity rule written in the settings, `{ email = 1, chat = 3, total =
+/// 3 }`: how many interactions of each media an agent may hold at once (a
+/// media not listed is never offered), and `total`, when given, a cap on
+/// their sum. `total` is therefore no media's name here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapacitySetting {
+    pub media: BTreeMap<String, u32>,
+    pub total: Option<u32>,
+}
+
+impl<'de> Deserialize<'de> for CapacitySetting {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut media = BTreeMap::<String, u32>::deserialize(deserializer)?;
+        let total = media.remove("total");
+        Ok(CapacitySetting { media, total })
+    }
+}
+
+/// A table of media → duration, each written as the other durations are.
+fn durations_by_media<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, Duration>, D::Error> {
+    let table = BTreeMap::<String, humantime_serde::Serde<Duration>>::deserialize(deserializer)?;
+    Ok(table
+        .into_iter()
+        .map(|(media, duration)| (media, duration.into_inner()))
+        .collect())
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -501,6 +620,21 @@ pub(crate) mod defaults {
     }
     pub fn watch_idle_timeout() -> Duration {
         Duration::from_secs(45)
+    }
+    pub fn delivery_timeout() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub fn missed_offers_limit() -> u32 {
+        3
+    }
+    pub fn desktop_grace() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub fn handling_timeout() -> Duration {
+        Duration::from_secs(180 * 60)
+    }
+    pub fn routing_timeout() -> Duration {
+        Duration::from_secs(720 * 60)
     }
 }
 
@@ -633,23 +767,7 @@ impl Settings {
             "must be more than 0",
         );
         check_connection_limits(&self.listen.connection_limits(), &mut found);
-        let routing = &self.routing;
-        found.check(
-            routing.min_priority <= routing.max_priority,
-            "routing.min_priority",
-            format!(
-                "must not be above routing.max_priority ({})",
-                routing.max_priority
-            ),
-        );
-        found.check(
-            routing.snapshot_default > 0 && routing.snapshot_default <= routing.snapshot_max,
-            "routing.snapshot_default",
-            format!(
-                "must be 1 to routing.snapshot_max ({})",
-                routing.snapshot_max
-            ),
-        );
+        self.routing.check(&mut found);
         found.check(
             (1..=100_000).contains(&self.retention.batch_size),
             "retention.batch_size",

@@ -382,3 +382,145 @@ fn secrets_are_never_part_of_a_message() {
         ]
     );
 }
+
+#[test]
+fn routing_timers_and_capacity_default_to_the_routers_own() {
+    let (_dir, path) = file(MINIMAL);
+    let routing = Settings::load(&path, []).unwrap().routing;
+    assert_eq!(routing.delivery_timeout, Duration::from_secs(30));
+    assert_eq!(routing.missed_offers_limit, 3);
+    assert!(routing.after_work.is_empty());
+    assert_eq!(routing.desktop_grace, Duration::from_secs(30));
+    assert_eq!(routing.handling_timeout, Duration::from_secs(180 * 60));
+    assert_eq!(routing.routing_timeout, Duration::from_secs(720 * 60));
+    assert_eq!(routing.default_capacity, None);
+}
+
+#[test]
+fn routing_timers_after_work_and_default_capacity_are_read() {
+    let text = format!(
+        "{MINIMAL}[routing]\ndelivery_timeout = \"20s\"\nmissed_offers_limit = 0\n\
+         after_work = {{ email = \"30s\", chat = \"5s\" }}\ndesktop_grace = \"1m\"\n\
+         handling_timeout = \"2h\"\nrouting_timeout = \"10m\"\n\
+         default_capacity = {{ email = 1, chat = 3, total = 3 }}\n"
+    );
+    let (_dir, path) = file(&text);
+    let routing = Settings::load(&path, []).unwrap().routing;
+    assert_eq!(routing.delivery_timeout, Duration::from_secs(20));
+    assert_eq!(routing.missed_offers_limit, 0);
+    assert_eq!(
+        routing.after_work,
+        BTreeMap::from([
+            ("chat".to_owned(), Duration::from_secs(5)),
+            ("email".to_owned(), Duration::from_secs(30)),
+        ])
+    );
+    assert_eq!(routing.desktop_grace, Duration::from_secs(60));
+    assert_eq!(routing.handling_timeout, Duration::from_secs(7200));
+    assert_eq!(routing.routing_timeout, Duration::from_secs(600));
+    assert_eq!(
+        routing.default_capacity,
+        Some(CapacitySetting {
+            media: BTreeMap::from([("chat".to_owned(), 3), ("email".to_owned(), 1)]),
+            total: Some(3),
+        })
+    );
+    // Each entry of the tables can come from the environment as well.
+    let env = vars(&[
+        ("IXS__ROUTING__AFTER_WORK__WORKITEM", "2m"),
+        ("IXS__ROUTING__DEFAULT_CAPACITY__EMAIL", "2"),
+        ("IXS__ROUTING__MISSED_OFFERS_LIMIT", "5"),
+    ]);
+    let routing = Settings::load(&path, env).unwrap().routing;
+    assert_eq!(routing.after_work["workitem"], Duration::from_secs(120));
+    assert_eq!(routing.after_work["email"], Duration::from_secs(30));
+    assert_eq!(routing.default_capacity.unwrap().media["email"], 2);
+    assert_eq!(routing.missed_offers_limit, 5);
+}
+
+#[test]
+fn a_bad_routing_value_is_named_with_its_line() {
+    let routing = |keys: &str| problems(&format!("{MINIMAL}[routing]\n{keys}\n"), &[]);
+    assert_eq!(
+        routing("delivery_timeout = \"500ms\""),
+        ["instance.toml:11: routing.delivery_timeout: must be 1s to 365days"]
+    );
+    assert_eq!(
+        routing("desktop_grace = \"0s\"\nhandling_timeout = \"0s\"\nrouting_timeout = \"400days\""),
+        [
+            "instance.toml:11: routing.desktop_grace: must be 1s to 365days",
+            "instance.toml:12: routing.handling_timeout: must be 1s to 365days",
+            "instance.toml:13: routing.routing_timeout: must be 1s to 365days",
+        ]
+    );
+    assert_eq!(
+        routing("delivery_timeout = \"-5s\""),
+        [
+            "instance.toml:11: routing.delivery_timeout: must be a duration such as \"10s\", \
+             \"5m\", \"8h\" or \"30days\""
+        ]
+    );
+    assert_eq!(
+        routing("missed_offers_limit = -1"),
+        [
+            "instance.toml:11: routing.missed_offers_limit: must be a whole number from 0 to \
+             4294967295"
+        ]
+    );
+    // One entry of a table is blamed on its own line.
+    assert_eq!(
+        routing("[routing.after_work]\nemail = \"30s\"\nchat = \"soon\""),
+        [
+            "instance.toml:13: routing.after_work.chat: must be a duration such as \"10s\", \
+             \"5m\", \"8h\" or \"30days\""
+        ]
+    );
+    assert_eq!(
+        routing("after_work = { email = \"400days\" }"),
+        ["instance.toml:11: routing.after_work.email: must be at most 365days"]
+    );
+    assert_eq!(
+        routing("after_work = \"30s\""),
+        ["instance.toml:11: routing.after_work: must be a table"]
+    );
+}
+
+#[test]
+fn a_bad_default_capacity_is_named_with_its_line() {
+    let routing = |keys: &str| problems(&format!("{MINIMAL}[routing]\n{keys}\n"), &[]);
+    assert_eq!(
+        routing("default_capacity = { email = -1 }"),
+        [
+            "instance.toml:11: routing.default_capacity.email: must be a whole number from 0 to \
+             4294967295"
+        ]
+    );
+    assert_eq!(
+        routing("default_capacity = { email = 1, total = 0 }"),
+        ["instance.toml:11: routing.default_capacity.total: must be at least 1"]
+    );
+    assert_eq!(
+        routing("default_capacity = { total = 2 }"),
+        [
+            "instance.toml:11: routing.default_capacity: allows no media: list at least one, \
+             e.g. { email = 1, chat = 2 }"
+        ]
+    );
+    assert_eq!(
+        routing("default_capacity = 1"),
+        ["instance.toml:11: routing.default_capacity: must be a table"]
+    );
+    assert_eq!(
+        problems(
+            MINIMAL,
+            &[
+                ("IXS__ROUTING__DEFAULT_CAPACITY__EMAIL", "1"),
+                ("IXS__ROUTING__DEFAULT_CAPACITY__TOTAL", "0"),
+            ]
+        ),
+        [
+            "environment variable IXS__ROUTING__DEFAULT_CAPACITY__TOTAL: \
+             routing.default_capacity.total: must be at least 1"
+        ]
+    );
+}

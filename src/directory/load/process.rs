@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use super::build::Builder;
 use super::raw::{RawOnExhausted, RawProcess, RawQueue, RawStrategy, RawView};
 use super::spans::Path;
+use crate::directory::aging::Aging;
 use crate::directory::duration::HumanDuration;
 use crate::directory::model::{
     BusinessProcess, Dispatch, OnExhausted, Queue, Select, Step, Strategy, View, Workbin,
@@ -124,6 +125,16 @@ impl Builder<'_, '_> {
                 }
             },
         };
+        let aging = raw
+            .aging
+            .as_deref()
+            .and_then(|text| match text.parse::<Aging>() {
+                Ok(aging) => Some(aging),
+                Err(reason) => {
+                    self.report.at(file, &path.key("aging"), reason);
+                    None
+                }
+            });
         let dispatch = match (raw.strategy, raw.pull.unwrap_or(false)) {
             (Some(_), true) => {
                 let reason = "has both `strategy` and `pull = true`: \
@@ -148,6 +159,7 @@ impl Builder<'_, '_> {
             description: raw.description,
             condition,
             order,
+            aging,
             enabled: raw.enabled.unwrap_or(true),
             dispatch,
         }

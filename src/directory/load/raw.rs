@@ -153,6 +153,7 @@ pub(super) struct RawView {
     pub description: String,
     pub condition: Option<String>,
     pub order: Option<String>,
+    pub aging: Option<String>,
     pub enabled: Option<bool>,
     pub strategy: Option<String>,
     pub pull: Option<bool>,

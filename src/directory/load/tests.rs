@@ -545,6 +545,62 @@ fn bad_order_direction_and_repeated_field() {
 }
 
 #[test]
+fn a_views_aging_is_points_per_duration() {
+    let text = PROCESS.replacen(
+        "strategy = \"s\"\n",
+        "strategy = \"s\"\naging = \"1/10s\"\n",
+        1,
+    );
+    let dir = Directory::from_sources(&[("base.toml", BASE), ("x.toml", &text)]).unwrap();
+    let aging = dir.processes["p"].queues["q"].views["v"].aging.unwrap();
+    assert_eq!((aging.points, aging.per.as_duration().as_secs()), (1, 10));
+    // Without the key, none.
+    let dir = Directory::from_sources(&[("base.toml", BASE), ("x.toml", PROCESS)]).unwrap();
+    assert_eq!(dir.processes["p"].queues["q"].views["v"].aging, None);
+}
+
+#[test]
+fn bad_aging_names_the_view_and_the_key() {
+    for (aging, reason) in [
+        (
+            "10s",
+            "aging: invalid aging '10s': expected <points>/<duration>",
+        ),
+        (
+            "0/10s",
+            "aging: invalid aging '0/10s': the points before '/' must be a whole number from 1",
+        ),
+        (
+            "1/0s",
+            "aging: invalid aging '1/0s': duration '0s' must be longer than zero",
+        ),
+        (
+            "1/10 s",
+            "aging: invalid aging '1/10 s': invalid duration '10 s'",
+        ),
+    ] {
+        let p = problem(&format!(
+            "[process.p.queue.q.view.v]\naging = \"{aging}\"\n"
+        ));
+        assert_problem(
+            &p,
+            2,
+            Some(9),
+            Some("business process 'p', queue 'q', view 'v'"),
+            reason,
+        );
+    }
+    let p = problem("[process.p.queue.q.view.v]\naging = 1\n");
+    assert_problem(
+        &p,
+        2,
+        Some(9),
+        Some("business process 'p', queue 'q', view 'v'"),
+        "aging: invalid type: integer `1`, expected a string",
+    );
+}
+
+#[test]
 fn empty_condition() {
     let p = problem("[process.p.queue.q.view.v]\ncondition = \" \"\n");
     assert_problem(
