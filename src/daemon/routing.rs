@@ -99,8 +99,10 @@ fn strategy(process: &str, name: &str, def: &directory::Strategy) -> anyhow::Res
                     n + 1
                 )
             })?;
-            let timeout = chrono::Duration::from_std(step.timeout.as_duration())
-                .unwrap_or(chrono::Duration::MAX);
+            // A step longer than the longest timer the settings allow waits
+            // that long: the router adds it to the time, which must not
+            // overflow.
+            let timeout = span(step.timeout.as_duration().min(RoutingSettings::MAX_TIMER));
             Ok(Step::new(target, select(step.select), timeout))
         })
         .collect::<anyhow::Result<Vec<Step>>>()?;
