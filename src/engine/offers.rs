@@ -20,7 +20,10 @@ impl Engine {
     /// written; its agent, if it holds it, is told.
     pub(super) fn update(&mut self, changed: Interaction, why: &str, now: DateTime<Utc>) {
         let id = changed.id;
-        let old = self.live.get(&id).cloned();
+        let old = self.live.remove(&id);
+        if let Some(old) = &old {
+            self.unindex(old);
+        }
         let new = &changed;
         let same_place = |o: &Interaction| {
             o.state == State::Queued
