@@ -634,33 +634,42 @@ impl Store for PgStore {
         ttl: Duration,
     ) -> Result<LeaseOutcome, StoreError> {
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-        let epoch: Option<i64> = sqlx::query_scalar(
-            "UPDATE instance_lease
-             SET holder = $1, instance = $2, epoch = epoch + 1,
-                 expires_at = now() + make_interval(secs => $3::float8 / 1000)
-             WHERE id = 1 AND (holder IS NULL OR expires_at < now())
-             RETURNING epoch",
-        )
-        .bind(&holder.id)
-        .bind(&holder.instance)
-        .bind(ttl_ms as f64)
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(epoch) = epoch {
-            return Ok(LeaseOutcome::Acquired(Fence {
-                holder: holder.id.clone(),
-                epoch,
-            }));
+        loop {
+            let epoch: Option<i64> = sqlx::query_scalar(
+                "UPDATE instance_lease
+                 SET holder = $1, instance = $2, epoch = epoch + 1,
+                     expires_at = now() + make_interval(secs => $3::float8 / 1000)
+                 WHERE id = 1 AND (holder IS NULL OR expires_at < now())
+                 RETURNING epoch",
+            )
+            .bind(&holder.id)
+            .bind(&holder.instance)
+            .bind(ttl_ms as f64)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(epoch) = epoch {
+                return Ok(LeaseOutcome::Acquired(Fence {
+                    holder: holder.id.clone(),
+                    epoch,
+                }));
+            }
+            // Only while it is still held: a lease released meanwhile has
+            // `-infinity` for its expiry, which has no date to read, and is
+            // free to take at once.
+            let held: Option<(Option<String>, String, DateTime<Utc>)> = sqlx::query_as(
+                "SELECT instance, holder, expires_at FROM instance_lease
+                 WHERE id = 1 AND holder IS NOT NULL AND expires_at >= now()",
+            )
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some((instance, current, expires_at)) = held {
+                return Ok(LeaseOutcome::Held {
+                    instance: instance.unwrap_or_default(),
+                    holder: current,
+                    expires_at,
+                });
+            }
         }
-        let (instance, current, expires_at): (Option<String>, Option<String>, DateTime<Utc>) =
-            sqlx::query_as("SELECT instance, holder, expires_at FROM instance_lease WHERE id = 1")
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(LeaseOutcome::Held {
-            instance: instance.unwrap_or_default(),
-            holder: current.unwrap_or_default(),
-            expires_at,
-        })
     }
 
     async fn renew_lease(&self, fence: &Fence, ttl: Duration) -> Result<bool, StoreError> {
