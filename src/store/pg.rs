@@ -141,15 +141,20 @@ impl PgStore {
 
     /// Applies the migrations in `migrations/`. Without the advisory lock
     /// sqlx would take by default; if a second instance migrates the same
-    /// database at the same moment, one of them fails and tries again.
+    /// database at the same moment, one of them fails and tries again, a few
+    /// times: the other may still be half-way through when it does.
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        const ATTEMPTS: u32 = 5;
         let mut migrator = sqlx::migrate!();
         migrator.set_locking(false);
-        match migrator.run(&self.pool).await {
-            Ok(()) => Ok(()),
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                migrator.run(&self.pool).await
+        let mut attempt = 1;
+        loop {
+            match migrator.run(&self.pool).await {
+                Err(_) if attempt < ATTEMPTS => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                done => return done,
             }
         }
     }
