@@ -228,7 +228,7 @@ async fn the_guide_followed_literally_serves_a_third_solution_beside_the_others(
                 "✓ database: {described} does not exist yet: serve creates it (database.create \
                  = true)"
             ),
-            "✓ migrations: 3 to apply, which serve does at start".to_owned(),
+            "✓ migrations: 4 to apply, which serve does at start".to_owned(),
             format!("✓ configuration server: {} answers", server.url()),
             "✓ log-in: application ixs-collections accepted".to_owned(),
             format!(

@@ -619,6 +619,16 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        // Ended sessions are kept until they would have expired, so that
+        // their token is refused as revoked; then nothing needs them.
+        let sessions = sqlx::query(
+            "DELETE FROM instance_sessions WHERE digest IN (
+                 SELECT digest FROM instance_sessions WHERE expires_at < now() LIMIT $1)",
+        )
+        .bind(batch)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         // Outcomes are read only right after a lost answer: a few thousand
         // batches back is plenty.
         sqlx::query(
@@ -630,6 +640,7 @@ impl Store for PgStore {
         Ok(Purged {
             interactions,
             events,
+            sessions,
         })
     }
 
