@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::instance::{ADMIN, PASSWORD};
 use common::{Solution, TestDb, eventually, gateway, spawn_instance, start_on, tweak};
 use ixs::daemon::RunError;
 use std::sync::Arc;
@@ -79,7 +80,8 @@ async fn a_waiting_instance_stands_by_then_takes_over() {
     let kept_id = kept["id"].as_str().unwrap().to_owned();
     let lease = first.lease().await;
 
-    let standby = first.start_sibling(tweak::wait_for_lease).await;
+    let mut standby = first.start_sibling(tweak::wait_for_lease).await;
+    assert_eq!(standby.token, "", "a standby issues no token");
     let watched = &standby;
     eventually(
         Duration::from_secs(10),
@@ -90,6 +92,13 @@ async fn a_waiting_instance_stands_by_then_takes_over() {
         },
     )
     .await;
+    standby
+        .log_in(ADMIN, PASSWORD)
+        .await
+        .assert_error(503, "not_active");
+    // A token the holder issued: the standby cannot tell it, and says it
+    // is not active rather than that the token is unknown.
+    standby.token = first.token.clone();
     // Over ten of its attempts at the lease, it never becomes ready.
     let window = tokio::time::Instant::now() + Duration::from_secs(1);
     while tokio::time::Instant::now() < window {
@@ -122,7 +131,8 @@ async fn a_waiting_instance_stands_by_then_takes_over() {
     assert!(taken.0.is_some() && taken.0 != lease.0, "a new holder");
     assert_eq!(taken.2, lease.2 + 1, "the next epoch");
 
-    // It serves what the first acknowledged.
+    // It serves what the first acknowledged, and the first's session goes
+    // on with it.
     assert_eq!(standby.get(&kept_id).await.body, kept);
     assert_eq!(
         standby.queue_order("sales-email", "inbound").await,
