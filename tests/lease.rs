@@ -5,7 +5,9 @@
 mod common;
 
 use common::instance::{ADMIN, PASSWORD};
-use common::{Solution, TestDb, eventually, gateway, spawn_instance, start_on, tweak};
+use common::{
+    Solution, TestDb, TestInstance, eventually, gateway, spawn_instance, start_on, tweak,
+};
 use ixs::daemon::RunError;
 use std::sync::Arc;
 use std::time::Duration;
@@ -165,6 +167,14 @@ async fn a_standby_stops_cleanly_without_touching_the_lease() {
     first.submit_ok(&gateway("sales-email", "inbound")).await;
 }
 
+/// Rows of `instance_sessions`.
+async fn sessions_kept(instance: &TestInstance) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM instance_sessions")
+        .fetch_one(&instance.pool)
+        .await
+        .expect("count the sessions")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stolen_lease_fences_every_later_write() {
     let mut sales = common::spawn_instance_with(Solution::Sales, tweak::renew_rarely).await;
@@ -177,6 +187,15 @@ async fn a_stolen_lease_fences_every_later_write() {
         .await
         .unwrap();
     let stolen = sales.lease().await;
+    let sessions = sessions_kept(&sales).await;
+
+    // A log-in is fenced as the writer is: no token is handed out, and no
+    // session kept.
+    sales
+        .log_in("anna", PASSWORD)
+        .await
+        .assert_error(503, "not_active");
+    assert_eq!(sessions_kept(&sales).await, sessions);
 
     // The writer finds out at its next commit: the submit is refused, not
     // acknowledged. (The lease keeper renews only every 30 s here, so the
