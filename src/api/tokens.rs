@@ -38,11 +38,11 @@
 //! tenant's files as this start loaded them, which do not change while the
 //! instance runs, so there is nothing to re-check after that.
 //!
-//! What a re-check decides is written to the database too (an ended
-//! session keeps its row until it would have expired, so that its token is
-//! still refused as revoked after a restart); when the database does not
-//! take it, it is sent again with the next change. Retention removes
-//! expired rows.
+//! What a re-check decides is written to the database before it takes
+//! effect (an ended session keeps its row until it would have expired, so
+//! that its token is still refused as revoked after a restart); when the
+//! database does not take it, it takes effect all the same and is sent
+//! again with the next change. Retention removes expired rows.
 
 use super::auth::Caller;
 use crate::config_client::{ClientError, ConfigClient, Token, Whoami};
@@ -217,16 +217,21 @@ impl Table {
         self.revoked.retain(|_, expires_at| *expires_at > now);
     }
 
-    /// Applies `verdict` to the session `digest` in `round`, noting what is
-    /// to be kept in `changes`.
-    fn apply(
-        &mut self,
-        round: Round,
-        digest: Digest,
-        verdict: Verdict,
-        now: DateTime<Utc>,
-        changes: &mut Vec<Change>,
-    ) {
+    /// What applying `verdict` to the session `digest` changes, to be
+    /// kept.
+    fn change_of(&self, digest: Digest, verdict: &Verdict, now: DateTime<Utc>) -> Option<Change> {
+        let session = self.live.get(&digest)?;
+        match verdict {
+            Verdict::Keep(roles) if *roles != session.caller.roles => {
+                Some(Change::Roles(digest, roles.clone()))
+            }
+            Verdict::End(_) => Some(Change::Ended(digest, now)),
+            Verdict::Keep(_) | Verdict::Unanswered => None,
+        }
+    }
+
+    /// Applies `verdict` to the session `digest` in `round`.
+    fn apply(&mut self, round: Round, digest: Digest, verdict: Verdict) {
         // Gone meanwhile: expired.
         let Some(session) = self.live.get_mut(&digest) else {
             return;
@@ -238,7 +243,6 @@ impl Table {
                 if roles != session.caller.roles {
                     let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
                     info!(%person, roles = ?names, "the session's roles follow the directory");
-                    changes.push(Change::Roles(digest, roles.clone()));
                     session.caller.roles = roles;
                 }
             }
@@ -247,27 +251,22 @@ impl Table {
                 let expires_at = session.expires_at;
                 self.live.remove(&digest);
                 self.revoked.insert(digest, expires_at);
-                changes.push(Change::Ended(digest, now));
             }
             Verdict::Unanswered => {}
         }
     }
 
-    /// Holds every session without a token on the configuration server
-    /// that `round` has not confirmed yet up against the directory.
-    fn hold_up(&mut self, round: Round, now: DateTime<Utc>, changes: &mut Vec<Change>) {
-        let Some(directory) = self.directory.clone() else {
-            return;
+    /// What the directory says of every session without a token on the
+    /// configuration server that `round` has not confirmed yet.
+    fn held_up(&self, round: Round) -> Vec<(Digest, Verdict)> {
+        let Some(directory) = &self.directory else {
+            return Vec::new();
         };
-        let due: Vec<(Digest, Verdict)> = self
-            .live
+        self.live
             .iter()
             .filter(|(_, s)| s.recheck.is_none() && s.checked < round)
-            .map(|(digest, s)| (*digest, held_up(&s.caller.person, &directory)))
-            .collect();
-        for (digest, verdict) in due {
-            self.apply(round, digest, verdict, now, changes);
-        }
+            .map(|(digest, s)| (*digest, held_up(&s.caller.person, directory)))
+            .collect()
     }
 }
 
@@ -389,11 +388,13 @@ impl Sessions {
                 taken.push(digest);
             }
             // Against the directory of the round in force (one in progress
-            // has set it already).
+            // has set it already). Kept after: a start that does not get to
+            // keep it does the same again.
             if let Some(directory) = table.directory.clone() {
                 for digest in &taken {
                     let verdict = held_up(&table.live[digest].caller.person, &directory);
-                    table.apply(round, *digest, verdict, now, &mut changes);
+                    changes.extend(table.change_of(*digest, &verdict, now));
+                    table.apply(round, *digest, verdict);
                 }
             }
             restored.ended = changes
@@ -475,8 +476,8 @@ impl Sessions {
     /// each session's person is, a few at a time; ends or narrows the
     /// sessions accordingly. Called after each new revision is in force.
     pub async fn recheck(&self, client: &ConfigClient, directory: Arc<Directory>) {
-        let (round, changes) = self.begin_round(directory, Utc::now());
-        self.keep(changes).await;
+        let (round, held_up) = self.begin_round(directory);
+        self.settle(round, held_up, Utc::now()).await;
         loop {
             // Log-ins whose credentials were checked before this round began
             // come due too; the loop ends as none is left.
@@ -499,8 +500,7 @@ impl Sessions {
                 }
             }
             drop(answers);
-            let changes = self.settle(round, verdicts, Utc::now());
-            self.keep(changes).await;
+            self.settle(round, verdicts, Utc::now()).await;
             if !answered {
                 warn!(
                     "the configuration server does not answer; the sessions stay as they are \
@@ -511,16 +511,14 @@ impl Sessions {
         }
     }
 
-    /// Begins a round with `directory` in force, and holds the sessions
-    /// without a token on the configuration server up against it.
-    fn begin_round(&self, directory: Arc<Directory>, now: DateTime<Utc>) -> (Round, Vec<Change>) {
+    /// Begins a round with `directory` in force: what it says of the
+    /// sessions without a token on the configuration server.
+    fn begin_round(&self, directory: Arc<Directory>) -> (Round, Vec<(Digest, Verdict)>) {
         let mut table = self.lock();
         table.round = Round(table.round.0 + 1);
         table.directory = Some(directory);
         let round = table.round;
-        let mut changes = Vec::new();
-        table.hold_up(round, now, &mut changes);
-        (round, changes)
+        (round, table.held_up(round))
     }
 
     /// The sessions `round` has not confirmed yet and can re-check with the
@@ -537,21 +535,24 @@ impl Sessions {
             .collect()
     }
 
-    /// Applies what the configuration server said of each session; what
-    /// changed is to be kept.
-    fn settle(
-        &self,
-        round: Round,
-        verdicts: Vec<(Digest, Verdict)>,
-        now: DateTime<Utc>,
-    ) -> Vec<Change> {
+    /// Keeps, then applies, what was said of each session: an end is in
+    /// the database before its token is refused, so that a stop, however
+    /// abrupt, does not bring the session back. One the database does not
+    /// take is applied all the same, and kept with the next change.
+    async fn settle(&self, round: Round, verdicts: Vec<(Digest, Verdict)>, now: DateTime<Utc>) {
+        let changes: Vec<Change> = {
+            let table = self.lock();
+            verdicts
+                .iter()
+                .filter_map(|(digest, verdict)| table.change_of(*digest, verdict, now))
+                .collect()
+        };
+        self.keep(changes).await;
         let mut table = self.lock();
         table.forget_expired(now);
-        let mut changes = Vec::new();
         for (digest, verdict) in verdicts {
-            table.apply(round, digest, verdict, now, &mut changes);
+            table.apply(round, digest, verdict);
         }
-        changes
     }
 
     /// Keeps `changes`, after those the database did not take before. Not
@@ -898,8 +899,13 @@ mod tests {
             .unwrap();
         let (bea, _) = sessions.issue(from_files("bea"), start, now).await.unwrap();
 
-        let (round, held_up) = sessions.begin_round(Arc::new(acme()), now);
-        assert_eq!(held_up, [], "bea is confirmed by the directory");
+        let (round, held_up) = sessions.begin_round(Arc::new(acme()));
+        assert_eq!(
+            held_up,
+            [(digest(&bea), Verdict::Keep([Role::Agent].into()))],
+            "bea is held up against the directory"
+        );
+        sessions.settle(round, held_up, now).await;
         let mut due: Vec<String> = sessions.due(round).into_iter().map(|d| d.1).collect();
         due.sort();
         assert_eq!(
@@ -907,24 +913,25 @@ mod tests {
             ["anna", "arno", "rita"],
             "those with a token on the configuration server are asked of it"
         );
-        let changes = sessions.settle(
-            round,
-            vec![
-                (digest(&anna), Verdict::Keep([Role::Agent].into())),
-                (digest(&arno), Verdict::End("revoked".into())),
-                (digest(&rita), Verdict::Unanswered),
-            ],
-            now,
-        );
+        sessions
+            .settle(
+                round,
+                vec![
+                    (digest(&anna), Verdict::Keep([Role::Agent].into())),
+                    (digest(&arno), Verdict::End("revoked".into())),
+                    (digest(&rita), Verdict::Unanswered),
+                ],
+                now,
+            )
+            .await;
         assert_eq!(
-            changes,
+            fake.changes(),
             [
                 Change::Roles(digest(&anna), [Role::Agent].into()),
                 Change::Ended(digest(&arno), now)
-            ]
+            ],
+            "kept"
         );
-        sessions.keep(changes.clone()).await;
-        assert_eq!(fake.changes(), changes, "kept");
         assert_eq!(
             sessions.caller(&anna, now),
             Ok(caller("anna", &[Role::Agent]))
@@ -948,7 +955,7 @@ mod tests {
         let (sessions, _) = held(None).await;
         let now = Utc::now();
         let before = sessions.round();
-        let (round, _) = sessions.begin_round(Arc::new(acme()), now);
+        let (round, _) = sessions.begin_round(Arc::new(acme()));
         // Its credentials were checked against the revision before.
         let (late, _) = sessions
             .issue(from_server("anna", &[Role::Agent]), before, now)
@@ -972,12 +979,14 @@ mod tests {
             .issue(from_server("anna", &[Role::Agent]), sessions.round(), now)
             .await
             .unwrap();
-        let (round, _) = sessions.begin_round(Arc::new(acme()), now);
-        sessions.settle(
-            round,
-            vec![(digest(&anna), Verdict::End("gone".into()))],
-            now,
-        );
+        let (round, _) = sessions.begin_round(Arc::new(acme()));
+        sessions
+            .settle(
+                round,
+                vec![(digest(&anna), Verdict::End("gone".into()))],
+                now,
+            )
+            .await;
         assert_eq!(sessions.caller(&anna, now), Err(Refusal::Revoked));
         assert_eq!(sessions.caller(&anna, expires_at), Err(Refusal::Unknown));
         // Forgotten by then.
@@ -1068,40 +1077,56 @@ mod tests {
         agents.members.remove("anna");
         let reporters = directory.access_groups.get_mut("reporters").unwrap();
         reporters.members.insert("arno".into());
-        let (_, changes) = sessions.begin_round(Arc::new(directory), now);
+        let (round, held_up) = sessions.begin_round(Arc::new(directory));
+        sessions.settle(round, held_up, now).await;
         assert_eq!(sessions.caller(&anna, now), Err(Refusal::Revoked));
         let both = [Role::Agent, Role::Reporter];
         assert_eq!(sessions.caller(&arno, now), Ok(caller("arno", &both)));
-        let mut expected = vec![
-            Change::Ended(digest(&anna), now),
-            Change::Roles(digest(&arno), both.into()),
-        ];
-        let mut changes = changes;
+        let mut changes = fake.changes();
         changes.sort_by_key(|c| matches!(c, Change::Roles(..)));
-        expected.sort_by_key(|c| matches!(c, Change::Roles(..)));
-        assert_eq!(changes, expected);
+        assert_eq!(
+            changes,
+            [
+                Change::Ended(digest(&anna), now),
+                Change::Roles(digest(&arno), both.into()),
+            ]
+        );
 
         // The next: arno deleted.
         let mut directory = acme();
         directory.persons.remove("arno");
-        let (_, changes) = sessions.begin_round(Arc::new(directory), now);
-        assert_eq!(changes, [Change::Ended(digest(&arno), now)]);
+        let (round, held_up) = sessions.begin_round(Arc::new(directory));
+        sessions.settle(round, held_up, now).await;
+        assert_eq!(fake.changes()[2..], [Change::Ended(digest(&arno), now)]);
         assert_eq!(sessions.caller(&arno, now), Err(Refusal::Revoked));
     }
 
     #[tokio::test]
-    async fn changes_the_database_did_not_take_are_kept_with_the_next() {
+    async fn an_end_the_database_did_not_take_applies_and_is_kept_with_the_next() {
         let (sessions, fake) = held(None).await;
         let now = Utc::now();
-        let (anna, arno) = (digest(&random_token()), digest(&random_token()));
+        let anna = issue(&sessions, from_server("anna", &[Role::Agent]), now).await;
+        let arno = issue(&sessions, from_server("arno", &[Role::Agent]), now).await;
+        let (round, _) = sessions.begin_round(Arc::new(acme()));
         fake.failing.store(true, Ordering::Relaxed);
-        sessions.keep(vec![Change::Ended(anna, now)]).await;
+        let gone = vec![(digest(&anna), Verdict::End("gone".into()))];
+        sessions.settle(round, gone, now).await;
         assert_eq!(fake.changes(), []);
+        assert_eq!(
+            sessions.caller(&anna, now),
+            Err(Refusal::Revoked),
+            "ended all the same"
+        );
+
         fake.failing.store(false, Ordering::Relaxed);
-        sessions.keep(vec![Change::Ended(arno, now)]).await;
+        let gone = vec![(digest(&arno), Verdict::End("gone".into()))];
+        sessions.settle(round, gone, now).await;
         assert_eq!(
             fake.changes(),
-            [Change::Ended(anna, now), Change::Ended(arno, now)]
+            [
+                Change::Ended(digest(&anna), now),
+                Change::Ended(digest(&arno), now)
+            ]
         );
         assert!(sessions.lock().unwritten.is_empty());
     }

@@ -223,6 +223,7 @@ impl Daemon {
         // Follow the configuration server for as long as the instance runs,
         // standby included, so that a backup takes over with a current scope.
         let stop_scope = CancellationToken::new();
+        let mut watching = None;
         if let Some((client, secret, token)) = self.config_server.clone() {
             let watcher = scope_watch::ScopeWatcher {
                 settings: self.settings.clone(),
@@ -233,7 +234,7 @@ impl Daemon {
                 store: self.writes.clone(),
                 sessions,
             };
-            tracker.spawn(watcher.run(stop_scope.clone()).in_current_span());
+            watching = Some(tracker.spawn(watcher.run(stop_scope.clone()).in_current_span()));
         }
 
         let held = self
@@ -253,17 +254,22 @@ impl Daemon {
 
         // Drain, in order: stop accepting and let in-flight requests finish
         // (they still need the engine and the writer); then let the live
-        // task and the writer flush; then give the lease up.
+        // task and the writer flush, and a re-check of the sessions under
+        // way keep what it decided; then give the lease up.
         let deadline = tokio::time::Instant::now() + settings.shutdown.grace_period;
         http_stop.cancel();
         crate::shutdown::join_http(&mut http, deadline).await;
         live_tx.send_replace(None);
-        self.sessions.release();
         stop_scope.cancel();
         let result = match held {
             Ok(Some(held)) => {
                 held.stop_background.cancel();
-                match tokio::time::timeout_at(deadline, held.writer).await {
+                let flushed = tokio::time::timeout_at(deadline, held.writer).await;
+                if let Some(watching) = watching {
+                    let _ = tokio::time::timeout_at(deadline, watching).await;
+                }
+                self.sessions.release();
+                match flushed {
                     Ok(_) if result.is_ok() => self.release(&held.fence).await,
                     Ok(_) => {}
                     Err(_) => warn!(
