@@ -4,7 +4,10 @@
 
 mod common;
 
-use common::{Solution, TestDb, eventually, gateway, spawn_instance, start_on, tweak};
+use common::instance::{ADMIN, PASSWORD};
+use common::{
+    Solution, TestDb, TestInstance, eventually, gateway, spawn_instance, start_on, tweak,
+};
 use ixs::daemon::RunError;
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,7 +82,8 @@ async fn a_waiting_instance_stands_by_then_takes_over() {
     let kept_id = kept["id"].as_str().unwrap().to_owned();
     let lease = first.lease().await;
 
-    let standby = first.start_sibling(tweak::wait_for_lease).await;
+    let mut standby = first.start_sibling(tweak::wait_for_lease).await;
+    assert_eq!(standby.token, "", "a standby issues no token");
     let watched = &standby;
     eventually(
         Duration::from_secs(10),
@@ -90,6 +94,13 @@ async fn a_waiting_instance_stands_by_then_takes_over() {
         },
     )
     .await;
+    standby
+        .log_in(ADMIN, PASSWORD)
+        .await
+        .assert_error(503, "not_active");
+    // A token the holder issued: the standby cannot tell it, and says it
+    // is not active rather than that the token is unknown.
+    standby.token = first.token.clone();
     // Over ten of its attempts at the lease, it never becomes ready.
     let window = tokio::time::Instant::now() + Duration::from_secs(1);
     while tokio::time::Instant::now() < window {
@@ -122,7 +133,8 @@ async fn a_waiting_instance_stands_by_then_takes_over() {
     assert!(taken.0.is_some() && taken.0 != lease.0, "a new holder");
     assert_eq!(taken.2, lease.2 + 1, "the next epoch");
 
-    // It serves what the first acknowledged.
+    // It serves what the first acknowledged, and the first's session goes
+    // on with it.
     assert_eq!(standby.get(&kept_id).await.body, kept);
     assert_eq!(
         standby.queue_order("sales-email", "inbound").await,
@@ -155,6 +167,14 @@ async fn a_standby_stops_cleanly_without_touching_the_lease() {
     first.submit_ok(&gateway("sales-email", "inbound")).await;
 }
 
+/// Rows of `instance_sessions`.
+async fn sessions_kept(instance: &TestInstance) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM instance_sessions")
+        .fetch_one(&instance.pool)
+        .await
+        .expect("count the sessions")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stolen_lease_fences_every_later_write() {
     let mut sales = common::spawn_instance_with(Solution::Sales, tweak::renew_rarely).await;
@@ -167,6 +187,15 @@ async fn a_stolen_lease_fences_every_later_write() {
         .await
         .unwrap();
     let stolen = sales.lease().await;
+    let sessions = sessions_kept(&sales).await;
+
+    // A log-in is fenced as the writer is: no token is handed out, and no
+    // session kept.
+    sales
+        .log_in("anna", PASSWORD)
+        .await
+        .assert_error(503, "not_active");
+    assert_eq!(sessions_kept(&sales).await, sessions);
 
     // The writer finds out at its next commit: the submit is refused, not
     // acknowledged. (The lease keeper renews only every 30 s here, so the

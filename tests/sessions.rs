@@ -4,21 +4,25 @@
 //! that changes her password, takes a role away or deletes her ends or
 //! narrows her sessions at the next revision; log-ins checked against the
 //! tenant's files are bounded; the authentication scheme is
-//! case-insensitive.
+//! case-insensitive; sessions survive a restart, kill -9 included, kept in
+//! the instance's database by the SHA-256 of their token, never the token.
 //!
 //! Waits are bounded polls; nothing is asserted after a sleep.
 
 mod common;
 
 use common::instance::PASSWORD;
+use common::process::{ServeProcess, write_config};
 use common::tenant::{PATIENCE, chat};
 use common::{
-    Answer, Solution, TestConfigServer, TestInstance, eventually, gateway, spawn_instance,
-    spawn_instance_on_server,
+    Answer, Solution, TestConfigServer, TestDb, TestInstance, eventually, gateway, spawn_instance,
+    spawn_instance_on_server, start_on, start_on_server,
 };
 use ixs::config_server::ReloadOutcome;
 use reqwest::Method;
 use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::time::Duration;
 
 /// The reporters' group of `config/tenant/people.toml`, and the same group
 /// with anna in it too.
@@ -27,6 +31,7 @@ const REPORTERS_WITH_ANNA: &str = "members = [\"rita\", \"anna\"]";
 /// The sales agents' group, and the same group without anna.
 const SALES_AGENTS: &str = "members = [\"anna\", \"arno\"]";
 const SALES_AGENTS_WITHOUT_ANNA: &str = "members = [\"arno\"]";
+const SALES_AGENTS_WITHOUT_ARNO: &str = "members = [\"anna\"]";
 
 /// Reloads the tenant's files now and waits until `instance` serves the
 /// revision in force; returns its number.
@@ -428,4 +433,224 @@ async fn the_bearer_scheme_is_case_insensitive() {
         .await;
         answer.assert_error(401, "unauthorized");
     }
+}
+
+// ---- Sessions survive a restart, kept as digests ----
+
+/// The tables of the instance's database that hold `text` anywhere in a
+/// row.
+async fn tables_holding(pool: &PgPool, text: &str) -> Vec<String> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("list the tables");
+    let mut holding = Vec::new();
+    for table in tables {
+        let found: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM \"{table}\" AS t WHERE strpos(t::text, $1) > 0"
+        ))
+        .bind(text)
+        .fetch_one(pool)
+        .await
+        .expect("search a table");
+        if found > 0 {
+            holding.push(table);
+        }
+    }
+    holding
+}
+
+/// Asserts that the database keeps the session of `token` by the SHA-256
+/// of the token, for `person`, and holds the token itself nowhere.
+async fn assert_kept_as_digest(pool: &PgPool, token: &str, person: &str) {
+    let kept: Vec<String> = sqlx::query_scalar(
+        "SELECT person FROM instance_sessions WHERE digest = sha256(convert_to($1, 'UTF8'))",
+    )
+    .bind(token)
+    .fetch_all(pool)
+    .await
+    .expect("read the sessions");
+    assert_eq!(kept, [person], "kept under the SHA-256 of the token");
+    assert_eq!(
+        tables_holding(pool, token).await,
+        Vec::<String>::new(),
+        "the database holds the token itself"
+    );
+}
+
+/// An answer to `GET path` as the holder of `token` from a client of its own.
+async fn get_as(base: &str, token: &str, path: &str) -> Answer {
+    let request = common::instance::http_client()
+        .get(format!("{base}{path}"))
+        .bearer_auth(token);
+    Answer::of(request, format!("GET {path}")).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_desktop_carries_on_with_its_token_after_kill_9_and_a_restart() {
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), Solution::Sales, &db);
+    let mut first = ServeProcess::start(&config);
+    first.wait_ready(PATIENCE).await;
+    let login = Answer::of(
+        common::instance::http_client()
+            .post(first.url("/v1/sessions"))
+            .json(&json!({ "person": "anna", "password": PASSWORD })),
+        "log in anna",
+    )
+    .await;
+    assert_eq!(login.status, 201, "{login}");
+    let anna = login.body["token"].as_str().unwrap().to_owned();
+    let hers = Answer::of(
+        common::instance::http_client()
+            .post(first.url("/v1/interactions"))
+            .bearer_auth(&anna)
+            .json(&chat("sales-chat", "inbound", 1)),
+        "submit as anna",
+    )
+    .await;
+    assert_eq!(hers.status, 201, "{hers}");
+    let own = format!("/v1/interactions/{}", hers.id());
+    let pool = db.pool().await;
+    assert_kept_as_digest(&pool, &anna, "anna").await;
+
+    // No drain, no lease release: the next one takes over once the dead
+    // holder's lease runs out.
+    first.kill9();
+    let mut second = ServeProcess::start(&config);
+    second.wait_ready(Duration::from_secs(30)).await;
+    let base = second.url("");
+    let answer = get_as(&base, &anna, &own).await;
+    assert_eq!(
+        answer.status, 200,
+        "anna's token after the restart: {answer}"
+    );
+    assert_eq!(answer.body["agent"], "anna", "{answer}");
+    let stopped = Answer::of(
+        common::instance::http_client()
+            .post(second.url(&format!("{own}/stop")))
+            .bearer_auth(&anna)
+            .json(&json!({ "reason": "done" })),
+        "stop as anna",
+    )
+    .await;
+    assert_eq!(stopped.status, 200, "{stopped}");
+    // Still an agent, no more: reading another's is refused.
+    get_as(&base, &anna, "/v1/queues")
+        .await
+        .assert_error(403, "forbidden");
+    assert_kept_as_digest(&pool, &anna, "anna").await;
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_session_is_refused_after_a_restart_and_then_removed() {
+    fn short_sessions(settings: &mut ixs::settings::Settings) {
+        settings.auth.session_ttl = Duration::from_secs(2);
+        settings.retention.interval = Duration::from_millis(100);
+    }
+    let sales = common::spawn_instance_with(Solution::Sales, short_sessions).await;
+    let login = sales.log_in("anna", PASSWORD).await;
+    assert_eq!(login.status, 201, "{login}");
+    let anna = login.body["token"].as_str().unwrap().to_owned();
+    assert_kept_as_digest(&sales.pool, &anna, "anna").await;
+    let db = sales.db.clone();
+    sales.shutdown().await.expect("a clean shutdown");
+
+    let sales = start_on(db, Solution::Sales, short_sessions).await;
+    sales.wait_ready().await;
+    let answer = eventually(PATIENCE, "anna's session to expire", || async {
+        let answer = as_holder(&sales, &anna, Method::GET, "/v1/scope", None).await;
+        (answer.status != 200).then_some(answer)
+    })
+    .await;
+    answer.assert_error(401, "unauthorized");
+    assert!(
+        answer.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("expired")),
+        "{answer}"
+    );
+    eventually(
+        PATIENCE,
+        "retention to remove the expired session",
+        || async {
+            let left: i64 = sqlx::query_scalar("SELECT count(*) FROM instance_sessions")
+                .fetch_one(&sales.pool)
+                .await
+                .expect("count the sessions");
+            // admin's, of this start, expires too.
+            (left == 0).then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_a_revoked_token_stays_revoked_and_restored_ones_follow_the_directory() {
+    let server = TestConfigServer::spawn().await;
+    let sales = spawn_instance_on_server(Solution::Sales, &server.url(), |_| {}).await;
+    let anna = sales.token_of("anna").await;
+    let arno = sales.token_of("arno").await;
+    let rita = sales.token_of("rita").await;
+    for (token, person) in [(&anna, "anna"), (&arno, "arno"), (&rita, "rita")] {
+        assert_kept_as_digest(&sales.pool, token, person).await;
+    }
+
+    // anna's password changes: her session ends.
+    let new_hash = ixs::directory::hash_secret("a new password");
+    let people = server.read("people.toml");
+    server.write(
+        "people.toml",
+        &with_password_hash(&people, "anna", &new_hash),
+    );
+    next_revision(&server, &sales).await;
+    eventually(PATIENCE, "anna's session to end", || async {
+        let answer = as_holder(&sales, &anna, Method::GET, "/v1/scope", None).await;
+        (answer.status != 200).then_some(answer)
+    })
+    .await
+    .assert_error(401, "token_revoked");
+    let revoked: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM instance_sessions
+         WHERE digest = sha256(convert_to($1, 'UTF8')) AND revoked_at IS NOT NULL",
+    )
+    .bind(&anna)
+    .fetch_one(&sales.pool)
+    .await
+    .unwrap();
+    assert_eq!(revoked, 1, "the database keeps that it ended");
+
+    let db = sales.db.clone();
+    sales.shutdown().await.expect("a clean shutdown");
+    let mut sales = start_on_server(db, Solution::Sales, &server.url(), |_| {}).await;
+    sales.wait_ready().await;
+    sales.act_as("admin").await;
+
+    // arno, whom this instance reads, carries on; anna's stays refused as
+    // revoked; rita, whom it cannot read, cannot be confirmed.
+    let answer = as_holder(&sales, &arno, Method::GET, "/v1/interactions", None).await;
+    assert_eq!(
+        answer.status, 200,
+        "arno's token after the restart: {answer}"
+    );
+    as_holder(&sales, &anna, Method::GET, "/v1/scope", None)
+        .await
+        .assert_error(401, "token_revoked");
+    as_holder(&sales, &rita, Method::GET, "/v1/scope", None)
+        .await
+        .assert_error(401, "token_revoked");
+
+    // A restored session follows the directory at the next revision.
+    server.edit("people.toml", SALES_AGENTS, SALES_AGENTS_WITHOUT_ARNO);
+    next_revision(&server, &sales).await;
+    eventually(PATIENCE, "arno's restored session to end", || async {
+        let answer = as_holder(&sales, &arno, Method::GET, "/v1/interactions", None).await;
+        (answer.status != 200).then_some(answer)
+    })
+    .await
+    .assert_error(401, "token_revoked");
 }

@@ -45,10 +45,10 @@ pub enum Verifier {
 impl Verifier {
     /// Checks against the tenant's files, as many at once as there are
     /// cores (as the configuration server does).
-    pub fn directory(directory: Directory) -> Verifier {
+    pub fn directory(directory: Arc<Directory>) -> Verifier {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Verifier::Directory {
-            directory: Arc::new(directory),
+            directory,
             checks: Arc::new(Semaphore::new(cores)),
         }
     }
@@ -130,6 +130,7 @@ impl FromRequestParts<AppState> for Caller {
             .caller(token, Utc::now())
             .map_err(|refusal| match refusal {
                 Refusal::Revoked => ApiError::TokenRevoked,
+                Refusal::NotActive => ApiError::not_active(),
                 Refusal::Unknown => ApiError::Unauthorized(
                     "the token is unknown to this instance or has expired: log in again".into(),
                 ),

@@ -15,7 +15,7 @@ mod tokens;
 
 pub use auth::{Caller, Verifier};
 pub use error::ApiError;
-pub use tokens::Sessions;
+pub use tokens::{InDatabase, Keeper, Restored, Sessions};
 
 use crate::live::{LiveHandle, ScopeState};
 use crate::store::{PgStore, WriterStats};
@@ -48,9 +48,10 @@ pub struct Shared {
     pub live: watch::Receiver<Option<LiveHandle>>,
     pub limits: Limits,
     pub writer_stats: Arc<WriterStats>,
-    /// This instance's sessions; the scope watcher re-checks them at each
-    /// revision. In file mode nothing changes while the instance runs, and
-    /// nothing re-checks them.
+    /// This instance's sessions, kept in its database while it holds its
+    /// lease; the scope watcher re-checks them at each revision. In file
+    /// mode nothing changes while the instance runs, and nothing re-checks
+    /// them.
     pub sessions: Arc<Sessions>,
     /// Checks persons' credentials at log-in.
     pub verifier: Verifier,

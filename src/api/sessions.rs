@@ -1,8 +1,12 @@
 //! `POST /v1/sessions`: a person logs in to this instance with the
 //! credentials the configuration server knows, and gets a token for it.
+//! Only the instance holding its database lease issues tokens: one standing
+//! by answers 503 `not_active`, as it does to every other request.
 
 use super::extract::JsonBody;
+use super::tokens::IssueError;
 use super::{ApiError, AppState};
+use crate::store::StoreError;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -30,6 +34,10 @@ pub async fn log_in(
     if password.is_empty() || password.len() > 1024 {
         return Err(ApiError::field("password", "must be 1 to 1024 characters"));
     }
+    // Not worth checking credentials for a token that cannot be issued.
+    if !shared.sessions.is_kept() {
+        return Err(ApiError::not_active());
+    }
     // Taken before the check: a re-check that begins while it runs covers
     // the new session too.
     let since = shared.sessions.round();
@@ -41,7 +49,18 @@ pub async fn log_in(
     let roles: Vec<&str> = verified.caller.roles.iter().map(|r| r.as_str()).collect();
     let roles_json = json!(roles);
     let person = verified.caller.person.clone();
-    let (token, expires_at) = shared.sessions.issue(verified, since, Utc::now());
+    // Kept in the database before the token is handed out.
+    let (token, expires_at) = shared
+        .sessions
+        .issue(verified, since, Utc::now())
+        .await
+        .map_err(|e| match e {
+            IssueError::NotActive
+            | IssueError::Store(StoreError::Fenced(_) | StoreError::FencedUnknown(_)) => {
+                ApiError::not_active()
+            }
+            IssueError::Store(e) => e.into(),
+        })?;
     info!(person = %person, roles = %roles_json, "logged in");
     Ok((
         StatusCode::CREATED,

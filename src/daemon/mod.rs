@@ -8,7 +8,7 @@ mod routing;
 pub mod scope;
 mod scope_watch;
 
-use crate::api::{self, Limits, Sessions, Shared, Verifier};
+use crate::api::{self, InDatabase, Limits, Sessions, Shared, Verifier};
 use crate::config_client::{ConfigClient, Token};
 use crate::directory::Directory;
 use crate::engine::{Engine, Served};
@@ -79,6 +79,8 @@ pub struct Daemon {
     config_server: Option<(ConfigClient, SecretString, Option<Token>)>,
     /// Checks persons' credentials at log-in.
     verifier: Verifier,
+    /// Persons' sessions, kept in the database while the lease is held.
+    sessions: Arc<Sessions>,
     span: Span,
 }
 
@@ -108,27 +110,38 @@ impl Daemon {
             )
             .await
             .with_context(|| format!("cannot connect to database {database}"))?;
-            let (scope, config_server, verifier) = match (&settings.config_server.url, secret) {
-                (Some(url), Some(secret)) => {
-                    let client = ConfigClient::new(url, settings.config_server.timeout)?;
-                    let (scope, token) =
-                        scope_watch::initial(&settings, &client, &secret, &writes).await?;
-                    let verifier = Verifier::Server(client.clone());
-                    (scope, Some((client, secret, token)), verifier)
-                }
-                _ => {
-                    let path = settings
-                        .config_server
-                        .directory
-                        .as_deref()
-                        .unwrap_or(Path::new("."));
-                    let directory = Directory::load(path).with_context(|| {
-                        format!("the tenant directory {} is invalid", path.display())
-                    })?;
-                    let scope = scope::from_directory(&settings, &directory)?;
-                    (scope, None, Verifier::directory(directory))
-                }
-            };
+            // The directory sessions restored from the database are held up
+            // against: what the instance reads of the tenant.
+            let (scope, config_server, verifier, directory) =
+                match (&settings.config_server.url, secret) {
+                    (Some(url), Some(secret)) => {
+                        let client = ConfigClient::new(url, settings.config_server.timeout)?;
+                        let initial =
+                            scope_watch::initial(&settings, &client, &secret, &writes).await?;
+                        let verifier = Verifier::Server(client.clone());
+                        (
+                            initial.scope,
+                            Some((client, secret, initial.token)),
+                            verifier,
+                            initial.directory.map(Arc::new),
+                        )
+                    }
+                    _ => {
+                        let path = settings
+                            .config_server
+                            .directory
+                            .as_deref()
+                            .unwrap_or(Path::new("."));
+                        let directory = Directory::load(path).with_context(|| {
+                            format!("the tenant directory {} is invalid", path.display())
+                        })?;
+                        let scope = scope::from_directory(&settings, &directory)?;
+                        let directory = Arc::new(directory);
+                        let verifier = Verifier::directory(directory.clone());
+                        (scope, None, verifier, Some(directory))
+                    }
+                };
+            let sessions = Arc::new(Sessions::new(settings.auth.session_ttl, directory));
             info!(
                 application = %scope.identity.application,
                 person = ?scope.identity.person,
@@ -150,6 +163,7 @@ impl Daemon {
                 scope,
                 config_server,
                 verifier,
+                sessions,
                 span: Span::current(),
             })
         }
@@ -176,7 +190,7 @@ impl Daemon {
         let (live_tx, live_rx) = watch::channel(None);
         let writer_stats = Arc::new(WriterStats::default());
         let desk = Arc::new(ScopeDesk::new(self.scope.clone()));
-        let sessions = Arc::new(Sessions::new(settings.auth.session_ttl));
+        let sessions = self.sessions.clone();
         let shared = Arc::new(Shared {
             scope: desk.subscribe(),
             store: (*self.store).clone(),
@@ -209,6 +223,7 @@ impl Daemon {
         // Follow the configuration server for as long as the instance runs,
         // standby included, so that a backup takes over with a current scope.
         let stop_scope = CancellationToken::new();
+        let mut watching = None;
         if let Some((client, secret, token)) = self.config_server.clone() {
             let watcher = scope_watch::ScopeWatcher {
                 settings: self.settings.clone(),
@@ -219,7 +234,7 @@ impl Daemon {
                 store: self.writes.clone(),
                 sessions,
             };
-            tracker.spawn(watcher.run(stop_scope.clone()).in_current_span());
+            watching = Some(tracker.spawn(watcher.run(stop_scope.clone()).in_current_span()));
         }
 
         let held = self
@@ -239,7 +254,8 @@ impl Daemon {
 
         // Drain, in order: stop accepting and let in-flight requests finish
         // (they still need the engine and the writer); then let the live
-        // task and the writer flush; then give the lease up.
+        // task and the writer flush, and a re-check of the sessions under
+        // way keep what it decided; then give the lease up.
         let deadline = tokio::time::Instant::now() + settings.shutdown.grace_period;
         http_stop.cancel();
         crate::shutdown::join_http(&mut http, deadline).await;
@@ -248,7 +264,12 @@ impl Daemon {
         let result = match held {
             Ok(Some(held)) => {
                 held.stop_background.cancel();
-                match tokio::time::timeout_at(deadline, held.writer).await {
+                let flushed = tokio::time::timeout_at(deadline, held.writer).await;
+                if let Some(watching) = watching {
+                    let _ = tokio::time::timeout_at(deadline, watching).await;
+                }
+                self.sessions.release();
+                match flushed {
                     Ok(_) if result.is_ok() => self.release(&held.fence).await,
                     Ok(_) => {}
                     Err(_) => warn!(
@@ -308,10 +329,14 @@ impl Daemon {
         // one proposed while recovering reaches it as a change.
         let proposals = desk.attach();
         let scope = proposals.borrow().clone();
-        let engine = match self
+        let recovered = match self
             .recover(scope.served.clone(), scope.routing.clone(), &writer_handle)
             .await
         {
+            Ok(engine) => self.restore_sessions(&fence).await.map(|()| engine),
+            Err(e) => Err(e),
+        };
+        let engine = match recovered {
             Ok(engine) => engine,
             Err(e) => {
                 desk.detach();
@@ -411,6 +436,29 @@ impl Daemon {
             .context("cannot persist recovery")?;
         info!(live = count, requeued, "live state recovered");
         Ok(engine)
+    }
+
+    /// Takes over the sessions the database keeps, and keeps new ones
+    /// there from now on.
+    async fn restore_sessions(&self, fence: &Fence) -> anyhow::Result<()> {
+        let now = Utc::now();
+        let stored = self
+            .store
+            .load_sessions(now)
+            .await
+            .context("cannot load the persons' sessions")?;
+        let keeper = Arc::new(InDatabase {
+            store: (*self.store).clone(),
+            fence: fence.clone(),
+        });
+        let restored = self.sessions.hold(keeper, stored, now).await;
+        info!(
+            live = restored.live,
+            revoked = restored.revoked,
+            ended = restored.ended,
+            "sessions restored"
+        );
+        Ok(())
     }
 
     async fn release(&self, fence: &Fence) {

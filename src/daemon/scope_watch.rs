@@ -6,6 +6,7 @@
 use super::scope::{from_snapshot, nothing};
 use crate::api::Sessions;
 use crate::config_client::{ClientError, ConfigClient, Snapshot, Token, WatchEvent, Whoami};
+use crate::directory::Directory;
 use crate::live::{ScopeDesk, ScopeSource, ScopeState};
 use crate::settings::Settings;
 use crate::store::PgStore;
@@ -34,7 +35,7 @@ pub struct ScopeWatcher {
     /// Where the scope each revision yields is proposed.
     pub desk: Arc<ScopeDesk>,
     pub store: Arc<PgStore>,
-    /// Persons' sessions, re-checked after each revision.
+    /// Persons' sessions, re-checked after each revision against it.
     pub sessions: Arc<Sessions>,
 }
 
@@ -52,6 +53,15 @@ impl From<ClientError> for Fetch {
     }
 }
 
+/// Where an instance starts from: its scope, the session `initial` opened
+/// on the configuration server, and the directory the snapshot holds.
+pub struct Initial {
+    pub scope: ScopeState,
+    pub token: Option<Token>,
+    /// What the instance reads of the tenant; `None` when refused.
+    pub directory: Option<Directory>,
+}
+
 /// The scope to start with: from the server if it answers in time (with the
 /// session it opened), else from the cache in the database. Fails only when
 /// neither has one.
@@ -60,18 +70,26 @@ pub async fn initial(
     client: &ConfigClient,
     secret: &SecretString,
     store: &PgStore,
-) -> anyhow::Result<(ScopeState, Option<Token>)> {
+) -> anyhow::Result<Initial> {
     let application = &settings.instance.application;
     let unreachable = match fetch(settings, client, secret).await {
-        Ok((state, token, (whoami, snapshot))) => {
+        Ok((scope, token, (whoami, snapshot))) => {
             save_cache(store, application, &whoami, &snapshot).await;
-            return Ok((state, Some(token)));
+            return Ok(Initial {
+                scope,
+                token: Some(token),
+                directory: Some(snapshot.directory),
+            });
         }
         Err(Fetch::Refused(reason)) => {
             let reason =
                 format!("the configuration server refused application '{application}': {reason}");
             error!(%reason, "serving nothing until it is accepted");
-            return Ok((nothing(settings, ScopeSource::ConfigServer, reason), None));
+            return Ok(Initial {
+                scope: nothing(settings, ScopeSource::ConfigServer, reason),
+                token: None,
+                directory: None,
+            });
         }
         Err(Fetch::Unreachable(reason)) => reason,
     };
@@ -91,10 +109,11 @@ pub async fn initial(
         serde_json::from_value(snapshot).context("the cached configuration is unreadable")?;
     warn!(revision, %saved_at, error = %unreachable,
         "the configuration server is unreachable; starting from the cached revision");
-    Ok((
-        from_snapshot(settings, &whoami, &snapshot, ScopeSource::Cache)?,
-        None,
-    ))
+    Ok(Initial {
+        scope: from_snapshot(settings, &whoami, &snapshot, ScopeSource::Cache)?,
+        token: None,
+        directory: Some(snapshot.directory),
+    })
 }
 
 /// Logs in and reads identity and objects.
@@ -258,7 +277,9 @@ impl ScopeWatcher {
             }
         }
         self.desk.propose(state);
-        self.sessions.recheck(&self.client).await;
+        self.sessions
+            .recheck(&self.client, Arc::new(snapshot.directory.clone()))
+            .await;
         save_cache(
             &self.store,
             &self.settings.instance.application,

@@ -162,6 +162,19 @@ impl Role {
             Role::Admin => "admin",
         }
     }
+
+    /// The role named `name`, as [`Role::as_str`] names it.
+    pub fn parse(name: &str) -> Option<Role> {
+        [
+            Role::Gateway,
+            Role::Agent,
+            Role::Router,
+            Role::Reporter,
+            Role::Admin,
+        ]
+        .into_iter()
+        .find(|role| role.as_str() == name)
+    }
 }
 
 impl fmt::Display for Role {

@@ -4,16 +4,19 @@
 //! The interface is deliberately small — commit a batch, load the live state,
 //! read the journal after a position, purge, hold the lease — so that another
 //! store (an embedded one for zero-setup runs) can sit beside PostgreSQL
-//! without touching the engine.
+//! without touching the engine. Persons' sessions are kept beside it, by
+//! methods of [`PgStore`] (`sessions`).
 
 mod lease;
 mod pg;
 mod retention;
+mod sessions;
 mod writer;
 
 pub use lease::{Fence, LeaseHolder, LeaseOutcome};
 pub use pg::{FindFilter, PgStore};
 pub use retention::{RetentionPolicy, run_retention};
+pub use sessions::StoredSession;
 pub use writer::{CommitError, Undo, WriteRequest, Writer, WriterHandle, WriterStats};
 
 #[cfg(test)]
@@ -53,6 +56,8 @@ pub struct JournalEntry {
 pub struct Purged {
     pub interactions: u64,
     pub events: u64,
+    /// Persons' sessions past their expiry.
+    pub sessions: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -195,8 +200,9 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
     ) -> impl Future<Output = Result<Vec<JournalEntry>, StoreError>> + Send;
 
-    /// Removes at most `batch` stopped interactions older than `stopped_before`
-    /// and at most `batch` events older than `events_before`.
+    /// Removes at most `batch` stopped interactions older than `stopped_before`,
+    /// at most `batch` events older than `events_before`, and at most `batch`
+    /// persons' sessions that have expired, where the store keeps them.
     fn purge(
         &self,
         fence: &Fence,

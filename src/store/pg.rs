@@ -143,15 +143,20 @@ impl PgStore {
 
     /// Applies the migrations in `migrations/`. Without the advisory lock
     /// sqlx would take by default; if a second instance migrates the same
-    /// database at the same moment, one of them fails and tries again.
+    /// database at the same moment, one of them fails and tries again, a few
+    /// times: the other may still be half-way through when it does.
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        const ATTEMPTS: u32 = 5;
         let mut migrator = sqlx::migrate!();
         migrator.set_locking(false);
-        match migrator.run(&self.pool).await {
-            Ok(()) => Ok(()),
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                migrator.run(&self.pool).await
+        let mut attempt = 1;
+        loop {
+            match migrator.run(&self.pool).await {
+                Err(_) if attempt < ATTEMPTS => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                done => return done,
             }
         }
     }
@@ -636,6 +641,16 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        // Ended sessions are kept until they would have expired, so that
+        // their token is refused as revoked; then nothing needs them.
+        let sessions = sqlx::query(
+            "DELETE FROM instance_sessions WHERE digest IN (
+                 SELECT digest FROM instance_sessions WHERE expires_at < now() LIMIT $1)",
+        )
+        .bind(batch)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         // Outcomes are read only right after a lost answer: a few thousand
         // batches back is plenty.
         sqlx::query(
@@ -647,6 +662,7 @@ impl Store for PgStore {
         Ok(Purged {
             interactions,
             events,
+            sessions,
         })
     }
 
@@ -656,33 +672,42 @@ impl Store for PgStore {
         ttl: Duration,
     ) -> Result<LeaseOutcome, StoreError> {
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-        let epoch: Option<i64> = sqlx::query_scalar(
-            "UPDATE instance_lease
-             SET holder = $1, instance = $2, epoch = epoch + 1,
-                 expires_at = now() + make_interval(secs => $3::float8 / 1000)
-             WHERE id = 1 AND (holder IS NULL OR expires_at < now())
-             RETURNING epoch",
-        )
-        .bind(&holder.id)
-        .bind(&holder.instance)
-        .bind(ttl_ms as f64)
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(epoch) = epoch {
-            return Ok(LeaseOutcome::Acquired(Fence {
-                holder: holder.id.clone(),
-                epoch,
-            }));
+        loop {
+            let epoch: Option<i64> = sqlx::query_scalar(
+                "UPDATE instance_lease
+                 SET holder = $1, instance = $2, epoch = epoch + 1,
+                     expires_at = now() + make_interval(secs => $3::float8 / 1000)
+                 WHERE id = 1 AND (holder IS NULL OR expires_at < now())
+                 RETURNING epoch",
+            )
+            .bind(&holder.id)
+            .bind(&holder.instance)
+            .bind(ttl_ms as f64)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(epoch) = epoch {
+                return Ok(LeaseOutcome::Acquired(Fence {
+                    holder: holder.id.clone(),
+                    epoch,
+                }));
+            }
+            // Only while it is still held: a lease released meanwhile has
+            // `-infinity` for its expiry, which has no date to read, and is
+            // free to take at once.
+            let held: Option<(Option<String>, String, DateTime<Utc>)> = sqlx::query_as(
+                "SELECT instance, holder, expires_at FROM instance_lease
+                 WHERE id = 1 AND holder IS NOT NULL AND expires_at >= now()",
+            )
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some((instance, current, expires_at)) = held {
+                return Ok(LeaseOutcome::Held {
+                    instance: instance.unwrap_or_default(),
+                    holder: current,
+                    expires_at,
+                });
+            }
         }
-        let (instance, current, expires_at): (Option<String>, Option<String>, DateTime<Utc>) =
-            sqlx::query_as("SELECT instance, holder, expires_at FROM instance_lease WHERE id = 1")
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(LeaseOutcome::Held {
-            instance: instance.unwrap_or_default(),
-            holder: current.unwrap_or_default(),
-            expires_at,
-        })
     }
 
     async fn renew_lease(&self, fence: &Fence, ttl: Duration) -> Result<bool, StoreError> {

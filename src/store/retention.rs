@@ -1,5 +1,5 @@
-//! Retention: stopped interactions and old journal entries are removed in
-//! small batches, each its own short transaction, so that no single DELETE
+//! Retention: stopped interactions, old journal entries and expired
+//! sessions are removed in small batches, each its own short transaction, so that no single DELETE
 //! holds locks or holds back vacuum.
 
 use super::{Fence, Store};
@@ -39,7 +39,7 @@ pub async fn run_retention<S: Store>(
         let now = Utc::now();
         let stopped_before = now - chrono::Duration::from_std(policy.stopped).unwrap_or_default();
         let events_before = now - chrono::Duration::from_std(policy.events).unwrap_or_default();
-        let (mut interactions, mut events) = (0, 0);
+        let (mut interactions, mut events, mut sessions) = (0, 0, 0);
         loop {
             if cancel.is_cancelled() {
                 return;
@@ -51,8 +51,10 @@ pub async fn run_retention<S: Store>(
                 Ok(purged) => {
                     interactions += purged.interactions;
                     events += purged.events;
+                    sessions += purged.sessions;
                     let full = purged.interactions as i64 >= policy.batch
-                        || purged.events as i64 >= policy.batch;
+                        || purged.events as i64 >= policy.batch
+                        || purged.sessions as i64 >= policy.batch;
                     if !full {
                         break;
                     }
@@ -65,8 +67,8 @@ pub async fn run_retention<S: Store>(
                 }
             }
         }
-        if interactions + events > 0 {
-            info!(interactions, events, "retention purged");
+        if interactions + events + sessions > 0 {
+            info!(interactions, events, sessions, "retention purged");
         } else {
             debug!("retention: nothing to purge");
         }
