@@ -219,9 +219,7 @@ impl Engine {
             .map(|index| index.in_order().collect::<Vec<_>>())
             .unwrap_or_default();
         let ids = self.router.pull(
-            process,
-            queue,
-            view,
+            (process, queue, view),
             waiting.into_iter(),
             &self.live,
             count,

@@ -563,7 +563,7 @@ impl<S: Store> Live<S> {
     /// Writes what a timer or a change of scope brought about; nobody waits
     /// for it but the agents it tells.
     async fn flush(&mut self, about: Uuid) {
-        let _ = self.send((about, false)).await;
+        drop(self.send((about, false)).await);
     }
 
     /// Makes the engine hold what the database holds of a change the writer

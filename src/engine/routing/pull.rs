@@ -21,13 +21,11 @@ pub enum PullError {
 
 impl Router {
     /// The first `count` of `waiting` (the queue's queued interactions) that
-    /// the pull view `view` of (`process`, `queue`) holds, in its order. A
-    /// pull reads the whole queue: pull views keep no index of their own.
+    /// the pull view `(process, queue, view)` holds, in its order. A pull
+    /// reads the whole queue: pull views keep no index of their own.
     pub fn pull(
         &self,
-        process: &str,
-        queue: &str,
-        view: &str,
+        (process, queue, view): (&str, &str, &str),
         waiting: impl Iterator<Item = Uuid>,
         live: &Live,
         count: usize,
@@ -55,7 +53,7 @@ impl Router {
             held.select_nth_unstable_by(count, |a, b| a.0.cmp(&b.0));
             held.truncate(count);
         }
-        held.sort_by(|a, b| a.0.cmp(&b.0));
+        held.sort_by_key(|held| held.0);
         Ok(held.into_iter().map(|(_, id)| id).collect())
     }
 }
