@@ -683,6 +683,10 @@ async fn a_transfer_to_an_agent_stays_with_the_first_until_accepted_and_one_to_a
     assert_load(&anna.me().await, "email", 1, &[&id]);
     let his = arno.me().await;
     assert_eq!(ids(&his["offers"]), [id.as_str()], "{his}");
+    // The offer is arno's to answer, not anna's.
+    let own = anna.act(&id, "accept", None).await;
+    own.assert_error(409, "illegal_transition");
+    assert_eq!(own.state(), Some("handling"), "{own}");
 
     arno.accept(&id).await;
     let revoked = anna_desk
@@ -860,6 +864,14 @@ async fn agents_requests_are_refused_with_their_codes() {
         .assert_invalid_field("id");
     // Still anna's to take.
     anna.accept(&id).await;
+    // Accepting or rejecting it again, as a desktop repeating a request
+    // whose answer it lost does, is refused for the state it is in.
+    for action in ["accept", "reject"] {
+        let again = anna.act(&id, action, None).await;
+        again.assert_error(409, "illegal_transition");
+        assert_eq!(again.state(), Some("handling"), "{again}");
+    }
+    assert_load(&anna.me().await, "email", 1, &[&id]);
 }
 
 // ---- 10. Recovery after kill -9 ----

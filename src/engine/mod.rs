@@ -418,8 +418,11 @@ impl Engine {
         if let Some(id) = command.target() {
             let current = self.held_interaction(id)?;
             let mine = match &command {
+                // What it handles is its own too: accepting or rejecting
+                // that again is refused for its state, not as another's.
                 Command::Accept { .. } | Command::Reject { .. } => {
                     self.router.offered_to(id) == Some(agent)
+                        || current.agent.as_deref() == Some(agent)
                 }
                 Command::Take { .. } => true,
                 _ => current.agent.as_deref() == Some(agent),
