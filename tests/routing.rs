@@ -845,6 +845,34 @@ async fn agents_requests_are_refused_with_their_codes() {
     // Nothing of it stuck.
     let his = arno.me().await;
     assert_eq!(his["logged_in"], false, "{his}");
+    // A person who is no agent here is told so by every agent request,
+    // about itself or (as an administrator) about another.
+    let admin = Session::on(&sales, ADMIN).await;
+    for (path, who) in [
+        ("/v1/agents/me", "admin"),
+        ("/v1/agents/me/events", "admin"),
+        ("/v1/agents/nobody", "nobody"),
+    ] {
+        let refused = admin.get(path).await;
+        refused.assert_error(403, "not_an_agent");
+        assert_eq!(
+            refused.body["error"]["message"],
+            format!("'{who}' is not an agent of this instance"),
+            "{refused}"
+        );
+    }
+    for path in ["/v1/agents/me/login", "/v1/agents/nobody/login"] {
+        admin
+            .post(path, json!({ "media": ["email"] }))
+            .await
+            .assert_error(403, "not_an_agent");
+    }
+    for action in ["ready", "logout"] {
+        admin
+            .post_bare(&format!("/v1/agents/me/{action}"))
+            .await
+            .assert_error(403, "not_an_agent");
+    }
 
     let mut desk = anna.at_work(&["email"]).await;
     let id = gateway_.submit(gateway(EMAIL, "inbound")).await;
