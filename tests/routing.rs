@@ -469,6 +469,26 @@ async fn parking_in_a_workbin_frees_the_agent_and_taking_gives_it_back() {
         .await;
     assert_eq!(desk.offer().await["id"], id.as_str());
     anna.accept(&id).await;
+    let admin = Session::on(&sales, ADMIN).await;
+    let refused = admin
+        .act(
+            &id,
+            "place-in-workbin",
+            Some(json!({ "workbin": "drafts", "owner": "nobody" })),
+        )
+        .await;
+    refused.assert_invalid_field("owner");
+    anna.act(&id, "place-in-workbin", Some(json!({ "workbin": "nope" })))
+        .await
+        .assert_error(404, "unknown_workbin");
+    anna.act(
+        &id,
+        "place-in-workbin",
+        Some(json!({ "workbin": "drafts", "owner": "arno" })),
+    )
+    .await
+    .assert_error(403, "forbidden");
+    assert_load(&anna.me().await, "email", 1, &[&id]);
 
     let parked = anna
         .act(

@@ -145,6 +145,10 @@ pub enum EngineError {
     UnknownMediaType(String),
     #[error("unknown agent '{0}'")]
     UnknownAgent(String),
+    /// The owner named for a workbin is neither an agent nor an agent
+    /// group here.
+    #[error("'{0}' is neither an agent nor an agent group of this instance")]
+    UnknownOwner(String),
     #[error("a submission from a gateway needs a queue")]
     QueueRequired,
     #[error("the properties would hold {size} bytes of JSON, more than {MAX_PROPERTIES_BYTES}")]
