@@ -198,6 +198,15 @@ fn entries(list: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
+/// Every interaction's journal holds one entry per version of it.
+async fn assert_journal_whole(pool: &sqlx::PgPool) {
+    assert_eq!(
+        common::journal_gaps(pool).await,
+        [],
+        "interactions whose journal misses a change"
+    );
+}
+
 /// The agent named `agent` among a decision's passed-over ones: its reason.
 fn passed_reason<'a>(decision: &'a Value, agent: &str) -> Option<&'a str> {
     decision["passed"]
@@ -282,6 +291,7 @@ async fn a_connected_ready_agent_is_offered_accepts_and_frees_its_capacity_when_
             ("agent_ready".to_owned(), None, Some("anna".to_owned())),
         ]
     );
+    assert_journal_whole(&sales.pool).await;
 }
 
 // ---- 2. Only connected agents ----
@@ -314,6 +324,16 @@ async fn a_ready_agent_without_its_stream_gets_no_offer_until_the_stream_opens()
         Some("disconnected"),
         "{explained}"
     );
+    // Only billing specialists at this step: arno's comes third.
+    assert_eq!(now["step"], 2, "{explained}");
+    let arno = now["passed"]
+        .as_array()
+        .and_then(|passed| passed.iter().find(|p| p["agent"] == "arno"))
+        .unwrap_or_else(|| panic!("arno passed over: {explained}"));
+    assert_eq!(
+        arno,
+        &json!({ "agent": "arno", "reason": "step_not_reached", "step": 3 })
+    );
 
     let mut desk = anna.stream().await;
     assert_eq!(desk.hello["connected"], true, "{}", desk.hello);
@@ -325,6 +345,7 @@ async fn a_ready_agent_without_its_stream_gets_no_offer_until_the_stream_opens()
         (&now["state"], &now["agent"]),
         (&json!("offered"), &json!("anna"))
     );
+    assert_journal_whole(&sales.pool).await;
 }
 
 // ---- 3. Reject ----
@@ -387,6 +408,7 @@ async fn a_rejected_offer_goes_to_the_other_free_agent_and_not_back() {
             "offered"
         ]
     );
+    assert_journal_whole(&sales.pool).await;
 }
 
 // ---- 4. Log-out ----
@@ -453,6 +475,7 @@ async fn logout_is_refused_while_handling_and_forced_places_it_back_with_its_age
             ("offered", Some("arno")),
         ])
     );
+    assert_journal_whole(&sales.pool).await;
 }
 
 // ---- 5. Workbins ----
@@ -542,6 +565,7 @@ async fn parking_in_a_workbin_frees_the_agent_and_taking_gives_it_back() {
             "taken_from_workbin"
         ]
     );
+    assert_journal_whole(&sales.pool).await;
 }
 
 /// The ids of an answer's `interactions`, in order.
@@ -657,6 +681,7 @@ async fn a_routing_client_pulls_from_its_view_and_offers_to_an_agent() {
         sales.journal(&high).await,
         ["submitted", "pulled", "offered", "accepted"]
     );
+    assert_journal_whole(&sales.pool).await;
 }
 
 // ---- 7. Transfers ----
@@ -750,6 +775,7 @@ async fn a_transfer_to_an_agent_stays_with_the_first_until_accepted_and_one_to_a
             "placed_in_queue"
         ]
     );
+    assert_journal_whole(&sales.pool).await;
 }
 
 // ---- 8. Explain and dry-run ----
@@ -820,6 +846,17 @@ async fn explain_names_who_was_passed_over_and_dry_run_changes_nothing() {
         "{explained}"
     );
 
+    let listed = rita.get("/v1/agents").await;
+    assert_eq!(listed.status, 200, "{listed}");
+    let names: Vec<&str> = listed.body["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .map(|a| a["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["anna", "arno"], "{listed}");
+    anna.get("/v1/agents").await.assert_error(403, "forbidden");
+
     let before = sales.counts().await;
     let me_before = anna.me().await;
     rita.post("/v1/route/dry-run", chat())
@@ -838,6 +875,7 @@ async fn explain_names_who_was_passed_over_and_dry_run_changes_nothing() {
     let me_after = anna.me().await;
     assert_eq!(me_after["offers"], me_before["offers"], "{me_after}");
     assert_eq!(me_after["load"], 1, "{me_after}");
+    assert_journal_whole(&sales.pool).await;
 }
 
 // ---- 9. Refusals ----
@@ -997,4 +1035,5 @@ async fn after_a_hard_kill_offers_go_back_to_the_queue_and_handled_ones_stay() {
     let offered = desk.offer().await;
     assert_eq!(offered["id"], pending.as_str(), "{offered}");
     assert_eq!(offered["submitted_at"], submitted_at, "{offered}");
+    assert_journal_whole(&db.pool().await).await;
 }
