@@ -976,6 +976,17 @@ async fn after_a_hard_kill_offers_go_back_to_the_queue_and_handled_ones_stay() {
     let handled = gateway_.submit(gateway(EMAIL, "inbound")).await;
     assert_eq!(desk.offer().await["id"], handled.as_str());
     anna.accept(&handled).await;
+    let parked = gateway_.submit(gateway(EMAIL, "inbound")).await;
+    assert_eq!(desk.offer().await["id"], parked.as_str());
+    anna.accept(&parked).await;
+    let answer = anna
+        .act(
+            &parked,
+            "place-in-workbin",
+            Some(json!({ "workbin": "drafts" })),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{answer}");
     let pending = gateway_.submit(gateway(EMAIL, "inbound")).await;
     // Told once durable: the offer is in the database.
     let offered = desk.offer().await;
@@ -1002,6 +1013,11 @@ async fn after_a_hard_kill_offers_go_back_to_the_queue_and_handled_ones_stay() {
         (&json!("handling"), &json!("anna")),
         "{still}"
     );
+    let drafts = second
+        .get(&format!("/v1/workbins/{EMAIL}/drafts?owner=anna"))
+        .await;
+    assert_eq!(drafts.status, 200, "{drafts}");
+    assert_eq!(ids_of_interactions(&drafts), [parked.as_str()], "{drafts}");
     let agent = second.get("/v1/agents/anna").await;
     assert_eq!(agent.status, 200, "{agent}");
     assert_eq!(agent.body["logged_in"], true, "{agent}");
