@@ -173,6 +173,7 @@ impl From<EngineError> for ApiError {
             EngineError::UnknownQueue { .. } => ApiError::UnknownQueue(message),
             EngineError::UnknownMediaType(_) => ApiError::field("media_type", message),
             EngineError::UnknownAgent(_) => ApiError::field("agent", message),
+            EngineError::UnknownOwner(_) => ApiError::field("owner", message),
             EngineError::QueueRequired => ApiError::field("queue", "is required"),
             EngineError::PropertiesTooLarge { .. } => ApiError::field("properties", message),
             EngineError::Illegal { state, .. } => ApiError::Illegal { state, message },

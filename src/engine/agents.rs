@@ -2,7 +2,7 @@
 //! (placing back what the agent holds when forced), their desktops' live
 //! streams, and the state shown to them and to supervisors.
 
-use super::routing::Agent;
+use super::routing::{Agent, AgentError};
 use super::{
     AgentRecord, AgentView, Engine, EngineError, Event, EventData, EventKind, MediaView, Notice,
     OfferView, State,
@@ -66,7 +66,7 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<AgentView, EngineError> {
         if self.router.agent(agent).is_none() {
-            return Err(EngineError::UnknownAgent(agent.to_owned()));
+            return Err(not_an_agent(agent));
         }
         let offers = self.router.offers_of(agent);
         let handled: Vec<_> = self
@@ -207,7 +207,7 @@ impl Engine {
         let state = self
             .router
             .agent(agent)
-            .ok_or_else(|| EngineError::UnknownAgent(agent.to_owned()))?;
+            .ok_or_else(|| not_an_agent(agent))?;
         Ok(self.view_of(state))
     }
 
@@ -260,4 +260,11 @@ impl Engine {
                 .unwrap_or_default(),
         }
     }
+}
+
+/// Asked about, or for, `agent`, who is no agent of this instance: refused
+/// as a log-in or a change of readiness is (an unknown agent named in a
+/// request's body is another refusal, naming that field).
+fn not_an_agent(agent: &str) -> EngineError {
+    EngineError::Agent(AgentError::NotAnAgent(agent.to_owned()))
 }

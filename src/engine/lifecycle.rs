@@ -299,7 +299,7 @@ impl Engine {
                 .agents()
                 .any(|a| a.profile.groups.contains(&owner));
         if !known {
-            return Err(EngineError::UnknownAgent(owner));
+            return Err(EngineError::UnknownOwner(owner));
         }
         let mut changed = current.clone();
         let from =

@@ -145,6 +145,10 @@ pub enum EngineError {
     UnknownMediaType(String),
     #[error("unknown agent '{0}'")]
     UnknownAgent(String),
+    /// The owner named for a workbin is neither an agent nor an agent
+    /// group here.
+    #[error("'{0}' is neither an agent nor an agent group of this instance")]
+    UnknownOwner(String),
     #[error("a submission from a gateway needs a queue")]
     QueueRequired,
     #[error("the properties would hold {size} bytes of JSON, more than {MAX_PROPERTIES_BYTES}")]
@@ -418,8 +422,11 @@ impl Engine {
         if let Some(id) = command.target() {
             let current = self.held_interaction(id)?;
             let mine = match &command {
+                // What it handles is its own too: accepting or rejecting
+                // that again is refused for its state, not as another's.
                 Command::Accept { .. } | Command::Reject { .. } => {
                     self.router.offered_to(id) == Some(agent)
+                        || current.agent.as_deref() == Some(agent)
                 }
                 Command::Take { .. } => true,
                 _ => current.agent.as_deref() == Some(agent),

@@ -496,7 +496,15 @@ impl<S: Store> Live<S> {
                     .notifier
                     .subscribe(&agent, stream, view, offers, committed)
                     .await;
-                let _ = reply.send(Ok(subscription));
+                if reply.send(Ok(subscription)).is_err() {
+                    // Its request went away before it was answered: no
+                    // stream started, and none will end to say so.
+                    if first {
+                        self.engine.set_connected(&agent, false, now());
+                        self.flush(Uuid::nil()).await;
+                    }
+                    return;
+                }
                 self.streams.entry(agent).or_default().insert(stream);
             }
             Request::Disconnect { agent, stream } => {

@@ -2,6 +2,7 @@
 //! up a command, and the scope in force is always the engine's.
 
 use super::*;
+use crate::engine::routing::{AgentProfile, Capacity, RoutingConfig};
 use crate::engine::{Properties, Served, ServedProcess, State, Submit};
 use crate::store::fake::FakeStore;
 use serde_json::json;
@@ -77,7 +78,16 @@ async fn start(
     processes: &[&str],
     before: impl FnOnce(&ScopeDesk),
 ) -> Running {
-    let desk = Arc::new(ScopeDesk::new(scope(processes)));
+    start_in(store, scope(processes), before).await
+}
+
+/// Like [`start`], in the scope `initial`, routed as it says.
+async fn start_in(
+    store: Arc<FakeStore>,
+    initial: ScopeState,
+    before: impl FnOnce(&ScopeDesk),
+) -> Running {
+    let desk = Arc::new(ScopeDesk::new(initial));
     let proposals = desk.attach();
     // The engine is recovered for the scope proposed when the desk was
     // attached; a proposal made meanwhile must reach the live task as a
@@ -89,7 +99,11 @@ async fn start(
     tracker.spawn(writer.run());
     let live = spawn(
         Start {
-            engine: Engine::new(initial.served.clone()),
+            engine: Engine::with_routing(
+                initial.served.clone(),
+                initial.routing.clone(),
+                Utc::now(),
+            ),
             scope: initial,
             proposals,
             desk: desk.clone(),
@@ -275,5 +289,56 @@ async fn an_unchanged_revision_does_not_restart_a_joining_load() {
         1,
         "one load of the joining process"
     );
+    running.stop().await;
+}
+
+/// `sales-email`, with anna an agent of it who may hold one e-mail.
+fn with_anna() -> ScopeState {
+    let mut state = scope(&["sales-email"]);
+    state.served.agents = ["anna".to_owned()].into();
+    let anna = AgentProfile {
+        name: "anna".into(),
+        capacity: Capacity {
+            media: [("email".to_owned(), 1)].into(),
+            total: None,
+        },
+        ..AgentProfile::default()
+    };
+    state.routing = Arc::new(RoutingConfig {
+        agents: [("anna".to_owned(), anna)].into(),
+        ..RoutingConfig::default()
+    });
+    state
+}
+
+impl Running {
+    async fn agent(&self, name: &str) -> AgentView {
+        match self.live.query(Query::Agent(name.into())).await.unwrap() {
+            Ok(Answered::Agent(view)) => view,
+            other => panic!("the agent query answered {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_desktop_gone_before_its_stream_started_leaves_its_agent_disconnected() {
+    let store = Arc::new(FakeStore::default());
+    let running = start_in(store, with_anna(), |_| {}).await;
+    // The request for the stream went away (its client gave up) before the
+    // live task answered it: nobody will ever end that stream.
+    let (reply, gone) = oneshot::channel();
+    drop(gone);
+    let request = Request::Connect {
+        agent: "anna".into(),
+        reply,
+    };
+    running.live.tx.send(request).await.unwrap();
+    assert!(!running.agent("anna").await.connected);
+
+    // A stream that did start, and ended, leaves her disconnected too.
+    let subscription = running.live.connect("anna").await.unwrap().unwrap();
+    assert!(running.agent("anna").await.connected);
+    running.live.disconnect("anna", subscription.stream);
+    assert!(!running.agent("anna").await.connected);
     running.stop().await;
 }

@@ -66,6 +66,29 @@ pub fn tenant_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config/tenant"))
 }
 
+/// A copy of the tenant's directory files in a scratch folder, with each
+/// `(file, text)` of `additions` appended to its file, for an instance whose
+/// tenant differs from the example's.
+pub fn tenant_copy(additions: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("scratch folder for the tenant");
+    for entry in std::fs::read_dir(tenant_dir()).expect("the example tenant") {
+        let path = entry.expect("a tenant file").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            std::fs::copy(&path, dir.path().join(path.file_name().expect("a name")))
+                .expect("copy a tenant file");
+        }
+    }
+    for (file, text) in additions {
+        let path = dir.path().join(file);
+        let mut whole = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        whole.push('\n');
+        whole.push_str(text);
+        std::fs::write(&path, whole).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
+    dir
+}
+
 /// The settings of `solution` on `db`, port 0, everything else at its
 /// default.
 pub fn settings_for(solution: Solution, db: &TestDb) -> Settings {
@@ -410,6 +433,12 @@ impl TestInstance {
     pub async fn submit(&self, body: &Value) -> Answer {
         self.send_json(reqwest::Method::POST, "/v1/interactions", body)
             .await
+    }
+
+    /// The live stream of the agent holding `token`, opened: its first
+    /// `state` event read.
+    pub async fn live_stream(&self, token: &str) -> super::sse::LiveStream {
+        super::sse::LiveStream::open(&self.url("/v1/agents/me/events"), token).await
     }
 
     /// A token of `person` (password `demo`).

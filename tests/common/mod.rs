@@ -13,6 +13,7 @@ pub mod config_server;
 pub mod db;
 pub mod instance;
 pub mod process;
+pub mod sse;
 pub mod tenant;
 
 pub use answer::Answer;
@@ -22,6 +23,7 @@ pub use instance::{
     Solution, TestInstance, counts, gateway, journal_gaps, spawn_instance,
     spawn_instance_on_server, spawn_instance_with, start_on, start_on_server, tweak,
 };
+pub use sse::LiveStream;
 pub use tenant::Tenant;
 
 use std::future::Future;
