@@ -99,6 +99,7 @@ fn config() -> RoutingConfig {
             delivery_timeout: Span::hours(1),
             ..Timing::default()
         },
+        group_workbins: Default::default(),
     }
 }
 

@@ -501,6 +501,14 @@ async fn parking_in_a_workbin_frees_the_agent_and_taking_gives_it_back() {
         )
         .await;
     refused.assert_invalid_field("owner");
+    // `drafts` is one workbin per agent: her agent group cannot own one.
+    anna.act(
+        &id,
+        "place-in-workbin",
+        Some(json!({ "workbin": "drafts", "owner": "sales-agents" })),
+    )
+    .await
+    .assert_invalid_field("owner");
     anna.act(&id, "place-in-workbin", Some(json!({ "workbin": "nope" })))
         .await
         .assert_error(404, "unknown_workbin");

@@ -196,6 +196,16 @@ pub fn config(directory: &Directory, settings: &RoutingSettings) -> anyhow::Resu
         views,
         agents,
         timing: timing(settings),
+        group_workbins: directory
+            .processes
+            .iter()
+            .flat_map(|(process, def)| {
+                def.workbins
+                    .iter()
+                    .filter(|(_, w)| w.owner == directory::WorkbinOwner::AgentGroup)
+                    .map(move |(name, _)| (process.clone(), name.clone()))
+            })
+            .collect(),
     })
 }
 

@@ -293,11 +293,20 @@ impl Engine {
                 ));
             }
         };
-        let known = self.router.agent(&owner).is_some()
-            || self
-                .router
+        let shared = self
+            .router
+            .config()
+            .group_workbins
+            .contains(&(current.process.clone(), workbin.clone()));
+        // A workbin is one per agent, or one per agent group: the owner
+        // must be of that kind.
+        let known = if shared {
+            self.router
                 .agents()
-                .any(|a| a.profile.groups.contains(&owner));
+                .any(|a| a.profile.groups.contains(&owner))
+        } else {
+            self.router.agent(&owner).is_some()
+        };
         if !known {
             return Err(EngineError::UnknownOwner(owner));
         }

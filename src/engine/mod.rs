@@ -147,7 +147,10 @@ pub enum EngineError {
     UnknownAgent(String),
     /// The owner named for a workbin is neither an agent nor an agent
     /// group here.
-    #[error("'{0}' is neither an agent nor an agent group of this instance")]
+    #[error(
+        "'{0}' cannot own this workbin: a workbin is one per agent of this instance, or, when \
+         shared, one per agent group"
+    )]
     UnknownOwner(String),
     #[error("a submission from a gateway needs a queue")]
     QueueRequired,

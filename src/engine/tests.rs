@@ -712,6 +712,7 @@ mod routed {
             views: vec![Arc::new(view)],
             agents: [("anna".to_owned(), anna)].into(),
             timing: Default::default(),
+            group_workbins: Default::default(),
         })
     }
 

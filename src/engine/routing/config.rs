@@ -213,4 +213,7 @@ pub struct RoutingConfig {
     pub views: Vec<Arc<View>>,
     pub agents: BTreeMap<String, AgentProfile>,
     pub timing: Timing,
+    /// (process, workbin) of the workbins an agent group shares; every other
+    /// workbin is one per agent.
+    pub group_workbins: BTreeSet<(String, String)>,
 }

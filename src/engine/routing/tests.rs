@@ -76,6 +76,7 @@ impl Sim {
             views,
             agents: agents.into_iter().map(|a| (a.name.clone(), a)).collect(),
             timing: Timing::default(),
+            group_workbins: Default::default(),
         };
         Sim {
             router: Router::new(config, at(0)),
