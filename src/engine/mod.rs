@@ -777,4 +777,6 @@ struct PropertiesChangedData<'a> {
 }
 
 #[cfg(test)]
+mod scenarios;
+#[cfg(test)]
 mod tests;

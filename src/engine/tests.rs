@@ -722,13 +722,24 @@ mod routed {
         engine.login("anna", &["email".into()], at(0)).unwrap();
         engine.set_ready("anna", None, true, None, at(0)).unwrap();
         engine.set_connected("anna", true, at(0));
-        let id = apply(&mut engine, &mut ids, submit("sales-email", "inbound", 0, None), 1)
-            .unwrap()
-            .interaction
-            .id;
+        let id = apply(
+            &mut engine,
+            &mut ids,
+            submit("sales-email", "inbound", 0, None),
+            1,
+        )
+        .unwrap()
+        .interaction
+        .id;
         assert_eq!(engine.get(id).unwrap().state, State::Offered);
         let patch = json!({"lang": "fr"}).as_object().cloned().unwrap();
-        apply(&mut engine, &mut ids, Command::ChangeProperties { id, patch }, 2).unwrap();
+        apply(
+            &mut engine,
+            &mut ids,
+            Command::ChangeProperties { id, patch },
+            2,
+        )
+        .unwrap();
         assert_eq!(engine.get(id).unwrap().state, State::Offered);
         assert_eq!(engine.router().offered_to(id), Some("anna"));
         let applied = engine
