@@ -1224,6 +1224,52 @@ fn the_handling_timeout_revokes_an_interaction_back_to_its_queue() {
     assert_eq!(w.get(id).submitted_at, at(0));
 }
 
+#[test]
+fn a_strategy_that_ran_out_during_an_offer_applies_its_end_when_the_offer_ends() {
+    let views = vec![
+        routed(
+            "inbound",
+            strategy(
+                vec![step("true", Select::LongestIdle, 60)],
+                Exhausted::PlaceInQueue("overflow".into()),
+            ),
+            None,
+        ),
+        routed("overflow", any_agent(Select::LongestIdle, 10_000), None),
+    ];
+    let agents = vec![agent("a", &[], 1), agent("b", &[], 1)];
+    let mut w = World::new(config(views, agents, timing()));
+    let rejected = w.submit(1);
+    w.advance_to(10);
+    let timed_out = w.submit(1);
+    w.advance_to(50);
+    w.ready("a");
+    w.ready("b");
+    assert_eq!(w.offered_to(rejected).as_deref(), Some("a"));
+    assert_eq!(w.offered_to(timed_out).as_deref(), Some("b"));
+    // Both strategies run out while the offers are pending: nothing moves.
+    w.advance_to(70);
+    assert_eq!(w.offered_to(rejected).as_deref(), Some("a"));
+    assert_eq!(w.offered_to(timed_out).as_deref(), Some("b"));
+    assert_eq!(w.get(rejected).queue.as_deref(), Some("inbound"));
+    // Turned down: it goes where the strategy's end says, at once, and
+    // the overflow's strategy routes it from there.
+    w.set_ready("a", false);
+    w.reject(rejected);
+    let moved = w.get(rejected).clone();
+    assert_eq!(moved.queue.as_deref(), Some("overflow"));
+    assert_eq!(moved.state, State::Queued, "nobody is free for it");
+    assert_eq!(moved.submitted_at, at(0));
+    // Timed out: the same.
+    w.advance_to(80);
+    let moved = w.get(timed_out).clone();
+    assert_eq!(moved.queue.as_deref(), Some("overflow"));
+    assert!(
+        w.engine.poll_timeout() > Some(w.now),
+        "no timer is left due after handle_timeout"
+    );
+}
+
 // ---- Explain, dry run, timers, recovery ----
 
 #[test]
