@@ -787,4 +787,6 @@ struct PropertiesChangedData<'a> {
 }
 
 #[cfg(test)]
+mod scenarios;
+#[cfg(test)]
 mod tests;

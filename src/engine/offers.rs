@@ -84,13 +84,17 @@ impl Engine {
                     self.router.queued(new, now);
                 }
                 Some(old) if old.state == State::Offered => {
-                    if let Some(agent) = self.router.offer_ended(id, &self.live, now) {
+                    let ended = self.router.offer_ended(id, &self.live, now);
+                    if let Some(agent) = ended.paused {
                         self.agent_changed(
                             &agent,
                             EventKind::AgentNotReady,
                             json!({ "reason": "missed_offers" }),
                             now,
                         );
+                    }
+                    if let Some(action) = ended.exhausted {
+                        self.exhausted(id, action, now);
                     }
                 }
                 Some(old) if same_place(old) => {}

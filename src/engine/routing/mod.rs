@@ -65,6 +65,16 @@ pub struct NewOffer {
     pub decision: Decision,
 }
 
+/// What the end of an offer (rejected or timed out) brought about.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OfferEnded {
+    /// The agent the misses in a row set not ready (`missed_offers`).
+    pub paused: Option<String>,
+    /// The interaction's strategy ran out during the offer: it left its
+    /// views, and this is for the engine to carry out now.
+    pub exhausted: Option<Exhausted>,
+}
+
 /// Something a timer brought about that the engine must carry out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expired {
@@ -322,10 +332,12 @@ impl Router {
 
     /// The offer of `id` was rejected (`missed`: or timed out): the agent's
     /// capacity frees and the interaction goes back to its views at the
-    /// steps it reached. Returns the agent if this set it not ready
-    /// (`missed_offers`).
-    pub fn offer_ended(&mut self, id: Uuid, live: &Live, now: DateTime<Utc>) -> Option<String> {
-        let offer = self.offers.remove(&id)?;
+    /// steps it reached, or, if its strategy ran out during the offer,
+    /// leaves them for the engine to carry out the strategy's end.
+    pub fn offer_ended(&mut self, id: Uuid, live: &Live, now: DateTime<Utc>) -> OfferEnded {
+        let Some(offer) = self.offers.remove(&id) else {
+            return OfferEnded::default();
+        };
         self.timers.remove(&(offer.deadline, Timer::Offer(id)));
         let limit = self.config.timing.missed_offers_limit;
         let mut paused = None;
@@ -339,26 +351,32 @@ impl Router {
             }
         }
         self.refresh_free(&offer.agent, now);
+        if let Some(view) = self.routed.get(&id).and_then(|r| r.exhausted) {
+            // Its last step ran out during the offer: that applies now,
+            // before any step of the spent strategy offers it again.
+            let exhausted = self.config.views[view]
+                .strategy()
+                .map(|s| s.on_exhausted.clone());
+            self.gone(id, now);
+            return OfferEnded { paused, exhausted };
+        }
         if let Some(routed) = self.routed.get_mut(&id) {
             routed.offered = false;
             routed.rejected_by.retain(|a| *a != offer.agent);
             routed.rejected_by.push(offer.agent.clone());
             self.rejected.insert(id);
             let in_views = routed.in_views.clone();
-            let exhausted = routed.exhausted;
             for in_view in &in_views {
                 self.index(id, in_view);
-            }
-            if exhausted.is_some() {
-                // Its last step ran out during the offer: that applies now.
-                self.timers
-                    .insert((now, Timer::Step(id, exhausted.unwrap_or(0))));
             }
             self.dirty_interactions.insert(id);
         } else if let Some(interaction) = live.get(&id) {
             self.queued(interaction, now);
         }
-        paused
+        OfferEnded {
+            paused,
+            exhausted: None,
+        }
     }
 
     // ---- Agents ----

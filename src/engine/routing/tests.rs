@@ -176,12 +176,35 @@ impl Sim {
     }
 
     fn reject(&mut self, id: Uuid) -> Option<String> {
+        self.end_offer(id).paused
+    }
+
+    /// The offer of `id` is turned down or timed out.
+    fn end_offer(&mut self, id: Uuid) -> OfferEnded {
         let interaction = self.live.get_mut(&id).unwrap();
         interaction.state = State::Queued;
         interaction.agent = None;
-        let paused = self.router.offer_ended(id, &self.live, self.now);
+        let ended = self.router.offer_ended(id, &self.live, self.now);
+        if let Some(action) = &ended.exhausted {
+            self.carry_out(id, action);
+        }
         self.drain();
-        paused
+        ended
+    }
+
+    /// What a strategy's end says, as the engine does it.
+    fn carry_out(&mut self, id: Uuid, action: &Exhausted) {
+        match action {
+            Exhausted::Stop(_) => {
+                self.live.remove(&id);
+            }
+            Exhausted::PlaceInQueue(queue) => {
+                let interaction = self.live.get_mut(&id).unwrap();
+                interaction.queue = Some(queue.clone());
+                let interaction = interaction.clone();
+                self.router.queued(&interaction, self.now);
+            }
+        }
     }
 
     /// Moves the clock on by `secs` and plays out what the timers bring.
@@ -193,17 +216,7 @@ impl Sim {
                 Expired::OfferTimedOut { id, .. } => {
                     self.reject(*id);
                 }
-                Expired::Exhausted { id, action } => match action {
-                    Exhausted::Stop(_) => {
-                        self.live.remove(id);
-                    }
-                    Exhausted::PlaceInQueue(queue) => {
-                        let interaction = self.live.get_mut(id).unwrap();
-                        interaction.queue = Some(queue.clone());
-                        let interaction = interaction.clone();
-                        self.router.queued(&interaction, self.now);
-                    }
-                },
+                Expired::Exhausted { id, action } => self.carry_out(*id, action),
                 Expired::Disconnected { .. } => {}
             }
         }
@@ -376,6 +389,42 @@ fn an_exhausted_strategy_can_stop_the_interaction() {
             id,
             action: Exhausted::Stop("no agent".into())
         }]
+    );
+}
+
+#[test]
+fn a_strategy_that_runs_out_during_an_offer_ends_when_the_offer_does() {
+    let mut sim = Sim::new(
+        vec![view("inbound", any_agent(60), None)],
+        vec![agent("a", &[], 1), agent("b", &[], 1)],
+    );
+    sim.ready("a");
+    let id = sim.submit(1);
+    sim.advance(40);
+    assert_eq!(
+        sim.offered_to(id).as_deref(),
+        Some("a"),
+        "again after a timeout"
+    );
+    sim.advance(20);
+    assert_eq!(
+        sim.offered_to(id).as_deref(),
+        Some("a"),
+        "the step ran out during the offer"
+    );
+    sim.ready("b");
+    let ended = sim.end_offer(id);
+    assert_eq!(ended.exhausted, Some(Exhausted::Stop("no agent".into())));
+    assert_eq!(
+        sim.offered_to(id),
+        None,
+        "not offered to b by the spent step"
+    );
+    assert!(sim.drain().is_empty());
+    assert!(!sim.live.contains_key(&id));
+    assert!(
+        sim.router.poll_timeout().is_none_or(|at| at > sim.now),
+        "nothing left due for it"
     );
 }
 
