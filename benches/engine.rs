@@ -1,16 +1,20 @@
 //! The pure engine's hot path, with time and ids injected: no database, no
 //! runtime, no clock.
 //!
-//! Each benchmark runs against a queue already holding `N` interactions
-//! (1 000 and 100 000), and puts the queue back to `N` between timed chunks,
-//! so that the figure for 100k next to the one for 1k shows whether the cost
-//! grows with depth (the design says it must not: routing state lives in
-//! ordered in-memory indexes).
+//! Each engine benchmark runs against a queue already holding `N`
+//! interactions (1 000 and 100 000), and puts the queue back to `N` between
+//! timed chunks, so that the figure for 100k next to the one for 1k shows
+//! whether the cost grows with depth (the design says it must not: routing
+//! state lives in ordered in-memory indexes).
+//!
+//! Then the router alone (group `routing`, in `routing/mod.rs`): routing
+//! decisions with 1 000 and with 1 000 000 interactions queued.
 //!
 //! Then, once, the longest single submit while the backlog grows from empty
 //! to 500 000 interactions.
 //!
-//! Run: `cargo bench --bench engine` (about a minute).
+//! Run: `cargo bench --bench engine` (about two minutes); a filter runs a
+//! part, e.g. `cargo bench --bench engine -- routing`.
 
 use chrono::{DateTime, Duration as Span, TimeZone, Utc};
 use criterion::{BenchmarkId, Criterion, black_box, criterion_group};
@@ -18,6 +22,12 @@ use ixs::engine::{Command, Engine, Served, ServedProcess, Submit};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
+
+mod routing;
+
+/// The instance's allocator, so that the figures are the instance's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const PROCESS: &str = "sales-email";
 const INBOUND: &str = "inbound";
@@ -279,7 +289,7 @@ fn config() -> Criterion {
 criterion_group! {
     name = engine;
     config = config();
-    targets = submit, place_in_queue, stop_interaction, snapshot
+    targets = submit, place_in_queue, stop_interaction, snapshot, routing::decisions
 }
 /// Interactions submitted in the growth measurement.
 const GROWTH: usize = 500_000;

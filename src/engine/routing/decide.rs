@@ -547,6 +547,7 @@ impl Router {
                 step,
                 deadline: now,
                 reserved_for,
+                timer: None,
             };
             decisions.push(self.consider(interaction, &in_view, now, true));
         }

@@ -21,6 +21,7 @@ mod explain;
 mod pull;
 mod steps;
 mod subject;
+mod timers;
 mod views;
 
 #[cfg(test)]
@@ -105,6 +106,9 @@ struct InView {
     deadline: DateTime<Utc>,
     /// The one agent the step waits for.
     reserved_for: Option<String>,
+    /// Where its step timer is in the (view, step)'s queue of timers;
+    /// `None`: in the router's ordered set.
+    timer: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -138,7 +142,9 @@ pub struct Router {
     agent_names: Vec<String>,
     routed: BTreeMap<Uuid, Routed>,
     offers: BTreeMap<Uuid, Offer>,
+    /// Every timer but the step timers in their queues.
     timers: BTreeSet<(DateTime<Utc>, Timer)>,
+    step_timers: timers::StepTimers,
     dirty_interactions: BTreeSet<Uuid>,
     dirty_agents: BTreeSet<String>,
     /// View → the agent its round robin chose last.
@@ -256,6 +262,7 @@ impl Router {
                     step: 0,
                     deadline: now,
                     reserved_for: None,
+                    timer: None,
                 });
             }
         }
@@ -524,7 +531,35 @@ impl Router {
     /// change are not timers: drain [`Router::next_offer`] after every
     /// change.)
     pub fn poll_timeout(&self) -> Option<DateTime<Utc>> {
-        self.timers.first().map(|(at, _)| *at)
+        let step = self.step_timers.first().map(|(at, _, _)| at);
+        let other = self.timers.first().map(|(at, _)| *at);
+        match (step, other) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The timer due first, taken out if it is due at `now`.
+    fn pop_due(&mut self, now: DateTime<Utc>) -> Option<Timer> {
+        let step = self
+            .step_timers
+            .first()
+            .map(|(at, id, view)| (at, Timer::Step(id, view)));
+        let other = self.timers.first().copied();
+        let (at, timer) = match (step, other) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
+        if at > now {
+            return None;
+        }
+        if step == Some((at, timer)) {
+            self.step_timers.pop_first();
+        }
+        if other == Some((at, timer)) {
+            self.timers.pop_first();
+        }
+        Some(timer)
     }
 
     /// Runs every timer due at `now`: steps widen (marking their
@@ -532,11 +567,7 @@ impl Router {
     /// must carry out is returned.
     pub fn expire(&mut self, live: &Live, now: DateTime<Utc>) -> Vec<Expired> {
         let mut out = Vec::new();
-        while let Some(&(at, timer)) = self.timers.first() {
-            if at > now {
-                break;
-            }
-            self.timers.pop_first();
+        while let Some(timer) = self.pop_due(now) {
             match timer {
                 Timer::Step(id, view) => {
                     if let Some(action) = self.next_step(id, view, live, now) {

@@ -39,8 +39,16 @@ impl Router {
             in_view.step = step;
             in_view.reserved_for = reserved_for;
             in_view.deadline = now + def.timeout;
-            self.timers
-                .insert((in_view.deadline, Timer::Step(interaction.id, in_view.view)));
+            let timer = (in_view.deadline, Timer::Step(interaction.id, in_view.view));
+            in_view.timer = if self.timers.contains(&timer) {
+                None
+            } else {
+                self.step_timers
+                    .push(in_view.view, step, in_view.deadline, interaction.id)
+            };
+            if in_view.timer.is_none() {
+                self.timers.insert(timer);
+            }
             return Some(in_view);
         }
         None
@@ -137,6 +145,9 @@ impl Router {
         for in_view in &in_views {
             if !offered {
                 self.unindex(id, in_view);
+            }
+            if let Some(at) = in_view.timer {
+                self.step_timers.remove(in_view.view, in_view.step, at);
             }
             self.timers
                 .remove(&(in_view.deadline, Timer::Step(id, in_view.view)));
