@@ -108,6 +108,7 @@ fn config(views: Vec<Arc<View>>, agents: Vec<AgentProfile>, timing: Timing) -> R
         views,
         agents: agents.into_iter().map(|a| (a.name.clone(), a)).collect(),
         timing,
+        group_workbins: Default::default(),
     }
 }
 
