@@ -5,7 +5,7 @@
 use super::routing::{Agent, AgentError};
 use super::{
     AgentRecord, AgentView, Engine, EngineError, Event, EventData, EventKind, MediaView, Notice,
-    OfferView, State,
+    OfferView,
 };
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -93,22 +93,14 @@ impl Engine {
             }
             // Withdrawn without counting as missed.
             self.router.gone(id, now);
-            let mut changed = current;
-            changed.state = State::Queued;
-            changed.agent = None;
-            changed.offered_at = None;
-            changed.version += 1;
-            self.changes.events.push(Event {
-                agent: Some(agent.to_owned()),
-                ..Event::about(
-                    EventKind::Revoked,
-                    &changed,
-                    now,
-                    EventData::of(
-                        &json!({ "reason": "logged_out", "from": { "state": "offered" } }),
-                    ),
-                )
-            });
+            let changed = current.back_to_queue();
+            self.changes.events.push(Event::about_agent(
+                EventKind::Revoked,
+                &changed,
+                Some(agent.to_owned()),
+                now,
+                EventData::of(&json!({ "reason": "logged_out", "from": { "state": "offered" } })),
+            ));
             self.revoked(agent.to_owned(), id, "logged_out");
             self.update(changed, "logged_out", now);
         }
@@ -119,21 +111,16 @@ impl Engine {
             if current.queue.is_none() {
                 continue;
             }
-            let mut changed = current;
-            changed.state = State::Queued;
-            changed.agent = None;
-            changed.version += 1;
-            self.changes.events.push(Event {
-                agent: Some(agent.to_owned()),
-                ..Event::about(
-                    EventKind::Revoked,
-                    &changed,
-                    now,
-                    EventData::of(&json!({
-                        "reason": "logged_out", "from": { "state": "handling" }, "queue": changed.queue
-                    })),
-                )
-            });
+            let changed = current.back_to_queue();
+            self.changes.events.push(Event::about_agent(
+                EventKind::Revoked,
+                &changed,
+                Some(agent.to_owned()),
+                now,
+                EventData::of(&json!({
+                    "reason": "logged_out", "from": { "state": "handling" }, "queue": changed.queue
+                })),
+            ));
             self.revoked(agent.to_owned(), id, "logged_out");
             self.update(changed, "logged_out", now);
         }

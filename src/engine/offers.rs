@@ -229,37 +229,30 @@ impl Engine {
         reason: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<Applied, EngineError> {
-        let current = self.held_interaction(id)?;
-        let mut changed = current.clone();
+        let current = self.held_interaction(id)?.clone();
+        let changed;
         if self.transfers.get(&id).is_some_and(|to| to == agent) {
             // A transfer turned down: it stays with the agent who offered it.
             self.transfers.remove(&id);
             self.router.gone(id, now);
-            changed.version += 1;
-            self.changes.events.push(Event {
-                agent: Some(agent.to_owned()),
-                ..Event::about(
-                    EventKind::Rejected,
-                    &changed,
-                    now,
-                    EventData::of(&json!({ "reason": reason, "transfer": true })),
-                )
-            });
+            changed = current.next_version();
+            self.changes.events.push(Event::about_agent(
+                EventKind::Rejected,
+                &changed,
+                Some(agent.to_owned()),
+                now,
+                EventData::of(&json!({ "reason": reason, "transfer": true })),
+            ));
         } else {
             self.check(id, Action::Reject)?;
-            changed.state = State::Queued;
-            changed.agent = None;
-            changed.offered_at = None;
-            changed.version += 1;
-            self.changes.events.push(Event {
-                agent: Some(agent.to_owned()),
-                ..Event::about(
-                    EventKind::Rejected,
-                    &changed,
-                    now,
-                    EventData::of(&json!({ "reason": reason, "queue": changed.queue })),
-                )
-            });
+            changed = current.back_to_queue();
+            self.changes.events.push(Event::about_agent(
+                EventKind::Rejected,
+                &changed,
+                Some(agent.to_owned()),
+                now,
+                EventData::of(&json!({ "reason": reason, "queue": changed.queue })),
+            ));
         }
         self.update(changed.clone(), "rejected", now);
         Ok(Applied {
@@ -436,27 +429,21 @@ impl Engine {
                 // Nowhere to go back to: it stays where it is.
                 continue;
             }
-            let mut changed = current.clone();
-            let from = changed.state;
-            let agent = changed.agent.take();
-            changed.state = State::Queued;
-            changed.offered_at = None;
-            changed.version += 1;
+            let (from, agent) = (current.state, current.agent.clone());
+            let changed = current.back_to_queue();
             let (kind, reason) = match why {
                 Deadline::Handling => (EventKind::Revoked, "handling_timeout"),
                 Deadline::Routing => (EventKind::PlacedInQueue, "routing_timeout"),
             };
-            self.changes.events.push(Event {
-                agent: agent.clone(),
-                ..Event::about(
-                    kind,
-                    &changed,
-                    now,
-                    EventData::of(&json!({
-                        "reason": reason, "from": { "state": from }, "queue": changed.queue
-                    })),
-                )
-            });
+            self.changes.events.push(Event::about_agent(
+                kind,
+                &changed,
+                agent.clone(),
+                now,
+                EventData::of(&json!({
+                    "reason": reason, "from": { "state": from }, "queue": changed.queue
+                })),
+            ));
             if let Some(agent) = agent {
                 self.revoked(agent, id, reason);
             }
@@ -470,26 +457,22 @@ impl Engine {
             self.router.gone(id, now);
             return;
         };
-        let mut changed = current;
         let transfer = self.transfers.get(&id) == Some(&agent);
-        if transfer {
+        let changed = if transfer {
+            // It stays with the agent who offered it.
             self.transfers.remove(&id);
             self.router.gone(id, now);
+            current.next_version()
         } else {
-            changed.state = State::Queued;
-            changed.agent = None;
-            changed.offered_at = None;
-        }
-        changed.version += 1;
-        self.changes.events.push(Event {
-            agent: Some(agent.clone()),
-            ..Event::about(
-                EventKind::OfferTimedOut,
-                &changed,
-                now,
-                EventData::of(&json!({ "transfer": transfer, "queue": changed.queue })),
-            )
-        });
+            current.back_to_queue()
+        };
+        self.changes.events.push(Event::about_agent(
+            EventKind::OfferTimedOut,
+            &changed,
+            Some(agent.clone()),
+            now,
+            EventData::of(&json!({ "transfer": transfer, "queue": changed.queue })),
+        ));
         self.revoked(agent, id, "offer_timed_out");
         self.update(changed, "offer_timed_out", now);
     }
