@@ -1602,3 +1602,26 @@ fn restore_after_a_crash_requeues_offers_keeps_what_agents_handle_and_waits_for_
     w.stop(handled);
     assert_eq!(w.offered_to(queued).as_deref(), Some("b"));
 }
+
+// ---- Why, after the fact ----
+
+#[test]
+fn why_a_stopped_interaction_went_to_its_agent_is_told_while_it_is_kept() {
+    let views = vec![routed("inbound", any_agent(Select::LongestIdle, 60), None)];
+    let mut w = World::new(config(views, vec![agent("a", &[], 1)], timing()));
+    w.ready("a");
+    w.advance_to(1);
+    let id = w.submit(1);
+    assert_eq!(w.accept(id), "a");
+    w.stop(id);
+    let why = w.explain(id);
+    assert_eq!(why.len(), 1, "{why:?}");
+    assert_eq!(why[0].chosen.as_deref(), Some("a"), "{why:?}");
+    assert_eq!(why[0].step, 1, "{why:?}");
+
+    // Once the engine lets the stopped interaction go, its decisions go
+    // with it.
+    w.advance_to(1 + KEEP_STOPPED.num_seconds() + 1);
+    assert!(w.engine.get(id).is_none());
+    assert!(w.engine.router.explain(&w.rows[&id], w.now).is_empty());
+}
