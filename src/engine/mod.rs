@@ -787,6 +787,8 @@ struct PropertiesChangedData<'a> {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod scenarios;
 #[cfg(test)]
 mod tests;

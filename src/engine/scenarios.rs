@@ -12,21 +12,21 @@ use crate::expr::parse;
 use chrono::TimeZone;
 use serde_json::{Value, json};
 
-const PROCESS: &str = "sales";
+pub(super) const PROCESS: &str = "sales";
 
-fn at(secs: i64) -> DateTime<Utc> {
+pub(super) fn at(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
 }
 
-fn secs(n: i64) -> Duration {
+pub(super) fn secs(n: i64) -> Duration {
     Duration::seconds(n)
 }
 
-fn step(target: &str, select: Select, timeout: i64) -> Step {
+pub(super) fn step(target: &str, select: Select, timeout: i64) -> Step {
     Step::new(parse(target).unwrap(), select, secs(timeout))
 }
 
-fn strategy(steps: Vec<Step>, on_exhausted: Exhausted) -> Arc<Strategy> {
+pub(super) fn strategy(steps: Vec<Step>, on_exhausted: Exhausted) -> Arc<Strategy> {
     Arc::new(Strategy {
         name: "s".into(),
         steps,
@@ -81,7 +81,7 @@ fn pulled(queue: &str) -> Arc<View> {
     })
 }
 
-fn profile(
+pub(super) fn profile(
     name: &str,
     skills: &[(&str, u8)],
     media: &[(&str, u32)],
@@ -103,7 +103,11 @@ fn agent(name: &str, skills: &[(&str, u8)], email: u32) -> AgentProfile {
     profile(name, skills, &[("email", email), ("chat", 1)], None)
 }
 
-fn config(views: Vec<Arc<View>>, agents: Vec<AgentProfile>, timing: Timing) -> RoutingConfig {
+pub(super) fn config(
+    views: Vec<Arc<View>>,
+    agents: Vec<AgentProfile>,
+    timing: Timing,
+) -> RoutingConfig {
     RoutingConfig {
         views,
         agents: agents.into_iter().map(|a| (a.name.clone(), a)).collect(),
@@ -127,20 +131,20 @@ fn served(config: &RoutingConfig) -> Served {
     }
 }
 
-fn props(value: Value) -> Properties {
+pub(super) fn props(value: Value) -> Properties {
     value.as_object().cloned().unwrap()
 }
 
-fn media(names: &[&str]) -> Vec<String> {
+pub(super) fn media(names: &[&str]) -> Vec<String> {
     names.iter().map(|m| m.to_string()).collect()
 }
 
 /// The engine, its clock, and what the store would hold: the last row
 /// written of every interaction.
-struct World {
-    engine: Engine,
+pub(super) struct World {
+    pub(super) engine: Engine,
     config: Arc<RoutingConfig>,
-    now: DateTime<Utc>,
+    pub(super) now: DateTime<Utc>,
     next_id: u128,
     rows: BTreeMap<Uuid, Interaction>,
     /// What the calls since the last [`World::drain`] changed.
@@ -148,7 +152,7 @@ struct World {
 }
 
 impl World {
-    fn new(config: RoutingConfig) -> World {
+    pub(super) fn new(config: RoutingConfig) -> World {
         let config = Arc::new(config);
         World {
             engine: Engine::with_routing(served(&config), config.clone(), at(0)),
@@ -162,7 +166,7 @@ impl World {
 
     /// Takes the engine's changes, checks them and keeps them for
     /// [`World::drain`].
-    fn settle(&mut self) {
+    pub(super) fn settle(&mut self) {
         let changes = self.engine.take_changes();
         self.check_batch(&changes);
         self.seen.rows.extend(changes.rows);
@@ -230,11 +234,11 @@ impl World {
     }
 
     /// What changed since the last call.
-    fn drain(&mut self) -> Changes {
+    pub(super) fn drain(&mut self) -> Changes {
         std::mem::take(&mut self.seen)
     }
 
-    fn apply(&mut self, command: Command) -> Result<Applied, EngineError> {
+    pub(super) fn apply(&mut self, command: Command) -> Result<Applied, EngineError> {
         let mut next = self.next_id;
         let result = self.engine.apply(command, self.now, || {
             next += 1;
@@ -245,7 +249,7 @@ impl World {
         result
     }
 
-    fn act(&mut self, agent: &str, command: Command) -> Result<Applied, EngineError> {
+    pub(super) fn act(&mut self, agent: &str, command: Command) -> Result<Applied, EngineError> {
         let mut next = self.next_id;
         let result = self.engine.apply_as_agent(agent, command, self.now, || {
             next += 1;
@@ -304,7 +308,7 @@ impl World {
     }
 
     /// Moves the clock to `at(t)` and runs the timers due.
-    fn advance_to(&mut self, t: i64) {
+    pub(super) fn advance_to(&mut self, t: i64) {
         assert!(at(t) >= self.now, "time runs forward");
         self.now = at(t);
         self.engine.handle_timeout(self.now);
