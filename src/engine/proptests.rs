@@ -48,8 +48,10 @@ fn view(queue: &str, name: &str, condition: &str, dispatch: Dispatch) -> Arc<Vie
 }
 
 /// Three routed views of `inbound` (one open to the urgent, one to the
-/// rest, one for chats whose target reads the interaction), one of
-/// `overflow` that serves the preferred agent first, and a pulled queue.
+/// rest, one for chats whose target reads the interaction), two of
+/// `overflow` (one that serves the preferred agent first, one that shares
+/// the strategy of the rest, which runs out into `overflow` itself), and a
+/// pulled queue.
 fn routing() -> RoutingConfig {
     let urgent = strategy(
         vec![
@@ -92,14 +94,30 @@ fn routing() -> RoutingConfig {
             "media_type = 'chat'",
             Dispatch::Strategy(chats),
         ),
-        view("inbound", "rest", "priority < 5", Dispatch::Strategy(rest)),
+        view(
+            "inbound",
+            "rest",
+            "priority < 5",
+            Dispatch::Strategy(rest.clone()),
+        ),
         view(
             "inbound",
             "urgent",
             "priority >= 5",
             Dispatch::Strategy(urgent),
         ),
-        view("overflow", "all", "true", Dispatch::Strategy(overflow)),
+        view(
+            "overflow",
+            "others",
+            "properties.preferred_agent = null",
+            Dispatch::Strategy(rest),
+        ),
+        view(
+            "overflow",
+            "preferred",
+            "properties.preferred_agent != null",
+            Dispatch::Strategy(overflow),
+        ),
         view("pulled", "robot", "true", Dispatch::Pull),
     ];
     let agents: Vec<AgentProfile> = vec![

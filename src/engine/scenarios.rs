@@ -1275,6 +1275,59 @@ fn a_strategy_that_ran_out_during_an_offer_applies_its_end_when_the_offer_ends()
     );
 }
 
+#[test]
+fn a_strategy_that_runs_out_into_its_own_queue_routes_it_there_afresh() {
+    // One strategy for the views of both queues: its end places what it
+    // could not route in the overflow, the overflow's own queue included.
+    let retry = strategy(
+        vec![
+            step("agent.skills.billing >= 5", Select::LongestIdle, 60),
+            step("true", Select::LongestIdle, 60),
+        ],
+        Exhausted::PlaceInQueue("overflow".into()),
+    );
+    let views = vec![
+        routed("inbound", retry.clone(), None),
+        routed("overflow", retry, None),
+    ];
+    let agents = vec![agent("a", &[], 1), agent("b", &[("billing", 9)], 1)];
+    let timing = Timing {
+        delivery_timeout: secs(1_000),
+        ..timing()
+    };
+    let mut w = World::new(config(views, agents, timing));
+    let id = w.submit_with("overflow", 1, "email", json!({}));
+    w.advance_to(60);
+    w.advance_to(120);
+    let placed = w.get(id).clone();
+    assert_eq!(placed.state, State::Queued);
+    assert_eq!(placed.queue.as_deref(), Some("overflow"));
+    assert_eq!(placed.placed_in_queue_at, Some(at(120)));
+    assert_eq!(
+        w.explain(id).first().map(|d| d.step),
+        Some(1),
+        "it waits in the overflow's view, at the first step again"
+    );
+    // A free agent its first step admits gets it.
+    w.ready("a");
+    assert_eq!(w.offered_to(id), None, "the first step wants billing");
+    w.ready("b");
+    assert_eq!(w.offered_to(id).as_deref(), Some("b"));
+    // Ran out again during the offer: placed there afresh when it ends.
+    w.advance_to(180);
+    w.advance_to(240);
+    w.set_ready("b", false);
+    w.reject(id);
+    assert_eq!(w.get(id).placed_in_queue_at, Some(at(240)));
+    assert_eq!(w.offered_to(id), None, "the first step wants billing");
+    w.advance_to(300);
+    assert_eq!(
+        w.offered_to(id).as_deref(),
+        Some("a"),
+        "the second step is open to all"
+    );
+}
+
 // ---- Explain, dry run, timers, recovery ----
 
 #[test]
