@@ -504,6 +504,10 @@ impl Engine {
         }
         let mut changed = current.clone();
         changed.version += 1;
+        // Its strategy ran out into the queue it waits in: the router let it
+        // go, and it waits there afresh, as if placed in from elsewhere.
+        let again = matches!(&action, Exhausted::PlaceInQueue(queue)
+            if current.queue.as_deref() == Some(queue.as_str()));
         match action {
             Exhausted::PlaceInQueue(queue) if self.served.has_queue(&current.process, &queue) => {
                 changed.queue = Some(queue);
@@ -527,7 +531,10 @@ impl Engine {
             }
             Exhausted::Stop(reason) => self.stopped(&mut changed, &reason, now),
         }
-        self.update(changed, "strategy_exhausted", now);
+        self.update(changed.clone(), "strategy_exhausted", now);
+        if again && changed.state == State::Queued {
+            self.router.queued(&changed, now);
+        }
     }
 
     /// Makes `changed` stopped with `reason`, with its event.
