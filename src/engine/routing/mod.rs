@@ -240,8 +240,18 @@ impl Router {
     // ---- Interactions ----
 
     /// `interaction` is queued in its queue: it enters the queue's routed
-    /// views whose condition it meets, at their first step.
+    /// views whose condition it meets, at their first step. Queued again
+    /// without leaving first, it starts afresh: what the router kept of it
+    /// (its places in the views' indexes, its step timers, who turned it
+    /// down) goes; an offer of it still pending stays.
     pub fn queued(&mut self, interaction: &Interaction, now: DateTime<Utc>) {
+        let id = interaction.id;
+        if self.routed.contains_key(&id) {
+            self.leave_views(id);
+            self.routed.remove(&id);
+            self.rejected.remove(&id);
+            self.dirty_interactions.remove(&id);
+        }
         let Some(queue) = &interaction.queue else {
             return;
         };
@@ -269,25 +279,32 @@ impl Router {
         if in_views.is_empty() {
             return;
         }
-        let id = interaction.id;
+        // Not offered again while an offer of it is pending: it takes its
+        // places in the indexes when that offer ends.
+        let offered = self.offers.contains_key(&id);
         self.routed.insert(
             id,
             Routed {
                 media: interaction.media_type.clone(),
                 in_views: Vec::new(),
+                offered,
                 ..Routed::default()
             },
         );
         for in_view in in_views {
             let placed = self.enter_step(interaction, in_view, 0, now);
             if let Some(placed) = placed {
-                self.index(id, &placed);
+                if !offered {
+                    self.index(id, &placed);
+                }
                 if let Some(routed) = self.routed.get_mut(&id) {
                     routed.in_views.push(placed);
                 }
             }
         }
-        self.dirty_interactions.insert(id);
+        if !offered {
+            self.dirty_interactions.insert(id);
+        }
     }
 
     /// `id` leaves routing (accepted, stopped, moved, parked, pulled). A
