@@ -9,7 +9,17 @@
 //!    after-work, below its capacity) is eligible, at the step in force, for
 //!    an interaction of that media waiting in a routed view.
 //!
+//! For the second, what the router says of a waiting interaction
+//! ([`Router::why_waiting`], what `explain` shows) is checked too: it waits
+//! in each routed view of its queue whose condition it meets, at the step
+//! the timers run since it entered them give (an offer turned down or timed
+//! out keeps the steps reached; anything else that queues it starts them
+//! afresh), a reserved step waiting for the agent it names; eligibility at
+//! that step is the step's target evaluated here.
+//!
 //! A command the engine refuses changes nothing.
+//!
+//! [`Router::why_waiting`]: super::routing::Router::why_waiting
 
 use super::routing::config::PREFERRED_AGENT_TARGET;
 use super::routing::{AgentProfile, Exhausted, RoutingConfig, Select, Subject, Timing, View};
@@ -252,9 +262,15 @@ fn op() -> impl Gen<Value = Op> {
 /// The world of a run and what the checks need besides the engine.
 struct Run {
     world: World,
-    /// Customer → every agent that handled one of its interactions (whom a
-    /// `last_agent` step may wait for).
-    handled_for: BTreeMap<String, BTreeSet<String>>,
+    /// Customer → the agent who last took one of its interactions (whom a
+    /// `last_agent` step waits for).
+    last_agent: BTreeMap<String, String>,
+    /// The last row written of each interaction.
+    rows: BTreeMap<Uuid, Interaction>,
+    /// When the clock ran the timers.
+    ticks: Vec<DateTime<Utc>>,
+    /// Each waiting interaction's last entry into its queue's views.
+    entries: BTreeMap<Uuid, Entry>,
     /// The interactions stopped in the run, which nothing may bring back.
     stopped: BTreeSet<Uuid>,
 }
@@ -267,11 +283,23 @@ struct Snapshot {
     timeout: Option<DateTime<Utc>>,
 }
 
+/// An interaction entering the views of its queue afresh: when, and per
+/// view the step it starts at (a reserved first step is skipped when it
+/// has nobody to wait for) with the agent that step waits for.
+#[derive(Debug)]
+struct Entry {
+    at: DateTime<Utc>,
+    first: BTreeMap<String, (usize, Option<String>)>,
+}
+
 impl Run {
     fn new() -> Run {
         Run {
             world: World::new(routing()),
-            handled_for: BTreeMap::new(),
+            last_agent: BTreeMap::new(),
+            rows: BTreeMap::new(),
+            ticks: Vec::new(),
+            entries: BTreeMap::new(),
             stopped: BTreeSet::new(),
         }
     }
@@ -414,6 +442,7 @@ impl Run {
             Op::Advance { secs: by } => {
                 let to = (self.now() - at(0)).num_seconds() + by;
                 self.world.advance_to(to);
+                self.ticks.push(self.now());
                 true
             }
             Op::Transfer { pick, to } => match self.pick(&[State::Handling], *pick) {
@@ -505,14 +534,42 @@ impl Run {
                 "a refused {op:?} changed the engine"
             );
         }
+        // An offer that ends as it was made (turned down, timed out) leaves
+        // the interaction at the steps it reached.
+        let offer_ended: BTreeSet<Uuid> = changes
+            .events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Rejected | EventKind::OfferTimedOut))
+            .filter_map(|e| e.interaction_id)
+            .collect();
         for row in &changes.rows {
+            let before = self.rows.insert(row.id, row.clone());
+            let before = before.as_ref();
             if let (State::Handling, Some(agent), Some(customer)) =
                 (row.state, &row.agent, routing::customer_id(row))
             {
-                self.handled_for
-                    .entry(customer)
-                    .or_default()
-                    .insert(agent.clone());
+                if before.is_none_or(|b| b.state != State::Handling || b.agent != row.agent) {
+                    self.last_agent.insert(customer, agent.clone());
+                }
+            }
+            if row.state == State::Offered {
+                // Its steps run on meanwhile.
+            } else if row.state != State::Queued {
+                self.entries.remove(&row.id);
+            } else {
+                let afresh = match before {
+                    None => true,
+                    Some(b) if b.state == State::Offered => !offer_ended.contains(&row.id),
+                    Some(b) => {
+                        b.state != State::Queued
+                            || b.queue != row.queue
+                            || b.placed_in_queue_at != row.placed_in_queue_at
+                    }
+                };
+                if afresh {
+                    let entry = self.entry(row);
+                    self.entries.insert(row.id, entry);
+                }
             }
             assert!(
                 !self.stopped.contains(&row.id),
@@ -524,6 +581,62 @@ impl Run {
             }
         }
         taken
+    }
+
+    /// `interaction` enters the views of its queue now.
+    fn entry(&self, interaction: &Interaction) -> Entry {
+        let config = self.engine().router().config();
+        let mut first = BTreeMap::new();
+        for view in &config.views {
+            let Some(strategy) = view.strategy() else {
+                continue;
+            };
+            if Some(&view.queue) != interaction.queue.as_ref() {
+                continue;
+            }
+            let step = &strategy.steps[0];
+            let waits_for = if step.preferred {
+                interaction
+                    .properties
+                    .get("preferred_agent")
+                    .and_then(Value::as_str)
+                    .filter(|name| config.agents.contains_key(*name))
+                    .map(str::to_owned)
+            } else if step.reserved() {
+                routing::customer_id(interaction).and_then(|c| self.last_agent.get(&c).cloned())
+            } else {
+                None
+            };
+            let start = match (step.reserved(), &waits_for) {
+                (true, None) => 1,
+                _ => 0,
+            };
+            first.insert(view.name.clone(), (start, waits_for));
+        }
+        Entry {
+            at: self.now(),
+            first,
+        }
+    }
+
+    /// The step (0-based) `id` is at now in `view` by the timers run since
+    /// it entered, with the agent it waits for; `None` once its strategy
+    /// ran out.
+    fn expected_step(&self, id: Uuid, view: &View) -> Option<(usize, Option<String>)> {
+        let entry = &self.entries[&id];
+        let steps = &view.strategy()?.steps;
+        let (mut step, waits_for) = entry.first.get(&view.name)?.clone();
+        let mut since = entry.at;
+        for &tick in self.ticks.iter().filter(|t| **t > entry.at) {
+            if tick >= since + steps[step].timeout {
+                step += 1;
+                since = tick;
+                if step == steps.len() {
+                    return None;
+                }
+            }
+        }
+        Some((step, if step == 0 { waits_for } else { None }))
     }
 
     fn submit(&mut self, queue: &str, priority: i32, media: &str, properties: Value) -> bool {
@@ -670,35 +783,39 @@ impl Run {
                     .find(|v| v.queue == decision.queue && v.name == decision.view)
                     .unwrap();
                 let strategy = view.strategy().unwrap();
-                let step = &strategy.steps[decision.step - 1];
-                let reserved_for: Vec<&str> = if step.reserved() {
+                let (at_step, waits_for) =
+                    self.expected_step(interaction.id, view).unwrap_or_else(|| {
+                        panic!(
+                            "{} still waits in view {} after its strategy ran out",
+                            interaction.id, view.name
+                        )
+                    });
+                assert_eq!(
+                    decision.step,
+                    at_step + 1,
+                    "{} is at the wrong step of view {}",
+                    interaction.id,
+                    view.name
+                );
+                let step = &strategy.steps[at_step];
+                if step.reserved() {
                     let named: Vec<&str> = decision
                         .passed
                         .iter()
                         .filter(|p| p.reason != Pass::ReservedForAnother)
                         .map(|p| p.agent.as_str())
                         .collect();
-                    assert_eq!(named.len(), 1, "a reserved step waits for one agent");
-                    let agent = named[0];
-                    let plausible = if step.preferred {
-                        interaction.properties.get("preferred_agent") == Some(&json!(agent))
-                    } else {
-                        routing::customer_id(&interaction)
-                            .and_then(|c| self.handled_for.get(&c))
-                            .is_some_and(|agents| agents.contains(agent))
-                    };
-                    assert!(
-                        plausible,
-                        "step {} of {} waits for {agent}",
-                        decision.step, view.name
+                    assert_eq!(
+                        named,
+                        waits_for.iter().map(String::as_str).collect::<Vec<_>>(),
+                        "step {} of {} waits for the wrong agent",
+                        decision.step,
+                        view.name
                     );
-                    named
-                } else {
-                    Vec::new()
-                };
+                }
                 for agent in &free {
                     let admitted = if step.reserved() {
-                        reserved_for.contains(&agent.as_str())
+                        waits_for.as_ref() == Some(agent)
                     } else {
                         let profile = &config.agents[agent];
                         step.target.eval(&Candidate {
