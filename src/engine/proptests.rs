@@ -215,6 +215,11 @@ enum Op {
     Stop {
         pick: usize,
     },
+    /// The level a chat's first step asks of an agent changes.
+    ChangeLevel {
+        pick: usize,
+        level: i64,
+    },
 }
 
 fn op() -> impl Gen<Value = Op> {
@@ -256,6 +261,7 @@ fn op() -> impl Gen<Value = Op> {
             .prop_map(|(pick, own)| Op::PlaceInWorkbin { pick, own }),
         2 => (any::<usize>(), agent).prop_map(|(pick, agent)| Op::Take { pick, agent }),
         1 => any::<usize>().prop_map(|pick| Op::Stop { pick }),
+        1 => (any::<usize>(), 1i64..10).prop_map(|(pick, level)| Op::ChangeLevel { pick, level }),
     ]
 }
 
@@ -513,6 +519,19 @@ impl Run {
                         let command = Command::Stop {
                             id: i.id,
                             reason: "done".into(),
+                        };
+                        self.world.apply(command).is_ok()
+                    }
+                    None => true,
+                }
+            }
+            Op::ChangeLevel { pick, level } => {
+                let states = [State::Queued, State::Offered, State::Handling];
+                match self.pick(&states, *pick) {
+                    Some(i) => {
+                        let command = Command::ChangeProperties {
+                            id: i.id,
+                            patch: props(json!({ "level": level })),
                         };
                         self.world.apply(command).is_ok()
                     }

@@ -1328,6 +1328,35 @@ fn a_strategy_that_runs_out_into_its_own_queue_routes_it_there_afresh() {
     );
 }
 
+#[test]
+fn a_waiting_interaction_whose_properties_change_is_looked_at_again() {
+    let views = vec![routed(
+        "inbound",
+        strategy(
+            vec![step(
+                "agent.skills.billing >= properties.level",
+                Select::LongestIdle,
+                1_000,
+            )],
+            Exhausted::Stop("no agent".into()),
+        ),
+        None,
+    )];
+    let agents = vec![agent("junior", &[("billing", 2)], 1)];
+    let mut w = World::new(config(views, agents, timing()));
+    w.ready("junior");
+    let id = w.submit_with("inbound", 1, "chat", json!({ "level": 3 }));
+    assert_eq!(w.offered_to(id), None, "junior is below level 3");
+    // The level asked drops to what junior has: its step now admits junior,
+    // who is free.
+    w.apply(Command::ChangeProperties {
+        id,
+        patch: props(json!({ "level": 2 })),
+    })
+    .unwrap();
+    assert_eq!(w.offered_to(id).as_deref(), Some("junior"));
+}
+
 // ---- Explain, dry run, timers, recovery ----
 
 #[test]
