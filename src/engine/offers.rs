@@ -97,7 +97,11 @@ impl Engine {
                         self.exhausted(id, action, now);
                     }
                 }
-                Some(old) if same_place(old) => {}
+                Some(old) if same_place(old) => {
+                    if old.properties != new.properties {
+                        self.router.changed(new);
+                    }
+                }
                 _ => self.router.queued(new, now),
             },
             (State::Handling, Some(agent)) => {

@@ -323,6 +323,17 @@ impl Router {
         Some(offer.agent)
     }
 
+    /// The properties of `interaction`, waiting where it was, changed: a
+    /// step's target that reads them may now admit an agent who is free,
+    /// so it is looked at again. (Which views hold it, and the agent a
+    /// reserved step waits for, were settled when it entered them.)
+    pub fn changed(&mut self, interaction: &Interaction) {
+        let id = interaction.id;
+        if self.routed.get(&id).is_some_and(|r| !r.offered) {
+            self.dirty_interactions.insert(id);
+        }
+    }
+
     /// Forgets the decisions kept about `id`.
     pub fn forget(&mut self, id: Uuid) {
         self.explanations.forget(id);
