@@ -220,6 +220,17 @@ enum Op {
         pick: usize,
         level: i64,
     },
+    /// A routing client pulls from the pulled queue (`routed`: names a
+    /// routed view instead, which is refused).
+    Pull {
+        count: usize,
+        routed: bool,
+    },
+    /// A routing client offers what it pulled, or what waits, to an agent.
+    ClientOffer {
+        pick: usize,
+        to: usize,
+    },
 }
 
 fn op() -> impl Gen<Value = Op> {
@@ -251,17 +262,20 @@ fn op() -> impl Gen<Value = Op> {
                 preferred,
                 level,
             }),
-        3 => any::<usize>().prop_map(|pick| Op::Accept { pick }),
+        5 => any::<usize>().prop_map(|pick| Op::Accept { pick }),
         2 => any::<usize>().prop_map(|pick| Op::Reject { pick }),
         3 => prop_oneof![1i64..10, 10i64..70, 70i64..250].prop_map(|secs| Op::Advance { secs }),
-        2 => (any::<usize>(), agent.clone()).prop_map(|(pick, to)| Op::Transfer { pick, to }),
+        3 => (any::<usize>(), agent.clone()).prop_map(|(pick, to)| Op::Transfer { pick, to }),
         1 => (any::<usize>(), 0..QUEUES.len())
             .prop_map(|(pick, queue)| Op::PlaceInQueue { pick, queue }),
         2 => (any::<usize>(), proptest::bool::weighted(0.8))
             .prop_map(|(pick, own)| Op::PlaceInWorkbin { pick, own }),
-        2 => (any::<usize>(), agent).prop_map(|(pick, agent)| Op::Take { pick, agent }),
+        3 => (any::<usize>(), agent).prop_map(|(pick, agent)| Op::Take { pick, agent }),
         1 => any::<usize>().prop_map(|pick| Op::Stop { pick }),
         1 => (any::<usize>(), 1i64..10).prop_map(|(pick, level)| Op::ChangeLevel { pick, level }),
+        1 => (1usize..3, proptest::bool::weighted(0.1))
+            .prop_map(|(count, routed)| Op::Pull { count, routed }),
+        1 => (any::<usize>(), 0..AGENTS.len()).prop_map(|(pick, to)| Op::ClientOffer { pick, to }),
     ]
 }
 
@@ -365,6 +379,7 @@ impl Run {
     fn step(&mut self, op: &Op) -> bool {
         let now = self.now();
         let before = self.snapshot();
+        let mut client_offered = None;
         let taken = match op {
             Op::Login { agent, media: mask } => {
                 let with: Vec<&str> = MEDIA
@@ -538,6 +553,33 @@ impl Run {
                     None => true,
                 }
             }
+            Op::Pull { count, routed } => {
+                let (queue, view) = if *routed {
+                    ("inbound", "rest")
+                } else {
+                    ("pulled", "robot")
+                };
+                let pulled = self.world.engine.pull(PROCESS, queue, view, *count, now);
+                pulled.is_ok()
+            }
+            Op::ClientOffer { pick, to } => {
+                match self.pick(&[State::Routing, State::Queued], *pick) {
+                    Some(i) => {
+                        let command = Command::Offer {
+                            id: i.id,
+                            agent: AGENTS[*to].into(),
+                        };
+                        let taken = self.world.apply(command).is_ok();
+                        if taken {
+                            // Out of its views for good: an end of this
+                            // offer queues it afresh.
+                            client_offered = Some(i.id);
+                        }
+                        taken
+                    }
+                    None => true,
+                }
+            }
         };
         self.world.settle();
         let changes = self.world.drain();
@@ -578,7 +620,9 @@ impl Run {
             } else {
                 let afresh = match before {
                     None => true,
-                    Some(b) if b.state == State::Offered => !offer_ended.contains(&row.id),
+                    Some(b) if b.state == State::Offered => {
+                        !offer_ended.contains(&row.id) || !self.entries.contains_key(&row.id)
+                    }
                     Some(b) => {
                         b.state != State::Queued
                             || b.queue != row.queue
@@ -589,6 +633,9 @@ impl Run {
                     let entry = self.entry(row);
                     self.entries.insert(row.id, entry);
                 }
+            }
+            if client_offered == Some(row.id) {
+                self.entries.remove(&row.id);
             }
             assert!(
                 !self.stopped.contains(&row.id),
