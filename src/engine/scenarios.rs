@@ -1357,6 +1357,58 @@ fn a_waiting_interaction_whose_properties_change_is_looked_at_again() {
     assert_eq!(w.offered_to(id).as_deref(), Some("junior"));
 }
 
+#[test]
+fn an_offer_pending_across_a_new_routing_configuration_ends_in_the_new_views() {
+    let before = config(
+        vec![
+            routed("inbound", any_agent(Select::LongestIdle, 1_000), None),
+            routed("overflow", any_agent(Select::LongestIdle, 1_000), None),
+        ],
+        vec![agent("a", &[], 1), agent("b", &[("billing", 9)], 1)],
+        timing(),
+    );
+    let mut after = before.clone();
+    after.views = vec![routed(
+        "overflow",
+        strategy(
+            vec![step(
+                "agent.skills.billing >= 5",
+                Select::LongestIdle,
+                1_000,
+            )],
+            Exhausted::Stop("no agent".into()),
+        ),
+        None,
+    )];
+    let mut w = World::new(before);
+    w.ready("a");
+    let id = w.submit_with("overflow", 1, "email", json!({}));
+    assert_eq!(w.offered_to(id).as_deref(), Some("a"));
+    // The views change while the offer is pending: the overflow's only
+    // view is now the first, and wants billing.
+    w.advance_to(10);
+    w.engine
+        .set_served(served(&after), Arc::new(after.clone()), [], w.now);
+    w.settle();
+    assert_eq!(w.offered_to(id).as_deref(), Some("a"), "the offer stands");
+    // Turned down: it waits in the new view, at its first step.
+    w.set_ready("a", false);
+    w.reject(id);
+    assert_eq!(w.state(id), State::Queued);
+    let waits: Vec<(String, usize)> = w
+        .engine
+        .router()
+        .why_waiting(w.get(id), w.now)
+        .iter()
+        .map(|d| (d.view.clone(), d.step))
+        .collect();
+    assert_eq!(waits, vec![("all".to_owned(), 1)]);
+    w.ready("a");
+    assert_eq!(w.offered_to(id), None, "a has no billing");
+    w.ready("b");
+    assert_eq!(w.offered_to(id).as_deref(), Some("b"));
+}
+
 // ---- Explain, dry run, timers, recovery ----
 
 #[test]
