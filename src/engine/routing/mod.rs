@@ -171,7 +171,9 @@ impl Router {
 
     /// Serves a new configuration. Agents keep their state (those no longer
     /// agents here are logged out); waiting interactions enter the new
-    /// views at their first step.
+    /// views at their first step. One offered keeps its offer, and enters
+    /// them afresh if the offer ends: the views and steps it had reached
+    /// are the old configuration's.
     pub fn reconfigure(&mut self, config: RoutingConfig, live: &Live, now: DateTime<Utc>) {
         let waiting: Vec<Uuid> = self
             .routed
@@ -179,10 +181,14 @@ impl Router {
             .filter(|(_, r)| !r.offered)
             .map(|(id, _)| *id)
             .collect();
-        for id in &waiting {
+        let routed: Vec<Uuid> = self.routed.keys().copied().collect();
+        for id in &routed {
             self.leave_views(*id);
             self.routed.remove(id);
+            self.rejected.remove(id);
         }
+        self.dirty_interactions.clear();
+        self.step_timers = timers::StepTimers::default();
         self.by_queue.clear();
         for (n, view) in config.views.iter().enumerate() {
             if view.strategy().is_some() {
