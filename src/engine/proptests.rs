@@ -158,6 +158,30 @@ fn routing() -> RoutingConfig {
     config(views, agents, timing)
 }
 
+/// Another configuration of the same agents, to change to while routing:
+/// the chats' view gone (the views after it move up), and a shorter
+/// strategy for the urgent.
+fn rerouted() -> RoutingConfig {
+    let mut config = routing();
+    let urgent = strategy(
+        vec![
+            step("agent.skills.billing >= 5", Select::LongestIdle, 50),
+            step("true", Select::LeastBusy, 100),
+        ],
+        Exhausted::PlaceInQueue("overflow".into()),
+    );
+    config.views.retain(|v| v.name != "chats");
+    for v in config.views.iter_mut().filter(|v| v.name == "urgent") {
+        *v = view(
+            "inbound",
+            "urgent",
+            "priority >= 5",
+            Dispatch::Strategy(urgent.clone()),
+        );
+    }
+    config
+}
+
 /// One step of a run. Interactions are picked by an index into the live
 /// ones of the kind the step needs, agents by an index into [`AGENTS`].
 #[derive(Debug, Clone)]
@@ -231,6 +255,8 @@ enum Op {
         pick: usize,
         to: usize,
     },
+    /// The routing configuration changes to the other one.
+    Reconfigure,
 }
 
 fn op() -> impl Gen<Value = Op> {
@@ -276,6 +302,7 @@ fn op() -> impl Gen<Value = Op> {
         1 => (1usize..3, proptest::bool::weighted(0.1))
             .prop_map(|(count, routed)| Op::Pull { count, routed }),
         1 => (any::<usize>(), 0..AGENTS.len()).prop_map(|(pick, to)| Op::ClientOffer { pick, to }),
+        1 => Just(Op::Reconfigure),
     ]
 }
 
@@ -291,6 +318,8 @@ struct Run {
     ticks: Vec<DateTime<Utc>>,
     /// Each waiting interaction's last entry into its queue's views.
     entries: BTreeMap<Uuid, Entry>,
+    /// Routed by [`rerouted`] rather than [`routing`].
+    rerouted: bool,
     /// The interactions stopped in the run, which nothing may bring back.
     stopped: BTreeSet<Uuid>,
 }
@@ -320,6 +349,7 @@ impl Run {
             rows: BTreeMap::new(),
             ticks: Vec::new(),
             entries: BTreeMap::new(),
+            rerouted: false,
             stopped: BTreeSet::new(),
         }
     }
@@ -580,6 +610,15 @@ impl Run {
                     None => true,
                 }
             }
+            Op::Reconfigure => {
+                self.rerouted = !self.rerouted;
+                let config = if self.rerouted { rerouted() } else { routing() };
+                let served = self.engine().served().clone();
+                self.world
+                    .engine
+                    .set_served(served, Arc::new(config), [], now);
+                true
+            }
         };
         self.world.settle();
         let changes = self.world.drain();
@@ -644,6 +683,21 @@ impl Run {
             );
             if row.state == State::Stopped {
                 self.stopped.insert(row.id);
+            }
+        }
+        if matches!(op, Op::Reconfigure) {
+            // What waited entered the new views afresh (and may have been
+            // offered since); what was offered will when its offer ends.
+            for (id, interaction) in &before.live {
+                match interaction.state {
+                    State::Queued => {
+                        let entry = self.entry(interaction);
+                        self.entries.insert(*id, entry);
+                    }
+                    _ => {
+                        self.entries.remove(id);
+                    }
+                }
             }
         }
         taken
