@@ -23,8 +23,10 @@
 
 use super::routing::config::PREFERRED_AGENT_TARGET;
 use super::routing::{AgentProfile, Exhausted, RoutingConfig, Select, Subject, Timing, View};
-use super::routing::{Candidate, Dispatch, OrderField, OrderKey, Pass};
-use super::scenarios::{PROCESS, World, at, config, media, profile, props, secs, step, strategy};
+use super::routing::{Candidate, Dispatch, Pass};
+use super::scenarios::{
+    PROCESS, World, at, by_priority_then_age, config, media, profile, props, secs, step, strategy,
+};
 use super::*;
 use crate::expr::parse;
 use proptest::prelude::{Strategy as Gen, *};
@@ -42,16 +44,7 @@ fn view(queue: &str, name: &str, condition: &str, dispatch: Dispatch) -> Arc<Vie
         queue: queue.into(),
         name: name.into(),
         condition: parse(condition).unwrap(),
-        order: vec![
-            OrderKey {
-                field: OrderField::Priority,
-                descending: true,
-            },
-            OrderKey {
-                field: OrderField::SubmittedAt,
-                descending: false,
-            },
-        ],
+        order: by_priority_then_age(),
         aging: None,
         dispatch,
     })
@@ -385,6 +378,18 @@ impl Run {
         (!all.is_empty()).then(|| all[pick % all.len()].clone())
     }
 
+    /// An offer pending, routed or of a transfer: (interaction, the agent
+    /// offered it).
+    fn pick_offer(&self, pick: usize) -> Option<(Uuid, String)> {
+        let mut offers: Vec<(Uuid, String)> = self
+            .in_state(State::Offered)
+            .into_iter()
+            .filter_map(|i| Some((i.id, i.agent?)))
+            .collect();
+        offers.extend(self.transfer_offers());
+        (!offers.is_empty()).then(|| offers[pick % offers.len()].clone())
+    }
+
     /// Pending offers of transfers: (interaction, the agent offered it).
     fn transfer_offers(&self) -> Vec<(Uuid, String)> {
         AGENTS
@@ -459,37 +464,24 @@ impl Run {
                 if let Some(p) = preferred {
                     properties["preferred_agent"] = json!(AGENTS.get(*p).unwrap_or(&"zed"));
                 }
-                self.submit(QUEUES[*queue], *priority, MEDIA[*m], properties)
+                // Every queue is one of the process: never refused.
+                self.world
+                    .submit_with(QUEUES[*queue], *priority, MEDIA[*m], properties);
+                true
             }
-            Op::Accept { pick } => {
-                let mut offers: Vec<(Uuid, String)> = self
-                    .in_state(State::Offered)
-                    .into_iter()
-                    .filter_map(|i| Some((i.id, i.agent?)))
-                    .collect();
-                offers.extend(self.transfer_offers());
-                match offers.get(pick % offers.len().max(1)).cloned() {
-                    Some((id, agent)) => self.world.act(&agent, Command::Accept { id }).is_ok(),
-                    None => true,
+            Op::Accept { pick } => match self.pick_offer(*pick) {
+                Some((id, agent)) => self.world.act(&agent, Command::Accept { id }).is_ok(),
+                None => true,
+            },
+            Op::Reject { pick } => match self.pick_offer(*pick) {
+                Some((id, agent)) => {
+                    let reason = Some("busy".into());
+                    self.world
+                        .act(&agent, Command::Reject { id, reason })
+                        .is_ok()
                 }
-            }
-            Op::Reject { pick } => {
-                let mut offers: Vec<(Uuid, String)> = self
-                    .in_state(State::Offered)
-                    .into_iter()
-                    .filter_map(|i| Some((i.id, i.agent?)))
-                    .collect();
-                offers.extend(self.transfer_offers());
-                match offers.get(pick % offers.len().max(1)).cloned() {
-                    Some((id, agent)) => {
-                        let reason = Some("busy".into());
-                        self.world
-                            .act(&agent, Command::Reject { id, reason })
-                            .is_ok()
-                    }
-                    None => true,
-                }
-            }
+                None => true,
+            },
             Op::Advance { secs: by } => {
                 let to = (self.now() - at(0)).num_seconds() + by;
                 self.world.advance_to(to);
@@ -757,22 +749,6 @@ impl Run {
             }
         }
         Some((step, if step == 0 { waits_for } else { None }))
-    }
-
-    fn submit(&mut self, queue: &str, priority: i32, media: &str, properties: Value) -> bool {
-        let submit = Submit {
-            external_id: None,
-            submitted_by: "gateway".into(),
-            process: PROCESS.into(),
-            queue: Some(queue.into()),
-            media_type: media.into(),
-            kind: "inbound".into(),
-            subtype: None,
-            priority,
-            properties: props(properties),
-            agent: None,
-        };
-        self.world.apply(Command::Submit(submit)).is_ok()
     }
 
     /// Per agent and media: the live interactions offered to it or handled

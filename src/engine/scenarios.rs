@@ -42,7 +42,7 @@ fn any_agent(select: Select, timeout: i64) -> Arc<Strategy> {
     )
 }
 
-fn by_priority_then_age() -> Vec<OrderKey> {
+pub(super) fn by_priority_then_age() -> Vec<OrderKey> {
     vec![
         OrderKey {
             field: OrderField::Priority,
@@ -260,7 +260,13 @@ impl World {
         result
     }
 
-    fn submit_with(&mut self, queue: &str, priority: i32, media: &str, properties: Value) -> Uuid {
+    pub(super) fn submit_with(
+        &mut self,
+        queue: &str,
+        priority: i32,
+        media: &str,
+        properties: Value,
+    ) -> Uuid {
         let submit = Submit {
             external_id: None,
             submitted_by: "gateway".into(),
