@@ -68,6 +68,24 @@ fn routed(queue: &str, strategy: Arc<Strategy>, aging: Option<Aging>) -> Arc<Vie
     })
 }
 
+/// The world of one view of `inbound` whose one step is open to every
+/// agent for long, and `agents`.
+fn one_view(agents: Vec<AgentProfile>) -> World {
+    let views = vec![routed(
+        "inbound",
+        any_agent(Select::LongestIdle, 10_000),
+        None,
+    )];
+    World::new(config(views, agents, timing()))
+}
+
+/// The view `all` of `inbound` routed by `steps`, stopped when they run
+/// out.
+fn inbound_by(steps: Vec<Step>) -> Vec<Arc<View>> {
+    let stop = Exhausted::Stop("no agent".into());
+    vec![routed("inbound", strategy(steps, stop), None)]
+}
+
 /// The view `robot` of `queue`, pulled by routing clients.
 fn pulled(queue: &str) -> Arc<View> {
     Arc::new(View {
@@ -586,13 +604,7 @@ fn an_exhausted_strategy_can_stop_the_interaction_with_its_reason() {
 
 #[test]
 fn a_reject_and_a_delivery_timeout_go_to_the_next_candidate() {
-    let views = vec![routed(
-        "inbound",
-        any_agent(Select::LongestIdle, 10_000),
-        None,
-    )];
-    let agents = vec![agent("a", &[], 1), agent("b", &[], 1)];
-    let mut w = World::new(config(views, agents, timing()));
+    let mut w = one_view(vec![agent("a", &[], 1), agent("b", &[], 1)]);
     w.ready("a");
     w.advance_to(1);
     w.ready("b");
@@ -635,12 +647,7 @@ fn a_reject_and_a_delivery_timeout_go_to_the_next_candidate() {
 
 #[test]
 fn consecutive_missed_offers_set_the_agent_not_ready() {
-    let views = vec![routed(
-        "inbound",
-        any_agent(Select::LongestIdle, 10_000),
-        None,
-    )];
-    let mut w = World::new(config(views, vec![agent("a", &[], 1)], timing()));
+    let mut w = one_view(vec![agent("a", &[], 1)]);
     w.ready("a");
     // Two misses, then an accept: the count starts again.
     let first = w.submit(1);
@@ -681,13 +688,7 @@ fn consecutive_missed_offers_set_the_agent_not_ready() {
 
 #[test]
 fn a_desktop_gone_past_its_grace_makes_the_agent_not_ready() {
-    let views = vec![routed(
-        "inbound",
-        any_agent(Select::LongestIdle, 10_000),
-        None,
-    )];
-    let agents = vec![agent("a", &[], 1), agent("b", &[], 1)];
-    let mut w = World::new(config(views, agents, timing()));
+    let mut w = one_view(vec![agent("a", &[], 1), agent("b", &[], 1)]);
     w.ready("a");
     w.ready("b");
     w.set_ready("b", false);
@@ -774,17 +775,10 @@ fn customer(id: &str) -> Value {
 
 #[test]
 fn last_agent_brings_a_customer_back_to_its_agent_and_falls_back_while_it_is_busy() {
-    let views = vec![routed(
-        "inbound",
-        strategy(
-            vec![
-                step("true", Select::LastAgent, 60),
-                step("true", Select::LongestIdle, 1_000),
-            ],
-            Exhausted::Stop("no agent".into()),
-        ),
-        None,
-    )];
+    let views = inbound_by(vec![
+        step("true", Select::LastAgent, 60),
+        step("true", Select::LongestIdle, 1_000),
+    ]);
     let agents = vec![agent("a", &[], 1), agent("b", &[], 1)];
     let mut w = World::new(config(views, agents, timing()));
     w.ready("b");
@@ -832,21 +826,14 @@ fn last_agent_brings_a_customer_back_to_its_agent_and_falls_back_while_it_is_bus
 
 #[test]
 fn a_preferred_agent_is_offered_first_and_fallen_back_from() {
-    let views = vec![routed(
-        "inbound",
-        strategy(
-            vec![
-                step(
-                    routing::config::PREFERRED_AGENT_TARGET,
-                    Select::LongestIdle,
-                    60,
-                ),
-                step("true", Select::LongestIdle, 1_000),
-            ],
-            Exhausted::Stop("no agent".into()),
+    let views = inbound_by(vec![
+        step(
+            routing::config::PREFERRED_AGENT_TARGET,
+            Select::LongestIdle,
+            60,
         ),
-        None,
-    )];
+        step("true", Select::LongestIdle, 1_000),
+    ]);
     let agents = vec![agent("a", &[], 1), agent("b", &[], 1)];
     let mut w = World::new(config(views, agents, timing()));
     w.ready("a");
@@ -876,13 +863,7 @@ fn a_preferred_agent_is_offered_first_and_fallen_back_from() {
 
 #[test]
 fn a_rejected_interaction_keeps_its_place_ahead_of_later_ones() {
-    let views = vec![routed(
-        "inbound",
-        any_agent(Select::LongestIdle, 10_000),
-        None,
-    )];
-    let agents = vec![agent("a", &[], 1), agent("b", &[], 1)];
-    let mut w = World::new(config(views, agents, timing()));
+    let mut w = one_view(vec![agent("a", &[], 1), agent("b", &[], 1)]);
     w.ready("a");
     let first = w.submit(1);
     assert_eq!(w.offered_to(first).as_deref(), Some("a"));
@@ -903,17 +884,11 @@ fn a_rejected_interaction_keeps_its_place_ahead_of_later_ones() {
 
 #[test]
 fn a_workbin_frees_capacity_and_a_take_is_held_to_it() {
-    let views = vec![routed(
-        "inbound",
-        any_agent(Select::LongestIdle, 10_000),
-        None,
-    )];
-    let agents = vec![agent("a", &[], 1), {
+    let mut w = one_view(vec![agent("a", &[], 1), {
         let mut loner = agent("loner", &[], 1);
         loner.groups.clear();
         loner
-    }];
-    let mut w = World::new(config(views, agents, timing()));
+    }]);
     w.ready("a");
     w.ready("loner");
     w.set_ready("loner", false);
@@ -1336,18 +1311,11 @@ fn a_strategy_that_runs_out_into_its_own_queue_routes_it_there_afresh() {
 
 #[test]
 fn a_waiting_interaction_whose_properties_change_is_looked_at_again() {
-    let views = vec![routed(
-        "inbound",
-        strategy(
-            vec![step(
-                "agent.skills.billing >= properties.level",
-                Select::LongestIdle,
-                1_000,
-            )],
-            Exhausted::Stop("no agent".into()),
-        ),
-        None,
-    )];
+    let views = inbound_by(vec![step(
+        "agent.skills.billing >= properties.level",
+        Select::LongestIdle,
+        1_000,
+    )]);
     let agents = vec![agent("junior", &[("billing", 2)], 1)];
     let mut w = World::new(config(views, agents, timing()));
     w.ready("junior");
@@ -1419,17 +1387,10 @@ fn an_offer_pending_across_a_new_routing_configuration_ends_in_the_new_views() {
 
 #[test]
 fn explain_names_each_agent_passed_over_with_its_reason() {
-    let views = vec![routed(
-        "inbound",
-        strategy(
-            vec![
-                step("agent.skills.billing >= 5", Select::LongestIdle, 1_000),
-                step("agent.skills.billing >= 1", Select::LongestIdle, 1_000),
-            ],
-            Exhausted::Stop("no agent".into()),
-        ),
-        None,
-    )];
+    let views = inbound_by(vec![
+        step("agent.skills.billing >= 5", Select::LongestIdle, 1_000),
+        step("agent.skills.billing >= 1", Select::LongestIdle, 1_000),
+    ]);
     let skilled = [("billing", 9)];
     let agents = vec![
         agent("away", &skilled, 1),
@@ -1506,13 +1467,11 @@ fn explain_names_each_agent_passed_over_with_its_reason() {
 
 #[test]
 fn explain_keeps_the_offers_made_with_who_was_not_selected_and_who_turned_it_down() {
-    let views = vec![routed(
-        "inbound",
-        any_agent(Select::LongestIdle, 10_000),
-        None,
-    )];
-    let agents = vec![agent("p", &[], 1), agent("q", &[], 1), agent("r", &[], 1)];
-    let mut w = World::new(config(views, agents, timing()));
+    let mut w = one_view(vec![
+        agent("p", &[], 1),
+        agent("q", &[], 1),
+        agent("r", &[], 1),
+    ]);
     for (t, name) in ["p", "q", "r"].into_iter().enumerate() {
         w.ready(name);
         w.advance_to(t as i64 + 1);
@@ -1532,13 +1491,7 @@ fn explain_keeps_the_offers_made_with_who_was_not_selected_and_who_turned_it_dow
 
 #[test]
 fn a_dry_run_changes_nothing() {
-    let views = vec![routed(
-        "inbound",
-        any_agent(Select::LongestIdle, 10_000),
-        None,
-    )];
-    let agents = vec![agent("a", &[], 1), agent("b", &[], 1)];
-    let mut w = World::new(config(views, agents, timing()));
+    let mut w = one_view(vec![agent("a", &[], 1), agent("b", &[], 1)]);
     w.ready("a");
     w.advance_to(1);
     w.ready("b");
@@ -1645,13 +1598,11 @@ fn poll_timeout_names_the_earliest_timer_and_nothing_happens_before_it() {
 
 #[test]
 fn restore_after_a_crash_requeues_offers_keeps_what_agents_handle_and_waits_for_desktops() {
-    let views = vec![routed(
-        "inbound",
-        any_agent(Select::LongestIdle, 10_000),
-        None,
-    )];
-    let agents = vec![agent("a", &[], 1), agent("b", &[], 1), agent("c", &[], 1)];
-    let mut w = World::new(config(views, agents, timing()));
+    let mut w = one_view(vec![
+        agent("a", &[], 1),
+        agent("b", &[], 1),
+        agent("c", &[], 1),
+    ]);
     w.ready("a");
     let offered = w.submit(1);
     assert_eq!(w.offered_to(offered).as_deref(), Some("a"));
