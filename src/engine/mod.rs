@@ -790,6 +790,8 @@ struct PropertiesChangedData<'a> {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod scenarios;
 #[cfg(test)]
 mod tests;

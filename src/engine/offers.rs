@@ -97,7 +97,11 @@ impl Engine {
                         self.exhausted(id, action, now);
                     }
                 }
-                Some(old) if same_place(old) => {}
+                Some(old) if same_place(old) => {
+                    if old.properties != new.properties {
+                        self.router.changed(new);
+                    }
+                }
                 _ => self.router.queued(new, now),
             },
             (State::Handling, Some(agent)) => {
@@ -487,6 +491,10 @@ impl Engine {
         }
         let mut changed = current.clone();
         changed.version += 1;
+        // Its strategy ran out into the queue it waits in: the router let it
+        // go, and it waits there afresh, as if placed in from elsewhere.
+        let again = matches!(&action, Exhausted::PlaceInQueue(queue)
+            if current.queue.as_deref() == Some(queue.as_str()));
         match action {
             Exhausted::PlaceInQueue(queue) if self.served.has_queue(&current.process, &queue) => {
                 changed.queue = Some(queue);
@@ -510,7 +518,10 @@ impl Engine {
             }
             Exhausted::Stop(reason) => self.stopped(&mut changed, &reason, now),
         }
-        self.update(changed, "strategy_exhausted", now);
+        self.update(changed.clone(), "strategy_exhausted", now);
+        if again && changed.state == State::Queued {
+            self.router.queued(&changed, now);
+        }
     }
 
     /// Makes `changed` stopped with `reason`, with its event.
