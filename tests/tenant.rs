@@ -390,6 +390,95 @@ async fn stopping_sales_or_recreating_its_database_leaves_support_alone() {
     assert_eq!(support.counts().await, (4, 4));
 }
 
+/// `GET /v1/instances` of the configuration server as `person`: each
+/// instance's application, solution, address and whether it is connected.
+async fn instances_as(
+    server: &TestConfigServer,
+    person: &str,
+) -> Vec<(String, String, String, bool)> {
+    let answer = server.get_as(person, "/v1/instances").await;
+    assert_eq!(answer.status, 200, "{answer}");
+    answer.body["instances"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a list: {answer}"))
+        .iter()
+        .map(|i| {
+            let text = |key: &str| {
+                i[key]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{key}: {i}"))
+                    .to_owned()
+            };
+            (
+                text("application"),
+                text("instance"),
+                text("address"),
+                i["connected"] == true,
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configuration_server_lists_its_instances_to_their_readers_and_one_stopped_as_gone() {
+    let Tenant {
+        server,
+        sales,
+        support,
+    } = Tenant::start().await;
+    let (sales_addr, support_addr) = (
+        format!("http://{}", sales.addr),
+        format!("http://{}", support.addr),
+    );
+    let both = |sales_connected: bool| {
+        vec![
+            (
+                "ixs-sales".to_owned(),
+                "sales".to_owned(),
+                sales_addr.clone(),
+                sales_connected,
+            ),
+            (
+                "ixs-support".to_owned(),
+                "support".to_owned(),
+                support_addr.clone(),
+                true,
+            ),
+        ]
+    };
+    // Each follows the server once its watch is open.
+    common::eventually(
+        Duration::from_secs(10),
+        "both instances connected",
+        || async {
+            let listed = instances_as(&server, "rita").await;
+            (listed == both(true)).then_some(())
+        },
+    )
+    .await;
+    let answer = server.get_as("rita", "/v1/instances").await;
+    let revision = server.status().await["revision"].clone();
+    for instance in answer.body["instances"].as_array().unwrap() {
+        assert_eq!(instance["revision"], revision, "{instance}");
+    }
+    // The gateway reads processes, not the applications: it sees none.
+    assert_eq!(instances_as(&server, "gateway").await, []);
+    // A token is required.
+    let bare = reqwest::get(format!("{}/v1/instances", server.url()))
+        .await
+        .expect("GET /v1/instances");
+    assert_eq!(bare.status(), 401);
+
+    // sales stops: still known, with its address, and no longer connected.
+    sales.shutdown().await.expect("sales stops cleanly");
+    common::eventually(Duration::from_secs(10), "sales shown as gone", || async {
+        let listed = instances_as(&server, "rita").await;
+        (listed == both(false)).then_some(())
+    })
+    .await;
+    drop(support);
+}
+
 // ---- 4. The configuration server down, and back ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

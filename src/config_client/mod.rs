@@ -91,6 +91,9 @@ pub struct ConfigClient {
     base: String,
     /// Bound on every call but the watch stream.
     timeout: Duration,
+    /// What an interaction server says of itself at each log-in as its
+    /// application: its instance name and the address it serves on.
+    announce: Option<(String, String)>,
 }
 
 impl ConfigClient {
@@ -105,7 +108,16 @@ impl ConfigClient {
             http,
             base: url.trim_end_matches('/').to_owned(),
             timeout,
+            announce: None,
         })
+    }
+
+    /// The same client, telling the server at each application log-in that
+    /// it is the instance `name` serving on `address`, so that readers of
+    /// the application find it (`GET /v1/instances`).
+    pub fn announcing(mut self, name: &str, address: &str) -> Self {
+        self.announce = Some((name.to_owned(), address.to_owned()));
+        self
     }
 
     fn url(&self, path: &str) -> String {
@@ -119,10 +131,17 @@ impl ConfigClient {
         secret: &SecretString,
     ) -> Result<Token, ClientError> {
         let answer = self
-            .login(serde_json::json!({
-                "application": application,
-                "secret": secret.expose_secret(),
-            }))
+            .login(match &self.announce {
+                Some((name, address)) => serde_json::json!({
+                    "application": application,
+                    "secret": secret.expose_secret(),
+                    "instance": { "name": name, "address": address },
+                }),
+                None => serde_json::json!({
+                    "application": application,
+                    "secret": secret.expose_secret(),
+                }),
+            })
             .await?;
         Ok(Token(SecretString::from(answer.token)))
     }

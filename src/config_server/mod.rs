@@ -21,6 +21,7 @@
 
 pub mod diff;
 mod http;
+pub mod instances;
 mod poll;
 pub mod revisions;
 mod sessions;
@@ -140,6 +141,7 @@ impl ConfigServer {
         let shared = Arc::new(http::Shared {
             revisions: handle.revisions.clone(),
             sessions: handle.sessions.clone(),
+            instances: Default::default(),
             max_body_bytes: settings.listen.max_body_bytes,
             logins: Semaphore::new(checks),
             stop: cancel.clone(),

@@ -115,7 +115,8 @@ impl Daemon {
             let (scope, config_server, verifier, directory) =
                 match (&settings.config_server.url, secret) {
                     (Some(url), Some(secret)) => {
-                        let client = ConfigClient::new(url, settings.config_server.timeout)?;
+                        let client = ConfigClient::new(url, settings.config_server.timeout)?
+                            .announcing(&settings.instance.name, &settings.listen.advertised(addr));
                         let initial =
                             scope_watch::initial(&settings, &client, &secret, &writes).await?;
                         let verifier = Verifier::Server(client.clone());

@@ -220,9 +220,22 @@ pub struct ListenSettings {
     /// Most headers in a request; more is `431`.
     #[serde(default = "defaults::max_headers")]
     pub max_headers: usize,
+    /// The base URL other programs reach this instance's API on, told to
+    /// the configuration server at log-in (e.g. `http://10.0.0.5:7201`);
+    /// by default `http://` and the bound address.
+    #[serde(default)]
+    pub advertise: Option<String>,
 }
 
 impl ListenSettings {
+    /// The address told to the configuration server: `advertise`, or the
+    /// address the listener was bound to.
+    pub fn advertised(&self, bound: SocketAddr) -> String {
+        self.advertise
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+    }
+
     pub fn connection_limits(&self) -> ConnectionLimits {
         ConnectionLimits {
             header_read_timeout: self.header_read_timeout,
@@ -767,6 +780,18 @@ impl Settings {
             "must be more than 0",
         );
         check_connection_limits(&self.listen.connection_limits(), &mut found);
+        if let Some(advertise) = &self.listen.advertise {
+            let uri = advertise.parse::<axum::http::Uri>().ok();
+            found.check(
+                advertise.len() <= 256
+                    && uri.is_some_and(|uri| {
+                        matches!(uri.scheme_str(), Some("http" | "https"))
+                            && uri.authority().is_some()
+                    }),
+                "listen.advertise",
+                "must be an http:// or https:// URL of at most 256 bytes, e.g. \"http://10.0.0.5:7201\"",
+            );
+        }
         self.routing.check(&mut found);
         found.check(
             (1..=100_000).contains(&self.retention.batch_size),
@@ -884,6 +909,7 @@ pub fn for_instance(
             max_uri_bytes: defaults::max_uri_bytes(),
             max_header_bytes: defaults::max_header_bytes(),
             max_headers: defaults::max_headers(),
+            advertise: None,
         },
         database: DatabaseSettings {
             url: SecretString::from(database_url.to_owned()),

@@ -317,6 +317,18 @@ fn a_syntax_error_has_its_line() {
 
 #[test]
 fn validation_names_the_setting() {
+    let (_dir, path) = file(&MINIMAL.replace(
+        "http = \"127.0.0.1:7201\"",
+        "http = \"0.0.0.0:7201\"\nadvertise = \"http://10.0.0.5:7201\"",
+    ));
+    let settings = Settings::load(&path, []).unwrap();
+    let bound = "0.0.0.0:7201".parse().unwrap();
+    assert_eq!(settings.listen.advertised(bound), "http://10.0.0.5:7201");
+    let (_dir, path) = file(MINIMAL);
+    let settings = Settings::load(&path, []).unwrap();
+    let bound = "127.0.0.1:40123".parse().unwrap();
+    assert_eq!(settings.listen.advertised(bound), "http://127.0.0.1:40123");
+
     let cases = [
         ("name = \"sales\"", "name = \"Sales Team\"", "instance.name"),
         (
@@ -336,6 +348,8 @@ fn validation_names_the_setting() {
         ("max_uri_bytes = 70000", "listen.max_uri_bytes"),
         ("max_header_bytes = 100", "listen.max_header_bytes"),
         ("max_headers = 0", "listen.max_headers"),
+        ("advertise = \"10.0.0.5:7201\"", "listen.advertise"),
+        ("advertise = \"ftp://10.0.0.5\"", "listen.advertise"),
     ] {
         let text = MINIMAL.replace(
             "http = \"127.0.0.1:7201\"",

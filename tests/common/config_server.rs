@@ -224,6 +224,22 @@ impl TestConfigServer {
         token
     }
 
+    /// `GET path` as `person` (password `demo`), logged in for this request.
+    pub async fn get_as(&self, person: &str, path: &str) -> Answer {
+        let login = self
+            .http
+            .post(format!("{}/v1/login", self.url()))
+            .json(&json!({ "person": person, "password": PASSWORD }));
+        let login = Answer::of(login, format!("log in {person}")).await;
+        assert_eq!(login.status, 201, "log in {person}: {login}");
+        let token = login.body["token"].as_str().expect("token");
+        let request = self
+            .http
+            .get(format!("{}{path}", self.url()))
+            .bearer_auth(token);
+        Answer::of(request, format!("GET {path} as {person}")).await
+    }
+
     /// `GET /v1/status`: `{"revision", "loaded_at", "last_error"}`.
     pub async fn status(&self) -> Value {
         let token = self.admin_token().await;

@@ -3,7 +3,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
+use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -11,6 +12,7 @@ use tracing::{info, warn};
 
 use super::extract::JsonBody;
 use super::{AppState, HttpError};
+use crate::config_server::instances::Announcement;
 use crate::config_server::subject::Subject;
 use crate::directory::SecretHash;
 
@@ -30,11 +32,67 @@ pub struct LoginRequest {
     person: Option<String>,
     #[serde(default)]
     password: Option<String>,
+    /// An interaction server's solution and address, with `application`.
+    #[serde(default)]
+    instance: Option<InstanceField>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceField {
+    name: String,
+    address: String,
+}
+
+/// Longest address an instance may announce, in bytes.
+const MAX_ADDRESS: usize = 256;
+
+impl InstanceField {
+    fn announcement(self) -> Result<Announcement, HttpError> {
+        let InstanceField { name, address } = self;
+        let name_ok = !name.is_empty()
+            && name.len() <= 63
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if !name_ok {
+            return Err(HttpError::field(
+                "instance.name",
+                "must be 1 to 63 characters of a-z, 0-9, '-' or '_'",
+            ));
+        }
+        let uri = address.parse::<Uri>().ok();
+        let address_ok = address.len() <= MAX_ADDRESS
+            && uri.as_ref().is_some_and(|uri| {
+                matches!(uri.scheme_str(), Some("http" | "https")) && uri.authority().is_some()
+            });
+        if !address_ok {
+            return Err(HttpError::field(
+                "instance.address",
+                format!("must be an http:// or https:// URL of at most {MAX_ADDRESS} bytes"),
+            ));
+        }
+        Ok(Announcement {
+            instance: name,
+            address: address.trim_end_matches('/').to_owned(),
+        })
+    }
 }
 
 impl LoginRequest {
-    /// Who wants to log in, and with what.
-    fn credentials(self) -> Result<(Subject, String), HttpError> {
+    /// Who wants to log in, with what, and what an interaction server
+    /// announces of itself.
+    fn credentials(self) -> Result<(Subject, String, Option<Announcement>), HttpError> {
+        let announced = match (self.instance, &self.application) {
+            (Some(instance), Some(_)) => Some(instance.announcement()?),
+            (Some(_), None) => {
+                return Err(HttpError::field(
+                    "instance",
+                    "only an application announces an instance",
+                ));
+            }
+            (None, _) => None,
+        };
         let (subject, given, key, stray) = match (self.application, self.person) {
             (Some(_), Some(_)) => {
                 return Err(HttpError::field(
@@ -80,7 +138,7 @@ impl LoginRequest {
                 format!("must be at most {MAX_SECRET} bytes"),
             ));
         }
-        Ok((subject, given))
+        Ok((subject, given, announced))
     }
 }
 
@@ -89,7 +147,7 @@ pub async fn login(
     State(shared): State<AppState>,
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<(StatusCode, Json<Value>), HttpError> {
-    let (subject, given) = request.credentials()?;
+    let (subject, given, announced) = request.credentials()?;
     // Each check costs tens of milliseconds and ~19 MiB: bound how many run
     // at once, and keep them off the runtime's threads.
     let _permit = shared
@@ -121,6 +179,13 @@ pub async fn login(
     let issued = shared
         .sessions
         .issue(subject.clone(), &credential, Instant::now());
+    if let (Subject::Application(name), Some(announced)) = (&subject, announced) {
+        info!(application = %name, instance = %announced.instance,
+            address = %announced.address, "interaction server announced");
+        shared
+            .instances
+            .announce(name, announced, revision.number, Utc::now());
+    }
     info!(
         kind = subject.kind(),
         name = subject.name(),
@@ -141,13 +206,15 @@ pub async fn login(
 mod tests {
     use super::*;
 
-    fn request(body: Value) -> Result<(Subject, String), HttpError> {
+    type Credentials = (Subject, String, Option<Announcement>);
+
+    fn request(body: Value) -> Result<Credentials, HttpError> {
         serde_json::from_value::<LoginRequest>(body)
             .unwrap()
             .credentials()
     }
 
-    fn field(result: Result<(Subject, String), HttpError>) -> String {
+    fn field(result: Result<Credentials, HttpError>) -> String {
         match result {
             Err(HttpError::InvalidField { field, .. }) => field,
             other => panic!("expected a field error, got {other:?}"),
@@ -156,11 +223,12 @@ mod tests {
 
     #[test]
     fn an_application_or_a_person() {
-        let (subject, secret) =
+        let (subject, secret, announced) =
             request(json!({"application": "ixs-sales", "secret": "s"})).unwrap();
         assert_eq!(subject, Subject::Application("ixs-sales".into()));
         assert_eq!(secret, "s");
-        let (subject, _) = request(json!({"person": "anna", "password": "p"})).unwrap();
+        assert_eq!(announced, None);
+        let (subject, _, _) = request(json!({"person": "anna", "password": "p"})).unwrap();
         assert_eq!(subject, Subject::Person("anna".into()));
     }
 
@@ -193,6 +261,50 @@ mod tests {
         assert_eq!(
             field(request(json!({"person": "", "password": "p"}))),
             "person"
+        );
+    }
+
+    #[test]
+    fn an_application_announces_its_instance_and_a_bad_one_names_the_field() {
+        let (_, _, announced) = request(json!({
+            "application": "ixs-sales", "secret": "s",
+            "instance": {"name": "sales", "address": "http://10.0.0.5:7201/"}
+        }))
+        .unwrap();
+        assert_eq!(
+            announced,
+            Some(Announcement {
+                instance: "sales".into(),
+                address: "http://10.0.0.5:7201".into(),
+            })
+        );
+        let with = |instance: Value| {
+            field(request(
+                json!({"application": "a", "secret": "s", "instance": instance}),
+            ))
+        };
+        assert_eq!(
+            with(json!({"name": "Sales!", "address": "http://h:1"})),
+            "instance.name"
+        );
+        assert_eq!(
+            with(json!({"name": "sales", "address": "ftp://h:1"})),
+            "instance.address"
+        );
+        assert_eq!(
+            with(json!({"name": "sales", "address": "not a url"})),
+            "instance.address"
+        );
+        assert_eq!(
+            with(json!({"name": "sales", "address": format!("http://{}", "h".repeat(300))})),
+            "instance.address"
+        );
+        assert_eq!(
+            field(request(json!({
+                "person": "p", "password": "s",
+                "instance": {"name": "sales", "address": "http://h:1"}
+            }))),
+            "instance"
         );
     }
 }

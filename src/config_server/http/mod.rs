@@ -3,11 +3,12 @@
 //!
 //! | | |
 //! |---|---|
-//! | `POST /v1/login` | `{"application","secret"}` or `{"person","password"}` → `{"token","expires_at","revision"}` |
+//! | `POST /v1/login` | `{"application","secret","instance"?}` or `{"person","password"}` → `{"token","expires_at","revision"}` |
 //! | `GET /v1/whoami` | `{"application","person","access_groups","roles","revision"}` |
 //! | `GET /v1/objects` | `{"revision","directory"}`: the directory as the caller may read it |
 //! | `GET /v1/watch?after=REV` | Server-Sent Events of the caller's changes (see `watch`) |
 //! | `GET /v1/status` | `{"revision","loaded_at","last_error"}` |
+//! | `GET /v1/instances` | `{"instances": [...]}`: the interaction servers whose application the caller may read |
 //! | `GET /healthz` | liveness, no token |
 //!
 //! A request head too large or malformed is answered before routing, in the
@@ -32,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 use tracing::{Span, info_span};
 
+use super::instances::Instances;
 use super::revisions::Revisions;
 use super::sessions::Sessions;
 
@@ -40,6 +42,8 @@ use super::sessions::Sessions;
 pub struct Shared {
     pub revisions: Arc<Revisions>,
     pub sessions: Arc<Sessions>,
+    /// The interaction servers that logged in and said where they serve.
+    pub instances: Arc<Instances>,
     pub max_body_bytes: usize,
     /// Bounds the password checks running at once.
     pub logins: Semaphore,
@@ -67,7 +71,8 @@ pub fn router(state: AppState) -> Router {
         .route("/whoami", get(read::whoami))
         .route("/objects", get(read::objects))
         .route("/watch", get(watch::watch))
-        .route("/status", get(read::status));
+        .route("/status", get(read::status))
+        .route("/instances", get(read::instances));
     Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(read::healthz))

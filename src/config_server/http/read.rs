@@ -7,6 +7,8 @@ use serde_json::{Value, json};
 
 use super::extract::Caller;
 use super::{AppState, HttpError};
+use crate::config_server::subject::Subject;
+use chrono::Utc;
 
 /// `GET /v1/whoami`
 pub async fn whoami(caller: Caller) -> Json<Value> {
@@ -21,7 +23,12 @@ pub async fn whoami(caller: Caller) -> Json<Value> {
 }
 
 /// `GET /v1/objects`: the directory as the caller may read it.
-pub async fn objects(caller: Caller) -> Json<Value> {
+pub async fn objects(State(shared): State<AppState>, caller: Caller) -> Json<Value> {
+    if let Subject::Application(name) = &caller.session.subject {
+        shared
+            .instances
+            .saw(name, caller.revision.number, Utc::now());
+    }
     let visible = caller.session.subject.visible(&caller.revision.directory);
     Json(json!({
         "revision": caller.revision.number,
@@ -37,6 +44,17 @@ pub async fn status(State(shared): State<AppState>, _caller: Caller) -> Json<Val
         "loaded_at": current.loaded_at,
         "last_error": shared.revisions.last_error().as_deref(),
     }))
+}
+
+/// `GET /v1/instances`: the interaction servers whose application the
+/// caller may read, each with its solution, address, the revision it has
+/// and whether it follows this server now.
+pub async fn instances(State(shared): State<AppState>, caller: Caller) -> Json<Value> {
+    let visible = caller.session.subject.visible(&caller.revision.directory);
+    let listed = shared
+        .instances
+        .list(|application| visible.applications.contains_key(application));
+    Json(json!({ "instances": listed }))
 }
 
 /// `GET /healthz`: the process answers.

@@ -41,8 +41,11 @@ use tracing::{Instrument, Span, info, info_span};
 use super::extract::Caller;
 use super::{AppState, HttpError};
 use crate::config_server::diff::{ObjectChange, Objects};
+use crate::config_server::instances::Watching;
 use crate::config_server::revisions::Revision;
 use crate::config_server::sessions::{Refusal, Session, TokenHash};
+use crate::config_server::subject::Subject;
+use chrono::Utc;
 
 /// How often a comment keeps an idle stream (and the proxies on its way)
 /// open.
@@ -91,7 +94,15 @@ pub async fn watch(
         None => vec![marker("reset", current.number)],
     };
     span.in_scope(|| info!(revision = current.number, "watch started"));
+    let watching = match &subject {
+        Subject::Application(name) => {
+            shared.instances.saw(name, current.number, Utc::now());
+            Some(shared.instances.watching(name))
+        }
+        Subject::Person(_) => None,
+    };
     let watcher = Watcher {
+        _watching: watching,
         span,
         shared,
         token: caller.token,
@@ -124,6 +135,8 @@ struct Watcher {
     pending: Vec<Event>,
     /// The stream ends after `pending`.
     done: bool,
+    /// An interaction server is connected while this stream is open.
+    _watching: Option<Watching>,
 }
 
 impl Watcher {
@@ -171,6 +184,9 @@ impl Watcher {
         let events = revision_events(&self.seen.changes_to(&next), latest.number);
         self.seen = next;
         self.at = latest.number;
+        if let Subject::Application(name) = &self.session.subject {
+            self.shared.instances.saw(name, latest.number, Utc::now());
+        }
         events
     }
 
