@@ -273,7 +273,7 @@ fn kinds(entries: &[Entry]) -> Vec<&str> {
 /// at once; two agents accept what they are offered and stop it.
 async fn drive(sales: &TestInstance, stop: CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
-    for worker in 0..3u64 {
+    for worker in 0..6u64 {
         let gateway_ = Session::on(sales, "gateway").await;
         let stop = stop.clone();
         tasks.push(tokio::spawn(async move {
