@@ -356,6 +356,7 @@ async fn a_reader_that_keeps_disconnecting_reassembles_the_journal_in_commit_ord
     let sales = spawn_instance_with(Solution::Sales, |_| {}).await;
     let rita = Session::on(&sales, "rita").await;
 
+    let started = std::time::Instant::now();
     let stop = CancellationToken::new();
     let drivers = drive(&sales, stop.clone()).await;
     let done = CancellationToken::new();
@@ -384,7 +385,7 @@ async fn a_reader_that_keeps_disconnecting_reassembles_the_journal_in_commit_ord
                 connections += 1;
                 let take = rng.gen_range(1..=700);
                 let wait = if finished {
-                    Duration::from_secs(2)
+                    Duration::from_millis(500)
                 } else {
                     PATIENCE
                 };
@@ -425,6 +426,7 @@ async fn a_reader_that_keeps_disconnecting_reassembles_the_journal_in_commit_ord
         }
     })
     .await;
+    let produced = started.elapsed();
     stop.cancel();
     for driver in drivers {
         driver.await.expect("a driver failed");
@@ -454,8 +456,10 @@ async fn a_reader_that_keeps_disconnecting_reassembles_the_journal_in_commit_ord
     assert_same(&as_rows(&got), &journal);
     assert!(connections > 20, "{connections} connections");
     eprintln!(
-        "{} entries reassembled over {connections} connections ({lagged} lagged)",
-        got.len()
+        "{} entries reassembled over {connections} connections ({lagged} lagged); \
+         made in {produced:?}, read by {:?}",
+        got.len(),
+        started.elapsed()
     );
 }
 
