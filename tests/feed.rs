@@ -797,3 +797,49 @@ async fn positions_retention_purged_are_gone() {
         assert_eq!(entry.position, expected.0);
     }
 }
+
+// ---- 6. Stopping ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_following_stream_ends_when_the_instance_stops_and_does_not_hold_it_up() {
+    let sales = spawn_instance_with(Solution::Sales, |_| {}).await;
+    let rita = Session::on(&sales, "rita").await;
+    let gateway_ = Session::on(&sales, "gateway").await;
+    gateway_.submit(gateway(EMAIL, "inbound")).await;
+    let mut stream = rita.feed("", None).await.expect("the feed");
+    assert!(matches!(stream.next(PATIENCE).await, Some(Item::Entry(_))));
+    // The grace period is 10 s: a stream holding the stop up would take it.
+    let stopping = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), sales.shutdown())
+        .await
+        .expect("the instance stops without waiting for the stream")
+        .expect("a clean stop");
+    assert!(stream.next(PATIENCE).await.is_none());
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "the stream ended with the instance: {:?}",
+        stopping.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_following_stream_ends_when_the_lease_is_lost() {
+    let sales = spawn_instance_with(Solution::Sales, common::tweak::renew_often).await;
+    let rita = Session::on(&sales, "rita").await;
+    let gateway_ = Session::on(&sales, "gateway").await;
+    gateway_.submit(gateway(EMAIL, "inbound")).await;
+    let mut stream = rita.feed("", None).await.expect("the feed");
+    assert!(matches!(stream.next(PATIENCE).await, Some(Item::Entry(_))));
+    sqlx::query("UPDATE instance_lease SET epoch = epoch + 1, holder = 'thief'")
+        .execute(&sales.pool)
+        .await
+        .expect("steal the lease");
+    // This instance may no longer write: nothing more comes from it.
+    let waiting = std::time::Instant::now();
+    assert!(stream.next(PATIENCE).await.is_none());
+    assert!(
+        waiting.elapsed() < PATIENCE,
+        "the stream ended: {:?}",
+        waiting.elapsed()
+    );
+}
