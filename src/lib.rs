@@ -3,6 +3,7 @@
 //! See `ARCHITECTURE.md` for how the modules fit together.
 
 pub mod api;
+pub mod backoff;
 pub mod bearer;
 pub mod check;
 pub mod config_client;

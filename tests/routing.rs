@@ -12,7 +12,9 @@ mod common;
 use common::db::TestDb;
 use common::instance::{ADMIN, PASSWORD, http_client, tenant_copy, tenant_dir};
 use common::process::{ServeProcess, write_config};
-use common::{Answer, LiveStream, Solution, TestInstance, gateway, spawn_instance};
+use common::{
+    Answer, LiveStream, Solution, TestInstance, gateway, spawn_instance, spawn_instance_with,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -409,6 +411,103 @@ async fn a_rejected_offer_goes_to_the_other_free_agent_and_not_back() {
         ]
     );
     assert_journal_whole(&sales.pool).await;
+}
+
+/// The routing timers with their shortest settings, so that they fire
+/// within the streams' patience: these tests wait for what the timers make
+/// happen, never for a time. Their timing is tested with hand-set time in
+/// the engine (`src/engine/scenarios.rs`).
+fn short_timers(settings: &mut ixs::settings::Settings) {
+    settings.routing.delivery_timeout = Duration::from_secs(1);
+    settings.routing.desktop_grace = Duration::from_secs(1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offer_left_unanswered_is_revoked_offered_to_the_next_and_the_agent_set_not_ready() {
+    let sales = spawn_instance_with(Solution::Sales, |settings| {
+        short_timers(settings);
+        settings.routing.missed_offers_limit = 1;
+    })
+    .await;
+    let anna = Session::on(&sales, "anna").await;
+    let arno = Session::on(&sales, "arno").await;
+    let mut anna_desk = anna.at_work(&["chat"]).await;
+    let mut arno_desk = arno.at_work(&["chat"]).await;
+
+    let id = Session::on(&sales, "gateway").await.submit(chat()).await;
+    assert_eq!(anna_desk.offer().await["id"], id.as_str());
+    // anna does not answer: past the delivery timeout the offer is
+    // revoked, and it was her first miss of a limit of one.
+    let revoked = anna_desk
+        .next_of("revoked", &["state", "interaction"])
+        .await;
+    assert_eq!(
+        revoked,
+        json!({ "interaction": id, "reason": "offer_timed_out" })
+    );
+    let offered = arno_desk.offer().await;
+    assert_eq!(offered["id"], id.as_str(), "{offered}");
+    assert_eq!(offered["agent"], "arno", "{offered}");
+    let me = anna.me().await;
+    assert_eq!(me["media"]["chat"]["ready"], false, "{me}");
+    assert_eq!(me["media"]["chat"]["reason"], "missed_offers", "{me}");
+    assert_eq!(me["load"], 0, "{me}");
+    assert_eq!(
+        journal_with_agents(&sales.pool, &id).await,
+        entries(&[
+            ("submitted", None),
+            ("offered", Some("anna")),
+            ("offer_timed_out", Some("anna")),
+            ("offered", Some("arno")),
+        ])
+    );
+    let agent_events: Vec<(String, String)> = sqlx::query_as(
+        "SELECT kind, agent FROM interaction_events \
+         WHERE interaction_id IS NULL AND agent = 'anna' ORDER BY id",
+    )
+    .fetch_all(&sales.pool)
+    .await
+    .expect("read the journal");
+    assert_eq!(
+        agent_events.last().map(|(kind, _)| kind.as_str()),
+        Some("agent_not_ready"),
+        "{agent_events:?}"
+    );
+    assert_journal_whole(&sales.pool).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_desktop_gone_past_its_grace_is_set_not_ready_and_offered_nothing() {
+    let sales = spawn_instance_with(Solution::Sales, short_timers).await;
+    let anna = Session::on(&sales, "anna").await;
+    let desk = anna.at_work(&["chat"]).await;
+    drop(desk);
+    let me = common::eventually(
+        Duration::from_secs(20),
+        "anna set not ready past her desktop's grace",
+        || async {
+            let me = anna.me().await;
+            (me["media"]["chat"]["ready"] == false).then_some(me)
+        },
+    )
+    .await;
+    assert_eq!(me["connected"], false, "{me}");
+    assert_eq!(me["media"]["chat"]["reason"], "disconnected", "{me}");
+
+    // Nothing is offered to her now, even once her desktop is back: she
+    // has to get ready again.
+    let id = Session::on(&sales, "gateway").await.submit(chat()).await;
+    let mut desk = anna.stream().await;
+    assert_eq!(desk.hello["connected"], true, "{}", desk.hello);
+    assert_eq!(
+        desk.hello["media"]["chat"]["ready"], false,
+        "{}",
+        desk.hello
+    );
+    let admin = Session::on(&sales, ADMIN).await;
+    assert_eq!(admin.interaction(&id).await["state"], "queued");
+    anna.ready().await;
+    assert_eq!(desk.offer().await["id"], id.as_str());
 }
 
 // ---- 4. Log-out ----

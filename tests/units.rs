@@ -7,10 +7,9 @@
 
 mod common;
 
-use common::process::ServeProcess;
-use common::{Answer, TestDb};
+use common::Answer;
+use common::process::ExampleTenant;
 use serde_json::{Value, json};
-use std::path::Path;
 use std::time::Duration;
 
 async fn send(
@@ -32,31 +31,12 @@ async fn send(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_units_commands_serve_the_walk_through() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let any_port = ("IXS__LISTEN__HTTP", "127.0.0.1:0");
-    let mut config = ServeProcess::launch(
-        &["config-server", "--config", "config/config-server.toml"],
-        &[any_port],
-        Some(root),
-    );
-    let config_url = format!("http://{}", config.addr);
-
-    let (sales_db, support_db) = (TestDb::create().await, TestDb::create().await);
-    let start = |file: &str, db: &TestDb| {
-        ServeProcess::launch(
-            &["serve", "--config", file],
-            &[
-                any_port,
-                ("IXS__DATABASE__URL", db.url()),
-                ("IXS__CONFIG_SERVER__URL", &config_url),
-            ],
-            Some(root),
-        )
-    };
-    let mut sales = start("config/sales.toml", &sales_db);
-    let mut support = start("config/support.toml", &support_db);
-    sales.wait_ready(Duration::from_secs(30)).await;
-    support.wait_ready(Duration::from_secs(30)).await;
+    let ExampleTenant {
+        mut config,
+        mut sales,
+        mut support,
+        databases: _databases,
+    } = ExampleTenant::launch().await;
 
     let http = reqwest::Client::new();
     let at = |path: &str| sales.url(path);

@@ -5,6 +5,7 @@
 
 use super::scope::{from_snapshot, nothing};
 use crate::api::Sessions;
+use crate::backoff::Backoff;
 use crate::config_client::{ClientError, ConfigClient, Snapshot, Token, WatchEvent, Whoami};
 use crate::directory::Directory;
 use crate::live::{ScopeDesk, ScopeSource, ScopeState};
@@ -144,7 +145,7 @@ async fn read(
 impl ScopeWatcher {
     /// Follows the configuration server until cancelled.
     pub async fn run(self, cancel: CancellationToken) {
-        let mut backoff = MIN_BACKOFF;
+        let mut backoff = Backoff::new(MIN_BACKOFF, MAX_BACKOFF);
         let mut token = self.token.clone();
         loop {
             if cancel.is_cancelled() {
@@ -193,7 +194,7 @@ impl ScopeWatcher {
                     continue;
                 }
             };
-            backoff = MIN_BACKOFF;
+            backoff.reset();
             let mut stream = std::pin::pin!(stream);
             loop {
                 let event = tokio::select! {
@@ -241,13 +242,13 @@ impl ScopeWatcher {
         &self,
         failure: Fetch,
         token: &mut Option<Token>,
-        backoff: &mut Duration,
+        backoff: &mut Backoff,
         cancel: &CancellationToken,
     ) -> bool {
         let wait = match failure {
             Fetch::Refused(_) => {
                 *token = None;
-                next_backoff(backoff)
+                backoff.next_wait()
             }
             other => self.failed(other, backoff).await,
         };
@@ -293,7 +294,7 @@ impl ScopeWatcher {
     /// Records a failure: a refusal empties the scope and says why; an
     /// unreachable server keeps the scope in force and marks it cached.
     /// Returns how long to wait before trying again.
-    async fn failed(&self, failure: Fetch, backoff: &mut Duration) -> Duration {
+    async fn failed(&self, failure: Fetch, backoff: &mut Backoff) -> Duration {
         match failure {
             Fetch::Refused(reason) => {
                 let reason = format!(
@@ -310,7 +311,7 @@ impl ScopeWatcher {
             }
             Fetch::Unreachable(reason) => {
                 self.mark_cached(&reason);
-                next_backoff(backoff)
+                backoff.next_wait()
             }
         }
     }
@@ -343,13 +344,6 @@ async fn save_cache(store: &PgStore, application: &str, whoami: &Whoami, snapsho
     if let Err(e) = saved {
         warn!(error = %error_chain(&e), "cannot cache the configuration");
     }
-}
-
-/// The wait before the next try, doubling up to [`MAX_BACKOFF`].
-fn next_backoff(backoff: &mut Duration) -> Duration {
-    let wait = *backoff;
-    *backoff = (*backoff * 2).min(MAX_BACKOFF);
-    wait
 }
 
 /// Sleeps `wait`; true if cancelled meanwhile.

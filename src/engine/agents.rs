@@ -4,8 +4,8 @@
 
 use super::routing::{Agent, AgentError};
 use super::{
-    AgentRecord, AgentView, Engine, EngineError, Event, EventData, EventKind, MediaView, Notice,
-    OfferView, State,
+    AgentRecord, AgentView, Engine, EngineError, Event, EventData, EventKind, Interaction,
+    MediaView, Notice, OfferView,
 };
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -27,6 +27,23 @@ impl Engine {
         );
         self.route(now);
         self.agent_view(agent)
+    }
+
+    /// `current`, offered to or handled by `agent` as it is forced to log
+    /// out, goes back to its queue keeping its age.
+    fn logged_out_from(&mut self, agent: &str, current: &Interaction, now: DateTime<Utc>) {
+        let changed = current.back_to_queue();
+        self.changes.events.push(Event::about_agent(
+            EventKind::Revoked,
+            &changed,
+            Some(agent.to_owned()),
+            now,
+            EventData::of(&json!({
+                "reason": "logged_out", "from": { "state": current.state }, "queue": changed.queue
+            })),
+        ));
+        self.revoked(agent.to_owned(), current.id, "logged_out");
+        self.update(changed, "logged_out", now);
     }
 
     /// Sets `media` (all of the agent's when `None`) ready, or not ready
@@ -93,24 +110,7 @@ impl Engine {
             }
             // Withdrawn without counting as missed.
             self.router.gone(id, now);
-            let mut changed = current;
-            changed.state = State::Queued;
-            changed.agent = None;
-            changed.offered_at = None;
-            changed.version += 1;
-            self.changes.events.push(Event {
-                agent: Some(agent.to_owned()),
-                ..Event::about(
-                    EventKind::Revoked,
-                    &changed,
-                    now,
-                    EventData::of(
-                        &json!({ "reason": "logged_out", "from": { "state": "offered" } }),
-                    ),
-                )
-            });
-            self.revoked(agent.to_owned(), id, "logged_out");
-            self.update(changed, "logged_out", now);
+            self.logged_out_from(agent, &current, now);
         }
         for id in handled {
             let Some(current) = self.live.get(&id).cloned() else {
@@ -119,23 +119,7 @@ impl Engine {
             if current.queue.is_none() {
                 continue;
             }
-            let mut changed = current;
-            changed.state = State::Queued;
-            changed.agent = None;
-            changed.version += 1;
-            self.changes.events.push(Event {
-                agent: Some(agent.to_owned()),
-                ..Event::about(
-                    EventKind::Revoked,
-                    &changed,
-                    now,
-                    EventData::of(&json!({
-                        "reason": "logged_out", "from": { "state": "handling" }, "queue": changed.queue
-                    })),
-                )
-            });
-            self.revoked(agent.to_owned(), id, "logged_out");
-            self.update(changed, "logged_out", now);
+            self.logged_out_from(agent, &current, now);
         }
         self.router.logout(agent, now)?;
         self.agent_changed(

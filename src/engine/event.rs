@@ -125,6 +125,21 @@ impl Event {
         }
     }
 
+    /// An interaction's event naming `agent`, which need not be the one
+    /// it is with now: the agent it left, or was offered to.
+    pub fn about_agent(
+        kind: EventKind,
+        interaction: &Interaction,
+        agent: Option<String>,
+        at: DateTime<Utc>,
+        data: EventData,
+    ) -> Self {
+        Event {
+            agent,
+            ..Event::about(kind, interaction, at, data)
+        }
+    }
+
     /// An agent's own event (log-in, readiness).
     pub fn of_agent(kind: EventKind, agent: &str, at: DateTime<Utc>, data: EventData) -> Self {
         Event {

@@ -42,6 +42,27 @@ pub struct Interaction {
     pub version: i64,
 }
 
+impl Interaction {
+    /// The same, as its next version.
+    pub fn next_version(&self) -> Interaction {
+        Interaction {
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+
+    /// Its next version, back in its queue from an agent's hands (offered
+    /// or handled), keeping its age: it is nobody's and offered to nobody.
+    pub fn back_to_queue(&self) -> Interaction {
+        Interaction {
+            state: State::Queued,
+            agent: None,
+            offered_at: None,
+            ..self.next_version()
+        }
+    }
+}
+
 /// The size of `value` as JSON, in bytes, counted without building the text;
 /// `usize::MAX` if it cannot be serialized.
 pub fn json_size(value: &impl Serialize) -> usize {

@@ -658,6 +658,7 @@ impl Engine {
     fn forget(&mut self, id: Uuid, now: DateTime<Utc>) {
         self.drop_live(id, now);
         if let Some(old) = self.recently_stopped.remove(&id) {
+            self.router.forget(id);
             self.forget_external(old);
         }
     }
@@ -695,8 +696,9 @@ impl Engine {
             self.live.insert(changed.id, changed);
         } else {
             let at = changed.stopped_at.unwrap_or_default();
+            // Its routing decisions are kept as long as it is: why it went
+            // where it went can still be asked once it is done.
             self.stopped_order.push_back((at, changed.id));
-            self.router.forget(changed.id);
             self.recently_stopped.insert(changed.id, changed);
         }
     }
@@ -765,6 +767,7 @@ impl Engine {
             }
             self.stopped_order.pop_front();
             if let Some(gone) = self.recently_stopped.remove(&id) {
+                self.router.forget(id);
                 self.forget_external(gone);
             }
         }
@@ -786,6 +789,8 @@ struct PropertiesChangedData<'a> {
     properties: &'a Properties,
 }
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod scenarios;
 #[cfg(test)]

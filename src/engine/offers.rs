@@ -97,7 +97,11 @@ impl Engine {
                         self.exhausted(id, action, now);
                     }
                 }
-                Some(old) if same_place(old) => {}
+                Some(old) if same_place(old) => {
+                    if old.properties != new.properties {
+                        self.router.changed(new);
+                    }
+                }
                 _ => self.router.queued(new, now),
             },
             (State::Handling, Some(agent)) => {
@@ -229,37 +233,30 @@ impl Engine {
         reason: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<Applied, EngineError> {
-        let current = self.held_interaction(id)?;
-        let mut changed = current.clone();
+        let current = self.held_interaction(id)?.clone();
+        let changed;
         if self.transfers.get(&id).is_some_and(|to| to == agent) {
             // A transfer turned down: it stays with the agent who offered it.
             self.transfers.remove(&id);
             self.router.gone(id, now);
-            changed.version += 1;
-            self.changes.events.push(Event {
-                agent: Some(agent.to_owned()),
-                ..Event::about(
-                    EventKind::Rejected,
-                    &changed,
-                    now,
-                    EventData::of(&json!({ "reason": reason, "transfer": true })),
-                )
-            });
+            changed = current.next_version();
+            self.changes.events.push(Event::about_agent(
+                EventKind::Rejected,
+                &changed,
+                Some(agent.to_owned()),
+                now,
+                EventData::of(&json!({ "reason": reason, "transfer": true })),
+            ));
         } else {
             self.check(id, Action::Reject)?;
-            changed.state = State::Queued;
-            changed.agent = None;
-            changed.offered_at = None;
-            changed.version += 1;
-            self.changes.events.push(Event {
-                agent: Some(agent.to_owned()),
-                ..Event::about(
-                    EventKind::Rejected,
-                    &changed,
-                    now,
-                    EventData::of(&json!({ "reason": reason, "queue": changed.queue })),
-                )
-            });
+            changed = current.back_to_queue();
+            self.changes.events.push(Event::about_agent(
+                EventKind::Rejected,
+                &changed,
+                Some(agent.to_owned()),
+                now,
+                EventData::of(&json!({ "reason": reason, "queue": changed.queue })),
+            ));
         }
         self.update(changed.clone(), "rejected", now);
         Ok(Applied {
@@ -436,27 +433,21 @@ impl Engine {
                 // Nowhere to go back to: it stays where it is.
                 continue;
             }
-            let mut changed = current.clone();
-            let from = changed.state;
-            let agent = changed.agent.take();
-            changed.state = State::Queued;
-            changed.offered_at = None;
-            changed.version += 1;
+            let (from, agent) = (current.state, current.agent.clone());
+            let changed = current.back_to_queue();
             let (kind, reason) = match why {
                 Deadline::Handling => (EventKind::Revoked, "handling_timeout"),
                 Deadline::Routing => (EventKind::PlacedInQueue, "routing_timeout"),
             };
-            self.changes.events.push(Event {
-                agent: agent.clone(),
-                ..Event::about(
-                    kind,
-                    &changed,
-                    now,
-                    EventData::of(&json!({
-                        "reason": reason, "from": { "state": from }, "queue": changed.queue
-                    })),
-                )
-            });
+            self.changes.events.push(Event::about_agent(
+                kind,
+                &changed,
+                agent.clone(),
+                now,
+                EventData::of(&json!({
+                    "reason": reason, "from": { "state": from }, "queue": changed.queue
+                })),
+            ));
             if let Some(agent) = agent {
                 self.revoked(agent, id, reason);
             }
@@ -470,26 +461,22 @@ impl Engine {
             self.router.gone(id, now);
             return;
         };
-        let mut changed = current;
         let transfer = self.transfers.get(&id) == Some(&agent);
-        if transfer {
+        let changed = if transfer {
+            // It stays with the agent who offered it.
             self.transfers.remove(&id);
             self.router.gone(id, now);
+            current.next_version()
         } else {
-            changed.state = State::Queued;
-            changed.agent = None;
-            changed.offered_at = None;
-        }
-        changed.version += 1;
-        self.changes.events.push(Event {
-            agent: Some(agent.clone()),
-            ..Event::about(
-                EventKind::OfferTimedOut,
-                &changed,
-                now,
-                EventData::of(&json!({ "transfer": transfer, "queue": changed.queue })),
-            )
-        });
+            current.back_to_queue()
+        };
+        self.changes.events.push(Event::about_agent(
+            EventKind::OfferTimedOut,
+            &changed,
+            Some(agent.clone()),
+            now,
+            EventData::of(&json!({ "transfer": transfer, "queue": changed.queue })),
+        ));
         self.revoked(agent, id, "offer_timed_out");
         self.update(changed, "offer_timed_out", now);
     }
@@ -504,6 +491,10 @@ impl Engine {
         }
         let mut changed = current.clone();
         changed.version += 1;
+        // Its strategy ran out into the queue it waits in: the router let it
+        // go, and it waits there afresh, as if placed in from elsewhere.
+        let again = matches!(&action, Exhausted::PlaceInQueue(queue)
+            if current.queue.as_deref() == Some(queue.as_str()));
         match action {
             Exhausted::PlaceInQueue(queue) if self.served.has_queue(&current.process, &queue) => {
                 changed.queue = Some(queue);
@@ -527,7 +518,10 @@ impl Engine {
             }
             Exhausted::Stop(reason) => self.stopped(&mut changed, &reason, now),
         }
-        self.update(changed, "strategy_exhausted", now);
+        self.update(changed.clone(), "strategy_exhausted", now);
+        if again && changed.state == State::Queued {
+            self.router.queued(&changed, now);
+        }
     }
 
     /// Makes `changed` stopped with `reason`, with its event.

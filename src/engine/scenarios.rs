@@ -12,21 +12,21 @@ use crate::expr::parse;
 use chrono::TimeZone;
 use serde_json::{Value, json};
 
-const PROCESS: &str = "sales";
+pub(super) const PROCESS: &str = "sales";
 
-fn at(secs: i64) -> DateTime<Utc> {
+pub(super) fn at(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
 }
 
-fn secs(n: i64) -> Duration {
+pub(super) fn secs(n: i64) -> Duration {
     Duration::seconds(n)
 }
 
-fn step(target: &str, select: Select, timeout: i64) -> Step {
+pub(super) fn step(target: &str, select: Select, timeout: i64) -> Step {
     Step::new(parse(target).unwrap(), select, secs(timeout))
 }
 
-fn strategy(steps: Vec<Step>, on_exhausted: Exhausted) -> Arc<Strategy> {
+pub(super) fn strategy(steps: Vec<Step>, on_exhausted: Exhausted) -> Arc<Strategy> {
     Arc::new(Strategy {
         name: "s".into(),
         steps,
@@ -42,7 +42,7 @@ fn any_agent(select: Select, timeout: i64) -> Arc<Strategy> {
     )
 }
 
-fn by_priority_then_age() -> Vec<OrderKey> {
+pub(super) fn by_priority_then_age() -> Vec<OrderKey> {
     vec![
         OrderKey {
             field: OrderField::Priority,
@@ -68,6 +68,24 @@ fn routed(queue: &str, strategy: Arc<Strategy>, aging: Option<Aging>) -> Arc<Vie
     })
 }
 
+/// The world of one view of `inbound` whose one step is open to every
+/// agent for long, and `agents`.
+fn one_view(agents: Vec<AgentProfile>) -> World {
+    let views = vec![routed(
+        "inbound",
+        any_agent(Select::LongestIdle, 10_000),
+        None,
+    )];
+    World::new(config(views, agents, timing()))
+}
+
+/// The view `all` of `inbound` routed by `steps`, stopped when they run
+/// out.
+fn inbound_by(steps: Vec<Step>) -> Vec<Arc<View>> {
+    let stop = Exhausted::Stop("no agent".into());
+    vec![routed("inbound", strategy(steps, stop), None)]
+}
+
 /// The view `robot` of `queue`, pulled by routing clients.
 fn pulled(queue: &str) -> Arc<View> {
     Arc::new(View {
@@ -81,7 +99,7 @@ fn pulled(queue: &str) -> Arc<View> {
     })
 }
 
-fn profile(
+pub(super) fn profile(
     name: &str,
     skills: &[(&str, u8)],
     media: &[(&str, u32)],
@@ -103,7 +121,11 @@ fn agent(name: &str, skills: &[(&str, u8)], email: u32) -> AgentProfile {
     profile(name, skills, &[("email", email), ("chat", 1)], None)
 }
 
-fn config(views: Vec<Arc<View>>, agents: Vec<AgentProfile>, timing: Timing) -> RoutingConfig {
+pub(super) fn config(
+    views: Vec<Arc<View>>,
+    agents: Vec<AgentProfile>,
+    timing: Timing,
+) -> RoutingConfig {
     RoutingConfig {
         views,
         agents: agents.into_iter().map(|a| (a.name.clone(), a)).collect(),
@@ -127,20 +149,20 @@ fn served(config: &RoutingConfig) -> Served {
     }
 }
 
-fn props(value: Value) -> Properties {
+pub(super) fn props(value: Value) -> Properties {
     value.as_object().cloned().unwrap()
 }
 
-fn media(names: &[&str]) -> Vec<String> {
+pub(super) fn media(names: &[&str]) -> Vec<String> {
     names.iter().map(|m| m.to_string()).collect()
 }
 
 /// The engine, its clock, and what the store would hold: the last row
 /// written of every interaction.
-struct World {
-    engine: Engine,
+pub(super) struct World {
+    pub(super) engine: Engine,
     config: Arc<RoutingConfig>,
-    now: DateTime<Utc>,
+    pub(super) now: DateTime<Utc>,
     next_id: u128,
     rows: BTreeMap<Uuid, Interaction>,
     /// What the calls since the last [`World::drain`] changed.
@@ -148,7 +170,7 @@ struct World {
 }
 
 impl World {
-    fn new(config: RoutingConfig) -> World {
+    pub(super) fn new(config: RoutingConfig) -> World {
         let config = Arc::new(config);
         World {
             engine: Engine::with_routing(served(&config), config.clone(), at(0)),
@@ -162,7 +184,7 @@ impl World {
 
     /// Takes the engine's changes, checks them and keeps them for
     /// [`World::drain`].
-    fn settle(&mut self) {
+    pub(super) fn settle(&mut self) {
         let changes = self.engine.take_changes();
         self.check_batch(&changes);
         self.seen.rows.extend(changes.rows);
@@ -230,11 +252,11 @@ impl World {
     }
 
     /// What changed since the last call.
-    fn drain(&mut self) -> Changes {
+    pub(super) fn drain(&mut self) -> Changes {
         std::mem::take(&mut self.seen)
     }
 
-    fn apply(&mut self, command: Command) -> Result<Applied, EngineError> {
+    pub(super) fn apply(&mut self, command: Command) -> Result<Applied, EngineError> {
         let mut next = self.next_id;
         let result = self.engine.apply(command, self.now, || {
             next += 1;
@@ -245,7 +267,7 @@ impl World {
         result
     }
 
-    fn act(&mut self, agent: &str, command: Command) -> Result<Applied, EngineError> {
+    pub(super) fn act(&mut self, agent: &str, command: Command) -> Result<Applied, EngineError> {
         let mut next = self.next_id;
         let result = self.engine.apply_as_agent(agent, command, self.now, || {
             next += 1;
@@ -256,7 +278,13 @@ impl World {
         result
     }
 
-    fn submit_with(&mut self, queue: &str, priority: i32, media: &str, properties: Value) -> Uuid {
+    pub(super) fn submit_with(
+        &mut self,
+        queue: &str,
+        priority: i32,
+        media: &str,
+        properties: Value,
+    ) -> Uuid {
         let submit = Submit {
             external_id: None,
             submitted_by: "gateway".into(),
@@ -304,7 +332,7 @@ impl World {
     }
 
     /// Moves the clock to `at(t)` and runs the timers due.
-    fn advance_to(&mut self, t: i64) {
+    pub(super) fn advance_to(&mut self, t: i64) {
         assert!(at(t) >= self.now, "time runs forward");
         self.now = at(t);
         self.engine.handle_timeout(self.now);
@@ -576,13 +604,7 @@ fn an_exhausted_strategy_can_stop_the_interaction_with_its_reason() {
 
 #[test]
 fn a_reject_and_a_delivery_timeout_go_to_the_next_candidate() {
-    let views = vec![routed(
-        "inbound",
-        any_agent(Select::LongestIdle, 10_000),
-        None,
-    )];
-    let agents = vec![agent("a", &[], 1), agent("b", &[], 1)];
-    let mut w = World::new(config(views, agents, timing()));
+    let mut w = one_view(vec![agent("a", &[], 1), agent("b", &[], 1)]);
     w.ready("a");
     w.advance_to(1);
     w.ready("b");
@@ -625,12 +647,7 @@ fn a_reject_and_a_delivery_timeout_go_to_the_next_candidate() {
 
 #[test]
 fn consecutive_missed_offers_set_the_agent_not_ready() {
-    let views = vec![routed(
-        "inbound",
-        any_agent(Select::LongestIdle, 10_000),
-        None,
-    )];
-    let mut w = World::new(config(views, vec![agent("a", &[], 1)], timing()));
+    let mut w = one_view(vec![agent("a", &[], 1)]);
     w.ready("a");
     // Two misses, then an accept: the count starts again.
     let first = w.submit(1);
@@ -671,13 +688,7 @@ fn consecutive_missed_offers_set_the_agent_not_ready() {
 
 #[test]
 fn a_desktop_gone_past_its_grace_makes_the_agent_not_ready() {
-    let views = vec![routed(
-        "inbound",
-        any_agent(Select::LongestIdle, 10_000),
-        None,
-    )];
-    let agents = vec![agent("a", &[], 1), agent("b", &[], 1)];
-    let mut w = World::new(config(views, agents, timing()));
+    let mut w = one_view(vec![agent("a", &[], 1), agent("b", &[], 1)]);
     w.ready("a");
     w.ready("b");
     w.set_ready("b", false);
@@ -764,17 +775,10 @@ fn customer(id: &str) -> Value {
 
 #[test]
 fn last_agent_brings_a_customer_back_to_its_agent_and_falls_back_while_it_is_busy() {
-    let views = vec![routed(
-        "inbound",
-        strategy(
-            vec![
-                step("true", Select::LastAgent, 60),
-                step("true", Select::LongestIdle, 1_000),
-            ],
-            Exhausted::Stop("no agent".into()),
-        ),
-        None,
-    )];
+    let views = inbound_by(vec![
+        step("true", Select::LastAgent, 60),
+        step("true", Select::LongestIdle, 1_000),
+    ]);
     let agents = vec![agent("a", &[], 1), agent("b", &[], 1)];
     let mut w = World::new(config(views, agents, timing()));
     w.ready("b");
@@ -822,21 +826,14 @@ fn last_agent_brings_a_customer_back_to_its_agent_and_falls_back_while_it_is_bus
 
 #[test]
 fn a_preferred_agent_is_offered_first_and_fallen_back_from() {
-    let views = vec![routed(
-        "inbound",
-        strategy(
-            vec![
-                step(
-                    routing::config::PREFERRED_AGENT_TARGET,
-                    Select::LongestIdle,
-                    60,
-                ),
-                step("true", Select::LongestIdle, 1_000),
-            ],
-            Exhausted::Stop("no agent".into()),
+    let views = inbound_by(vec![
+        step(
+            routing::config::PREFERRED_AGENT_TARGET,
+            Select::LongestIdle,
+            60,
         ),
-        None,
-    )];
+        step("true", Select::LongestIdle, 1_000),
+    ]);
     let agents = vec![agent("a", &[], 1), agent("b", &[], 1)];
     let mut w = World::new(config(views, agents, timing()));
     w.ready("a");
@@ -866,13 +863,7 @@ fn a_preferred_agent_is_offered_first_and_fallen_back_from() {
 
 #[test]
 fn a_rejected_interaction_keeps_its_place_ahead_of_later_ones() {
-    let views = vec![routed(
-        "inbound",
-        any_agent(Select::LongestIdle, 10_000),
-        None,
-    )];
-    let agents = vec![agent("a", &[], 1), agent("b", &[], 1)];
-    let mut w = World::new(config(views, agents, timing()));
+    let mut w = one_view(vec![agent("a", &[], 1), agent("b", &[], 1)]);
     w.ready("a");
     let first = w.submit(1);
     assert_eq!(w.offered_to(first).as_deref(), Some("a"));
@@ -893,17 +884,11 @@ fn a_rejected_interaction_keeps_its_place_ahead_of_later_ones() {
 
 #[test]
 fn a_workbin_frees_capacity_and_a_take_is_held_to_it() {
-    let views = vec![routed(
-        "inbound",
-        any_agent(Select::LongestIdle, 10_000),
-        None,
-    )];
-    let agents = vec![agent("a", &[], 1), {
+    let mut w = one_view(vec![agent("a", &[], 1), {
         let mut loner = agent("loner", &[], 1);
         loner.groups.clear();
         loner
-    }];
-    let mut w = World::new(config(views, agents, timing()));
+    }]);
     w.ready("a");
     w.ready("loner");
     w.set_ready("loner", false);
@@ -1271,21 +1256,141 @@ fn a_strategy_that_ran_out_during_an_offer_applies_its_end_when_the_offer_ends()
     );
 }
 
-// ---- Explain, dry run, timers, recovery ----
+#[test]
+fn a_strategy_that_runs_out_into_its_own_queue_routes_it_there_afresh() {
+    // One strategy for the views of both queues: its end places what it
+    // could not route in the overflow, the overflow's own queue included.
+    let retry = strategy(
+        vec![
+            step("agent.skills.billing >= 5", Select::LongestIdle, 60),
+            step("true", Select::LongestIdle, 60),
+        ],
+        Exhausted::PlaceInQueue("overflow".into()),
+    );
+    let views = vec![
+        routed("inbound", retry.clone(), None),
+        routed("overflow", retry, None),
+    ];
+    let agents = vec![agent("a", &[], 1), agent("b", &[("billing", 9)], 1)];
+    let timing = Timing {
+        delivery_timeout: secs(1_000),
+        ..timing()
+    };
+    let mut w = World::new(config(views, agents, timing));
+    let id = w.submit_with("overflow", 1, "email", json!({}));
+    w.advance_to(60);
+    w.advance_to(120);
+    let placed = w.get(id).clone();
+    assert_eq!(placed.state, State::Queued);
+    assert_eq!(placed.queue.as_deref(), Some("overflow"));
+    assert_eq!(placed.placed_in_queue_at, Some(at(120)));
+    assert_eq!(
+        w.explain(id).first().map(|d| d.step),
+        Some(1),
+        "it waits in the overflow's view, at the first step again"
+    );
+    // A free agent its first step admits gets it.
+    w.ready("a");
+    assert_eq!(w.offered_to(id), None, "the first step wants billing");
+    w.ready("b");
+    assert_eq!(w.offered_to(id).as_deref(), Some("b"));
+    // Ran out again during the offer: placed there afresh when it ends.
+    w.advance_to(180);
+    w.advance_to(240);
+    w.set_ready("b", false);
+    w.reject(id);
+    assert_eq!(w.get(id).placed_in_queue_at, Some(at(240)));
+    assert_eq!(w.offered_to(id), None, "the first step wants billing");
+    w.advance_to(300);
+    assert_eq!(
+        w.offered_to(id).as_deref(),
+        Some("a"),
+        "the second step is open to all"
+    );
+}
 
 #[test]
-fn explain_names_each_agent_passed_over_with_its_reason() {
-    let views = vec![routed(
-        "inbound",
+fn a_waiting_interaction_whose_properties_change_is_looked_at_again() {
+    let views = inbound_by(vec![step(
+        "agent.skills.billing >= properties.level",
+        Select::LongestIdle,
+        1_000,
+    )]);
+    let agents = vec![agent("junior", &[("billing", 2)], 1)];
+    let mut w = World::new(config(views, agents, timing()));
+    w.ready("junior");
+    let id = w.submit_with("inbound", 1, "chat", json!({ "level": 3 }));
+    assert_eq!(w.offered_to(id), None, "junior is below level 3");
+    // The level asked drops to what junior has: its step now admits junior,
+    // who is free.
+    w.apply(Command::ChangeProperties {
+        id,
+        patch: props(json!({ "level": 2 })),
+    })
+    .unwrap();
+    assert_eq!(w.offered_to(id).as_deref(), Some("junior"));
+}
+
+#[test]
+fn an_offer_pending_across_a_new_routing_configuration_ends_in_the_new_views() {
+    let before = config(
+        vec![
+            routed("inbound", any_agent(Select::LongestIdle, 1_000), None),
+            routed("overflow", any_agent(Select::LongestIdle, 1_000), None),
+        ],
+        vec![agent("a", &[], 1), agent("b", &[("billing", 9)], 1)],
+        timing(),
+    );
+    let mut after = before.clone();
+    after.views = vec![routed(
+        "overflow",
         strategy(
-            vec![
-                step("agent.skills.billing >= 5", Select::LongestIdle, 1_000),
-                step("agent.skills.billing >= 1", Select::LongestIdle, 1_000),
-            ],
+            vec![step(
+                "agent.skills.billing >= 5",
+                Select::LongestIdle,
+                1_000,
+            )],
             Exhausted::Stop("no agent".into()),
         ),
         None,
     )];
+    let mut w = World::new(before);
+    w.ready("a");
+    let id = w.submit_with("overflow", 1, "email", json!({}));
+    assert_eq!(w.offered_to(id).as_deref(), Some("a"));
+    // The views change while the offer is pending: the overflow's only
+    // view is now the first, and wants billing.
+    w.advance_to(10);
+    w.engine
+        .set_served(served(&after), Arc::new(after.clone()), [], w.now);
+    w.settle();
+    assert_eq!(w.offered_to(id).as_deref(), Some("a"), "the offer stands");
+    // Turned down: it waits in the new view, at its first step.
+    w.set_ready("a", false);
+    w.reject(id);
+    assert_eq!(w.state(id), State::Queued);
+    let waits: Vec<(String, usize)> = w
+        .engine
+        .router()
+        .why_waiting(w.get(id), w.now)
+        .iter()
+        .map(|d| (d.view.clone(), d.step))
+        .collect();
+    assert_eq!(waits, vec![("all".to_owned(), 1)]);
+    w.ready("a");
+    assert_eq!(w.offered_to(id), None, "a has no billing");
+    w.ready("b");
+    assert_eq!(w.offered_to(id).as_deref(), Some("b"));
+}
+
+// ---- Explain, dry run, timers, recovery ----
+
+#[test]
+fn explain_names_each_agent_passed_over_with_its_reason() {
+    let views = inbound_by(vec![
+        step("agent.skills.billing >= 5", Select::LongestIdle, 1_000),
+        step("agent.skills.billing >= 1", Select::LongestIdle, 1_000),
+    ]);
     let skilled = [("billing", 9)];
     let agents = vec![
         agent("away", &skilled, 1),
@@ -1362,13 +1467,11 @@ fn explain_names_each_agent_passed_over_with_its_reason() {
 
 #[test]
 fn explain_keeps_the_offers_made_with_who_was_not_selected_and_who_turned_it_down() {
-    let views = vec![routed(
-        "inbound",
-        any_agent(Select::LongestIdle, 10_000),
-        None,
-    )];
-    let agents = vec![agent("p", &[], 1), agent("q", &[], 1), agent("r", &[], 1)];
-    let mut w = World::new(config(views, agents, timing()));
+    let mut w = one_view(vec![
+        agent("p", &[], 1),
+        agent("q", &[], 1),
+        agent("r", &[], 1),
+    ]);
     for (t, name) in ["p", "q", "r"].into_iter().enumerate() {
         w.ready(name);
         w.advance_to(t as i64 + 1);
@@ -1388,13 +1491,7 @@ fn explain_keeps_the_offers_made_with_who_was_not_selected_and_who_turned_it_dow
 
 #[test]
 fn a_dry_run_changes_nothing() {
-    let views = vec![routed(
-        "inbound",
-        any_agent(Select::LongestIdle, 10_000),
-        None,
-    )];
-    let agents = vec![agent("a", &[], 1), agent("b", &[], 1)];
-    let mut w = World::new(config(views, agents, timing()));
+    let mut w = one_view(vec![agent("a", &[], 1), agent("b", &[], 1)]);
     w.ready("a");
     w.advance_to(1);
     w.ready("b");
@@ -1501,13 +1598,11 @@ fn poll_timeout_names_the_earliest_timer_and_nothing_happens_before_it() {
 
 #[test]
 fn restore_after_a_crash_requeues_offers_keeps_what_agents_handle_and_waits_for_desktops() {
-    let views = vec![routed(
-        "inbound",
-        any_agent(Select::LongestIdle, 10_000),
-        None,
-    )];
-    let agents = vec![agent("a", &[], 1), agent("b", &[], 1), agent("c", &[], 1)];
-    let mut w = World::new(config(views, agents, timing()));
+    let mut w = one_view(vec![
+        agent("a", &[], 1),
+        agent("b", &[], 1),
+        agent("c", &[], 1),
+    ]);
     w.ready("a");
     let offered = w.submit(1);
     assert_eq!(w.offered_to(offered).as_deref(), Some("a"));
@@ -1601,4 +1696,27 @@ fn restore_after_a_crash_requeues_offers_keeps_what_agents_handle_and_waits_for_
     );
     w.stop(handled);
     assert_eq!(w.offered_to(queued).as_deref(), Some("b"));
+}
+
+// ---- Why, after the fact ----
+
+#[test]
+fn why_a_stopped_interaction_went_to_its_agent_is_told_while_it_is_kept() {
+    let views = vec![routed("inbound", any_agent(Select::LongestIdle, 60), None)];
+    let mut w = World::new(config(views, vec![agent("a", &[], 1)], timing()));
+    w.ready("a");
+    w.advance_to(1);
+    let id = w.submit(1);
+    assert_eq!(w.accept(id), "a");
+    w.stop(id);
+    let why = w.explain(id);
+    assert_eq!(why.len(), 1, "{why:?}");
+    assert_eq!(why[0].chosen.as_deref(), Some("a"), "{why:?}");
+    assert_eq!(why[0].step, 1, "{why:?}");
+
+    // Once the engine lets the stopped interaction go, its decisions go
+    // with it.
+    w.advance_to(1 + KEEP_STOPPED.num_seconds() + 1);
+    assert!(w.engine.get(id).is_none());
+    assert!(w.engine.router.explain(&w.rows[&id], w.now).is_empty());
 }

@@ -40,9 +40,20 @@ fn submit(process: &str, queue: &str, priority: i32, external_id: Option<&str>) 
         kind: "inbound".into(),
         subtype: None,
         priority,
-        properties: json!({"segment": "gold"}).as_object().cloned().unwrap(),
+        properties: object(json!({"segment": "gold"})),
         agent: None,
     })
+}
+
+fn object(value: serde_json::Value) -> Properties {
+    value.as_object().cloned().unwrap()
+}
+
+fn stop(id: Uuid, reason: &str) -> Command {
+    Command::Stop {
+        id,
+        reason: reason.into(),
+    }
 }
 
 fn setup() -> (Engine, Ids) {
@@ -56,6 +67,16 @@ fn apply(
     t: i64,
 ) -> Result<Applied, EngineError> {
     engine.apply(command, at(t), || ids.next())
+}
+
+/// Applies `command`, which must be taken: the interaction after it.
+fn applied(engine: &mut Engine, ids: &mut Ids, command: Command, t: i64) -> Interaction {
+    apply(engine, ids, command, t).unwrap().interaction
+}
+
+/// A gateway's submit to `queue` of sales-email at `t`, taken.
+fn queued(engine: &mut Engine, ids: &mut Ids, queue: &str, priority: i32, t: i64) -> Interaction {
+    applied(engine, ids, submit("sales-email", queue, priority, None), t)
 }
 
 #[test]
@@ -126,16 +147,7 @@ fn idempotent_submit_returns_the_original() {
     assert_eq!(engine.live_count(), 1);
     // Still the original after it was stopped, while it is remembered.
     let id = first.interaction.id;
-    apply(
-        &mut engine,
-        &mut ids,
-        Command::Stop {
-            id,
-            reason: "done".into(),
-        },
-        2,
-    )
-    .unwrap();
+    apply(&mut engine, &mut ids, stop(id, "done"), 2).unwrap();
     let late = apply(
         &mut engine,
         &mut ids,
@@ -206,19 +218,8 @@ fn refusals_change_nothing() {
 #[test]
 fn change_properties_merges_and_deletes() {
     let (mut engine, mut ids) = setup();
-    let id = apply(
-        &mut engine,
-        &mut ids,
-        submit("sales-email", "inbound", 0, None),
-        0,
-    )
-    .unwrap()
-    .interaction
-    .id;
-    let patch = json!({"segment": null, "lang": "fr"})
-        .as_object()
-        .cloned()
-        .unwrap();
+    let id = queued(&mut engine, &mut ids, "inbound", 0, 0).id;
+    let patch = object(json!({"segment": null, "lang": "fr"}));
     let applied = apply(
         &mut engine,
         &mut ids,
@@ -238,24 +239,8 @@ fn change_properties_merges_and_deletes() {
 #[test]
 fn place_in_queue_keeps_original_age_and_order() {
     let (mut engine, mut ids) = setup();
-    let old = apply(
-        &mut engine,
-        &mut ids,
-        submit("sales-email", "inbound", 0, None),
-        0,
-    )
-    .unwrap()
-    .interaction
-    .id;
-    let young = apply(
-        &mut engine,
-        &mut ids,
-        submit("sales-email", "overflow", 0, None),
-        100,
-    )
-    .unwrap()
-    .interaction
-    .id;
+    let old = queued(&mut engine, &mut ids, "inbound", 0, 0).id;
+    let young = queued(&mut engine, &mut ids, "overflow", 0, 100).id;
     let moved = apply(
         &mut engine,
         &mut ids,
@@ -291,15 +276,7 @@ fn place_in_queue_keeps_original_age_and_order() {
 #[test]
 fn place_in_queue_across_processes_within_scope_only() {
     let (mut engine, mut ids) = setup();
-    let id = apply(
-        &mut engine,
-        &mut ids,
-        submit("sales-email", "inbound", 0, None),
-        0,
-    )
-    .unwrap()
-    .interaction
-    .id;
+    let id = queued(&mut engine, &mut ids, "inbound", 0, 0).id;
     let err = apply(
         &mut engine,
         &mut ids,
@@ -333,25 +310,8 @@ fn place_in_queue_across_processes_within_scope_only() {
 #[test]
 fn stopped_refuses_everything_with_its_state() {
     let (mut engine, mut ids) = setup();
-    let id = apply(
-        &mut engine,
-        &mut ids,
-        submit("sales-email", "inbound", 0, None),
-        0,
-    )
-    .unwrap()
-    .interaction
-    .id;
-    let stopped = apply(
-        &mut engine,
-        &mut ids,
-        Command::Stop {
-            id,
-            reason: "answered".into(),
-        },
-        5,
-    )
-    .unwrap();
+    let id = queued(&mut engine, &mut ids, "inbound", 0, 0).id;
+    let stopped = apply(&mut engine, &mut ids, stop(id, "answered"), 5).unwrap();
     assert_eq!(stopped.interaction.stop_reason.as_deref(), Some("answered"));
     assert_eq!(
         engine
@@ -361,10 +321,7 @@ fn stopped_refuses_everything_with_its_state() {
         0
     );
     for command in [
-        Command::Stop {
-            id,
-            reason: "again".into(),
-        },
+        stop(id, "again"),
         Command::ChangeProperties {
             id,
             patch: Properties::new(),
@@ -388,36 +345,17 @@ fn stopped_refuses_everything_with_its_state() {
 #[test]
 fn stopped_interactions_are_forgotten_after_a_while() {
     let (mut engine, mut ids) = setup();
-    let id = apply(
+    let id = applied(
         &mut engine,
         &mut ids,
         submit("sales-email", "inbound", 0, Some("x")),
         0,
     )
-    .unwrap()
-    .interaction
     .id;
-    apply(
-        &mut engine,
-        &mut ids,
-        Command::Stop {
-            id,
-            reason: "r".into(),
-        },
-        1,
-    )
-    .unwrap();
+    apply(&mut engine, &mut ids, stop(id, "r"), 1).unwrap();
     let later = 1 + KEEP_STOPPED.num_seconds() + 1;
     assert_eq!(
-        apply(
-            &mut engine,
-            &mut ids,
-            Command::Stop {
-                id,
-                reason: "r".into()
-            },
-            later
-        ),
+        apply(&mut engine, &mut ids, stop(id, "r"), later),
         Err(EngineError::NotLive(id))
     );
     assert!(engine.get(id).is_none());
@@ -426,14 +364,7 @@ fn stopped_interactions_are_forgotten_after_a_while() {
 #[test]
 fn restore_requeues_pending_offers() {
     let (mut engine, mut ids) = setup();
-    let id = apply(
-        &mut engine,
-        &mut ids,
-        submit("sales-email", "inbound", 0, None),
-        0,
-    )
-    .unwrap()
-    .interaction;
+    let id = queued(&mut engine, &mut ids, "inbound", 0, 0);
     let mut offered = id.clone();
     offered.state = State::Offered;
     offered.agent = Some("anna".into());
@@ -453,33 +384,9 @@ fn restore_requeues_pending_offers() {
 #[test]
 fn snapshot_orders_by_priority_then_age_and_limits() {
     let (mut engine, mut ids) = setup();
-    let low = apply(
-        &mut engine,
-        &mut ids,
-        submit("sales-email", "inbound", 1, None),
-        0,
-    )
-    .unwrap()
-    .interaction
-    .id;
-    let high_late = apply(
-        &mut engine,
-        &mut ids,
-        submit("sales-email", "inbound", 9, None),
-        10,
-    )
-    .unwrap()
-    .interaction
-    .id;
-    let high_early = apply(
-        &mut engine,
-        &mut ids,
-        submit("sales-email", "inbound", 9, None),
-        5,
-    )
-    .unwrap()
-    .interaction
-    .id;
+    let low = queued(&mut engine, &mut ids, "inbound", 1, 0).id;
+    let high_late = queued(&mut engine, &mut ids, "inbound", 9, 10).id;
+    let high_early = queued(&mut engine, &mut ids, "inbound", 9, 5).id;
     let snap = engine
         .queue_snapshot("sales-email", "inbound", 2, at(20))
         .unwrap();
@@ -492,14 +399,12 @@ fn snapshot_orders_by_priority_then_age_and_limits() {
 #[test]
 fn scope_changes_apply_live_and_come_back_where_they_were() {
     let (mut engine, mut ids) = setup();
-    let chat = apply(
+    let chat = applied(
         &mut engine,
         &mut ids,
         submit("sales-chat", "inbound", 0, Some("c-1")),
         0,
-    )
-    .unwrap()
-    .interaction;
+    );
     apply(
         &mut engine,
         &mut ids,
@@ -513,15 +418,7 @@ fn scope_changes_apply_live_and_come_back_where_they_were() {
     assert_eq!((left, joined), (vec!["sales-chat".to_owned()], vec![]));
     assert_eq!(engine.live_count(), 1);
     assert_eq!(
-        apply(
-            &mut engine,
-            &mut ids,
-            Command::Stop {
-                id: chat.id,
-                reason: "x".into()
-            },
-            2
-        ),
+        apply(&mut engine, &mut ids, stop(chat.id, "x"), 2),
         Err(EngineError::NotLive(chat.id))
     );
     assert_eq!(
@@ -553,18 +450,10 @@ fn scope_changes_apply_live_and_come_back_where_they_were() {
 #[test]
 fn properties_cannot_grow_past_the_bound_by_patches() {
     let (mut engine, mut ids) = setup();
-    let id = apply(
-        &mut engine,
-        &mut ids,
-        submit("sales-email", "inbound", 0, None),
-        0,
-    )
-    .unwrap()
-    .interaction
-    .id;
+    let id = queued(&mut engine, &mut ids, "inbound", 0, 0).id;
     let chunk = "x".repeat(MAX_PROPERTIES_BYTES / 3);
     for key in ["a", "b"] {
-        let patch = json!({ key: chunk }).as_object().cloned().unwrap();
+        let patch = object(json!({ key: chunk }));
         apply(
             &mut engine,
             &mut ids,
@@ -573,10 +462,7 @@ fn properties_cannot_grow_past_the_bound_by_patches() {
         )
         .unwrap();
     }
-    let patch = json!({ "c": chunk, "d": chunk })
-        .as_object()
-        .cloned()
-        .unwrap();
+    let patch = object(json!({ "c": chunk, "d": chunk }));
     match apply(
         &mut engine,
         &mut ids,
@@ -596,14 +482,12 @@ fn properties_cannot_grow_past_the_bound_by_patches() {
 #[test]
 fn resync_takes_the_store_s_word() {
     let (mut engine, mut ids) = setup();
-    let phantom = apply(
+    let phantom = applied(
         &mut engine,
         &mut ids,
         submit("sales-email", "inbound", 0, Some("p")),
         0,
-    )
-    .unwrap()
-    .interaction;
+    );
     engine.resync(phantom.id, None, at(1));
     assert!(engine.get(phantom.id).is_none());
     assert_eq!(
@@ -624,7 +508,7 @@ fn resync_takes_the_store_s_word() {
 
     let id = again.interaction.id;
     let stored = again.interaction.clone();
-    let patch = json!({"k": 1}).as_object().cloned().unwrap();
+    let patch = object(json!({"k": 1}));
     apply(
         &mut engine,
         &mut ids,
@@ -639,15 +523,7 @@ fn resync_takes_the_store_s_word() {
 #[test]
 fn an_agent_acts_only_on_its_own() {
     let (mut engine, mut ids) = setup();
-    let queued = apply(
-        &mut engine,
-        &mut ids,
-        submit("sales-email", "inbound", 0, None),
-        0,
-    )
-    .unwrap()
-    .interaction
-    .id;
+    let queued = queued(&mut engine, &mut ids, "inbound", 0, 0).id;
     let mut mine = submit("sales-email", "inbound", 0, None);
     if let Command::Submit(s) = &mut mine {
         s.agent = Some("anna".into());
@@ -656,10 +532,7 @@ fn an_agent_acts_only_on_its_own() {
         .unwrap()
         .interaction
         .id;
-    let stop = |id| Command::Stop {
-        id,
-        reason: "done".into(),
-    };
+    let stop = |id| stop(id, "done");
     assert_eq!(
         engine.apply_as_agent("anna", stop(queued), at(2), || ids.next()),
         Err(EngineError::NotYours(queued))
@@ -723,17 +596,9 @@ mod routed {
         engine.login("anna", &["email".into()], at(0)).unwrap();
         engine.set_ready("anna", None, true, None, at(0)).unwrap();
         engine.set_connected("anna", true, at(0));
-        let id = apply(
-            &mut engine,
-            &mut ids,
-            submit("sales-email", "inbound", 0, None),
-            1,
-        )
-        .unwrap()
-        .interaction
-        .id;
+        let id = queued(&mut engine, &mut ids, "inbound", 0, 1).id;
         assert_eq!(engine.get(id).unwrap().state, State::Offered);
-        let patch = json!({"lang": "fr"}).as_object().cloned().unwrap();
+        let patch = object(json!({"lang": "fr"}));
         apply(
             &mut engine,
             &mut ids,

@@ -21,6 +21,7 @@ mod notify;
 
 pub use notify::{StreamItem, Subscription};
 
+use crate::backoff::Backoff;
 use crate::engine::routing::Decision;
 use crate::engine::{
     AgentView, Applied, Changes, Command, Engine, EngineError, Interaction, QueueSnapshot, Submit,
@@ -554,12 +555,17 @@ impl<S: Store> Live<S> {
     /// be told to the notifier, which tells them once it is committed.
     /// Returns what resolves once it is committed.
     async fn send(&mut self, about: (Uuid, bool)) -> Committed {
+        let changes = self.engine.take_changes();
+        self.write(changes, about).await
+    }
+
+    async fn write(&mut self, changes: Changes, about: (Uuid, bool)) -> Committed {
         let Changes {
             rows,
             events,
             agents,
             notices,
-        } = self.engine.take_changes();
+        } = changes;
         let committed = self.writer.send(rows, events, agents, about).await;
         if notices.is_empty() {
             committed
@@ -570,8 +576,14 @@ impl<S: Store> Live<S> {
 
     /// Writes what a timer or a change of scope brought about; nobody waits
     /// for it but the agents it tells.
+    /// A timer tick or a connect that changed nothing goes no further than
+    /// here: there is nothing to write and nobody to tell.
     async fn flush(&mut self, about: Uuid) {
-        drop(self.send((about, false)).await);
+        let changes = self.engine.take_changes();
+        if changes.is_empty() {
+            return;
+        }
+        drop(self.write(changes, (about, false)).await);
     }
 
     /// Makes the engine hold what the database holds of a change the writer
@@ -695,15 +707,15 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, StoreError>>,
 {
-    let mut delay = Duration::from_millis(50);
+    let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
     loop {
         match read().await {
             Ok(value) => return value,
             Err(e) => {
-                warn!(error = %error_chain(&e), retry_in_ms = delay.as_millis() as u64,
+                let wait = backoff.next_wait();
+                warn!(error = %error_chain(&e), retry_in_ms = wait.as_millis() as u64,
                     "cannot {what}; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
+                tokio::time::sleep(wait).await;
             }
         }
     }

@@ -5,6 +5,7 @@ use super::{
     Batch, Claim, Fence, JournalEntry, LeaseHolder, LeaseOutcome, Outcome, Purged, Resolved, Store,
     StoreError,
 };
+use crate::backoff::Backoff;
 use crate::engine::{AgentRecord, Event, EventData, EventKind, Interaction, State};
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
@@ -157,11 +158,12 @@ impl PgStore {
         let mut migrator = sqlx::migrate!();
         migrator.set_locking(false);
         let mut attempt = 1;
+        let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
         loop {
             match migrator.run(&self.pool).await {
                 Err(_) if attempt < ATTEMPTS => {
                     attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    tokio::time::sleep(backoff.next_wait()).await;
                 }
                 done => return done,
             }

@@ -14,6 +14,7 @@
 //! is taken, and writes nothing.
 
 use super::{Batch, Claim, Fence, JournalEntry, Outcome, Publisher, Resolved, Store, StoreError};
+use crate::backoff::Backoff;
 use crate::engine::{AgentRecord, Event, Interaction};
 use crate::telemetry::error_chain;
 use std::collections::{HashMap, HashSet};
@@ -496,7 +497,7 @@ impl<S: Store> Writer<S> {
             });
         }
         let batch_id = Uuid::now_v7();
-        let mut delay = Duration::from_millis(20);
+        let mut delay = Backoff::new(Duration::from_millis(20), Duration::from_secs(2));
         // Whether an earlier attempt may have committed: from then on, only
         // the database's answer (or fencing) ends the loop.
         let mut unknown = false;
@@ -574,12 +575,12 @@ impl<S: Store> Writer<S> {
         }
     }
 
-    async fn backoff(&self, error: &StoreError, delay: &mut Duration) {
+    async fn backoff(&self, error: &StoreError, delay: &mut Backoff) {
         self.stats.retries.fetch_add(1, Ordering::Relaxed);
-        warn!(error = %error_chain(error), retry_in_ms = delay.as_millis() as u64,
+        let wait = delay.next_wait();
+        warn!(error = %error_chain(error), retry_in_ms = wait.as_millis() as u64,
             "commit failed; retrying");
-        tokio::time::sleep(*delay).await;
-        *delay = (*delay * 2).min(Duration::from_secs(2));
+        tokio::time::sleep(wait).await;
     }
 }
 

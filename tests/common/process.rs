@@ -323,3 +323,51 @@ pub async fn run(args: &[&str], env: &[(&str, &str)], dir: Option<&Path>, stdin:
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
+
+/// The example tenant started exactly as its systemd units start it —
+/// `ixs config-server --config config/config-server.toml` and `ixs serve
+/// --config config/{sales,support}.toml`, from the repository's folder —
+/// with only the addresses (port 0) and the databases (fresh ones)
+/// overridden through the environment, as an operator would.
+pub struct ExampleTenant {
+    pub config: ServeProcess,
+    pub sales: ServeProcess,
+    pub support: ServeProcess,
+    /// Dropped with the tenant.
+    pub databases: (TestDb, TestDb),
+}
+
+impl ExampleTenant {
+    pub async fn launch() -> ExampleTenant {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let any_port = ("IXS__LISTEN__HTTP", "127.0.0.1:0");
+        let config = ServeProcess::launch(
+            &["config-server", "--config", "config/config-server.toml"],
+            &[any_port],
+            Some(root),
+        );
+        let config_url = format!("http://{}", config.addr);
+        let (sales_db, support_db) = (TestDb::create().await, TestDb::create().await);
+        let start = |file: &str, db: &TestDb| {
+            ServeProcess::launch(
+                &["serve", "--config", file],
+                &[
+                    any_port,
+                    ("IXS__DATABASE__URL", db.url()),
+                    ("IXS__CONFIG_SERVER__URL", &config_url),
+                ],
+                Some(root),
+            )
+        };
+        let mut sales = start("config/sales.toml", &sales_db);
+        let mut support = start("config/support.toml", &support_db);
+        sales.wait_ready(Duration::from_secs(30)).await;
+        support.wait_ready(Duration::from_secs(30)).await;
+        ExampleTenant {
+            config,
+            sales,
+            support,
+            databases: (sales_db, support_db),
+        }
+    }
+}

@@ -171,7 +171,9 @@ impl Router {
 
     /// Serves a new configuration. Agents keep their state (those no longer
     /// agents here are logged out); waiting interactions enter the new
-    /// views at their first step.
+    /// views at their first step. One offered keeps its offer, and enters
+    /// them afresh if the offer ends: the views and steps it had reached
+    /// are the old configuration's.
     pub fn reconfigure(&mut self, config: RoutingConfig, live: &Live, now: DateTime<Utc>) {
         let waiting: Vec<Uuid> = self
             .routed
@@ -179,10 +181,14 @@ impl Router {
             .filter(|(_, r)| !r.offered)
             .map(|(id, _)| *id)
             .collect();
-        for id in &waiting {
+        let routed: Vec<Uuid> = self.routed.keys().copied().collect();
+        for id in &routed {
             self.leave_views(*id);
             self.routed.remove(id);
+            self.rejected.remove(id);
         }
+        self.dirty_interactions.clear();
+        self.step_timers = timers::StepTimers::default();
         self.by_queue.clear();
         for (n, view) in config.views.iter().enumerate() {
             if view.strategy().is_some() {
@@ -240,8 +246,18 @@ impl Router {
     // ---- Interactions ----
 
     /// `interaction` is queued in its queue: it enters the queue's routed
-    /// views whose condition it meets, at their first step.
+    /// views whose condition it meets, at their first step. Queued again
+    /// without leaving first, it starts afresh: what the router kept of it
+    /// (its places in the views' indexes, its step timers, who turned it
+    /// down) goes; an offer of it still pending stays.
     pub fn queued(&mut self, interaction: &Interaction, now: DateTime<Utc>) {
+        let id = interaction.id;
+        if self.routed.contains_key(&id) {
+            self.leave_views(id);
+            self.routed.remove(&id);
+            self.rejected.remove(&id);
+            self.dirty_interactions.remove(&id);
+        }
         let Some(queue) = &interaction.queue else {
             return;
         };
@@ -269,25 +285,32 @@ impl Router {
         if in_views.is_empty() {
             return;
         }
-        let id = interaction.id;
+        // Not offered again while an offer of it is pending: it takes its
+        // places in the indexes when that offer ends.
+        let offered = self.offers.contains_key(&id);
         self.routed.insert(
             id,
             Routed {
                 media: interaction.media_type.clone(),
                 in_views: Vec::new(),
+                offered,
                 ..Routed::default()
             },
         );
         for in_view in in_views {
             let placed = self.enter_step(interaction, in_view, 0, now);
             if let Some(placed) = placed {
-                self.index(id, &placed);
+                if !offered {
+                    self.index(id, &placed);
+                }
                 if let Some(routed) = self.routed.get_mut(&id) {
                     routed.in_views.push(placed);
                 }
             }
         }
-        self.dirty_interactions.insert(id);
+        if !offered {
+            self.dirty_interactions.insert(id);
+        }
     }
 
     /// `id` leaves routing (accepted, stopped, moved, parked, pulled). A
@@ -304,6 +327,17 @@ impl Router {
         }
         self.refresh_free(&offer.agent, now);
         Some(offer.agent)
+    }
+
+    /// The properties of `interaction`, waiting where it was, changed: a
+    /// step's target that reads them may now admit an agent who is free,
+    /// so it is looked at again. (Which views hold it, and the agent a
+    /// reserved step waits for, were settled when it entered them.)
+    pub fn changed(&mut self, interaction: &Interaction) {
+        let id = interaction.id;
+        if self.routed.get(&id).is_some_and(|r| !r.offered) {
+            self.dirty_interactions.insert(id);
+        }
     }
 
     /// Forgets the decisions kept about `id`.

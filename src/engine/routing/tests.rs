@@ -520,6 +520,59 @@ fn priority_aging_lifts_an_old_low_priority_interaction_above_new_urgent_ones() 
     assert_eq!(sim.offered_to(old), None);
 }
 
+#[test]
+fn an_interaction_queued_again_without_leaving_first_starts_afresh() {
+    let mut sim = Sim::with_steps(
+        vec![
+            step("agent.skills.billing >= 5", Select::LongestIdle, 60),
+            step("true", Select::LongestIdle, 600),
+        ],
+        vec![agent("novice", &[], 1)],
+    );
+    let urgent = sim.submit(9);
+    let other = sim.submit(1);
+    // Both widen to the second step, open to all.
+    sim.advance(60);
+    // Placed back in its queue while the router still routes it (the
+    // engine did not say it left): it waits from the first step again,
+    // which wants billing, and nowhere else.
+    sim.advance(10);
+    let again = sim.live[&urgent].clone();
+    sim.router.queued(&again, sim.now);
+    sim.drain();
+    let waits: Vec<usize> = sim
+        .router
+        .why_waiting(&again, sim.now)
+        .iter()
+        .map(|d| d.step)
+        .collect();
+    assert_eq!(waits, vec![1]);
+    // A freed agent the second step admits takes the other one: no entry
+    // left behind at that step ranks the urgent one before it.
+    sim.ready("novice");
+    assert_eq!(sim.offered_to(other).as_deref(), Some("novice"));
+    assert_eq!(sim.offered_to(urgent), None);
+    sim.check_invariants();
+    sim.accept(other);
+    // Its steps run from the new start (the second from 130 to 730); the
+    // timer of the second step it had reached before (due at 660) is gone.
+    sim.advance(60);
+    let expired = sim.advance(560);
+    assert!(
+        !expired
+            .iter()
+            .any(|e| matches!(e, Expired::Exhausted { id, .. } if *id == urgent)),
+        "ran out by a timer of its first start: {expired:?}"
+    );
+    let expired = sim.advance(40);
+    assert!(
+        expired
+            .iter()
+            .any(|e| matches!(e, Expired::Exhausted { id, .. } if *id == urgent)),
+        "runs out at the end of its second step: {expired:?}"
+    );
+}
+
 fn customer(id: &str) -> Properties {
     json!({ "customer_id": id }).as_object().cloned().unwrap()
 }
