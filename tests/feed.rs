@@ -455,7 +455,8 @@ async fn a_reader_that_keeps_disconnecting_reassembles_the_journal_in_commit_ord
     assert!(connections > 20, "{connections} connections");
     // The same in one batch export.
     let exporting = std::time::Instant::now();
-    let export = entries(&rita_again(&sales).await.export("?follow=false", None).await);
+    let rita = Session::on(&sales, "rita").await;
+    let export = entries(&rita.export("?follow=false", None).await);
     assert_same(&as_rows(&export), &journal);
     eprintln!(
         "exported {} entries in {:?}",
@@ -468,10 +469,6 @@ async fn a_reader_that_keeps_disconnecting_reassembles_the_journal_in_commit_ord
         got.len(),
         started.elapsed()
     );
-}
-
-async fn rita_again(sales: &TestInstance) -> Session {
-    Session::on(sales, "rita").await
 }
 
 // ---- 2. A stalled reader ----
