@@ -42,6 +42,8 @@ pub enum Action {
     DryRun,
     /// See every agent's state.
     SeeAgents,
+    /// Read the journal: the event feed.
+    ReadEvents,
 }
 
 /// How far an allowance reaches.
@@ -78,7 +80,9 @@ pub fn allowance(role: Role, action: Action) -> Option<Reach> {
             Read | ChangeProperties | PlaceInQueue | Stop | SeeQueues | PlaceInWorkbin
             | SeeWorkbins | Pull | Explain | DryRun | SeeAgents,
         ) => Some(Reach::Any),
-        (Role::Reporter, Read | SeeQueues | SeeWorkbins | Explain | SeeAgents) => Some(Reach::Any),
+        (Role::Reporter, Read | SeeQueues | SeeWorkbins | Explain | SeeAgents | ReadEvents) => {
+            Some(Reach::Any)
+        }
         _ => None,
     }
 }
@@ -117,7 +121,7 @@ mod tests {
     use super::*;
     use Action::*;
 
-    const ACTIONS: [Action; 14] = [
+    const ACTIONS: [Action; 15] = [
         Read,
         Submit,
         ChangeProperties,
@@ -132,6 +136,7 @@ mod tests {
         Explain,
         DryRun,
         SeeAgents,
+        ReadEvents,
     ];
 
     fn reach_of(roles: &[Role], action: Action) -> Option<Reach> {
@@ -170,6 +175,14 @@ mod tests {
         assert_eq!(reach_of(&[Role::Reporter], Pull), None);
         assert_eq!(reach_of(&[Role::Reporter], DryRun), None);
         assert_eq!(reach_of(&[Role::Reporter], SeeAgents), Some(Reach::Any));
+    }
+
+    #[test]
+    fn only_reporters_read_the_event_feed() {
+        assert_eq!(reach_of(&[Role::Reporter], ReadEvents), Some(Reach::Any));
+        for role in [Role::Gateway, Role::Agent, Role::Router] {
+            assert_eq!(reach_of(&[role], ReadEvents), None, "{role:?}");
+        }
     }
 
     #[test]

@@ -56,6 +56,16 @@ pub enum ApiError {
     /// [`RETRY_AFTER_SECS`].
     #[error("too many log-ins are being checked at once; try again shortly")]
     Busy,
+    /// The event feed was asked for entries retention deleted.
+    #[error(
+        "the events after position {after} are purged up to position {purged_through}; \
+         resume after {purged_through} (the oldest kept is in 'oldest_position')"
+    )]
+    Purged {
+        after: i64,
+        purged_through: i64,
+        oldest: Option<i64>,
+    },
     /// Any other refusal: its status, code and message.
     #[error("{2}")]
     Coded(StatusCode, &'static str, String),
@@ -101,6 +111,7 @@ impl ApiError {
             ApiError::Unavailable(code, _) => (StatusCode::SERVICE_UNAVAILABLE, code),
             ApiError::NotStored => (StatusCode::INTERNAL_SERVER_ERROR, "not_stored"),
             ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            ApiError::Purged { .. } => (StatusCode::GONE, "purged"),
             ApiError::Coded(status, code, _) => (*status, code),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -114,6 +125,14 @@ impl IntoResponse for ApiError {
         match &self {
             ApiError::Illegal { state, .. } => body["state"] = json!(state),
             ApiError::InvalidField { field, .. } => body["field"] = json!(field),
+            ApiError::Purged {
+                purged_through,
+                oldest,
+                ..
+            } => {
+                body["oldest_position"] = json!(oldest);
+                body["resume_after"] = json!(purged_through);
+            }
             ApiError::Internal(cause) => {
                 error!(error = %format!("{cause:#}"), "request failed");
             }

@@ -5,6 +5,7 @@ mod access;
 mod agents;
 mod auth;
 mod error;
+mod events;
 mod extract;
 mod health;
 mod interactions;
@@ -18,7 +19,7 @@ pub use error::ApiError;
 pub use tokens::{InDatabase, Keeper, Restored, Sessions};
 
 use crate::live::{LiveHandle, ScopeState};
-use crate::store::{PgStore, WriterStats};
+use crate::store::{Feed, PgStore, WriterStats};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, patch, post};
@@ -48,6 +49,8 @@ pub struct Shared {
     pub live: watch::Receiver<Option<LiveHandle>>,
     pub limits: Limits,
     pub writer_stats: Arc<WriterStats>,
+    /// The journal's live tail, for the event feed.
+    pub feed: Arc<Feed>,
     /// This instance's sessions, kept in its database while it holds its
     /// lease; the scope watcher re-checks them at each revision. In file
     /// mode nothing changes while the instance runs, and nothing re-checks
@@ -114,6 +117,7 @@ pub fn router(state: AppState) -> Router {
         .route("/agents/{name}/not-ready", post(agents::not_ready))
         .route("/agents/{name}/logout", post(agents::logout))
         .route("/agents/{name}/events", get(agents::events))
+        .route("/events", get(events::feed))
         .route("/queues", get(queues::list))
         .route("/queues/{process}/{queue}", get(queues::snapshot))
         .route("/scope", get(health::scope))

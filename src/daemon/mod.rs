@@ -15,7 +15,7 @@ use crate::engine::{Engine, Served};
 use crate::live::{self, ScopeDesk, ScopeState};
 use crate::settings::{OnLeaseHeld, Settings};
 use crate::store::{
-    Fence, LeaseHolder, LeaseOutcome, PgStore, RetentionPolicy, Store, Writer, WriterStats,
+    Feed, Fence, LeaseHolder, LeaseOutcome, PgStore, RetentionPolicy, Store, Writer, WriterStats,
     run_retention,
 };
 use crate::telemetry::error_chain;
@@ -192,6 +192,7 @@ impl Daemon {
         let writer_stats = Arc::new(WriterStats::default());
         let desk = Arc::new(ScopeDesk::new(self.scope.clone()));
         let sessions = self.sessions.clone();
+        let feed = Feed::new(settings.reporting.feed_buffer);
         let shared = Arc::new(Shared {
             scope: desk.subscribe(),
             store: (*self.store).clone(),
@@ -205,6 +206,7 @@ impl Daemon {
                 snapshot_max: settings.routing.snapshot_max,
             },
             writer_stats: writer_stats.clone(),
+            feed: feed.clone(),
             sessions: sessions.clone(),
             verifier: self.verifier.clone(),
         });
@@ -239,7 +241,7 @@ impl Daemon {
         }
 
         let held = self
-            .hold(&cancel, &tracker, &live_tx, &desk, writer_stats)
+            .hold(&cancel, &tracker, &live_tx, &desk, writer_stats, &feed)
             .await;
         let result = match &held {
             Ok(Some(held)) => {
@@ -258,6 +260,8 @@ impl Daemon {
         // task and the writer flush, and a re-check of the sessions under
         // way keep what it decided; then give the lease up.
         let deadline = tokio::time::Instant::now() + settings.shutdown.grace_period;
+        // The event feed's streams never end by themselves.
+        feed.close();
         http_stop.cancel();
         crate::shutdown::join_http(&mut http, deadline).await;
         live_tx.send_replace(None);
@@ -298,6 +302,7 @@ impl Daemon {
         live_tx: &watch::Sender<Option<live::LiveHandle>>,
         desk: &Arc<ScopeDesk>,
         writer_stats: Arc<WriterStats>,
+        feed: &Arc<Feed>,
     ) -> Result<Option<Held>, RunError> {
         let settings = &self.settings;
         let Some(fence) = self.take_lease(cancel).await? else {
@@ -312,6 +317,7 @@ impl Daemon {
             settings.database.writer_batch_max,
             writer_stats,
         );
+        let writer = writer.with_feed(feed.publisher());
         let lost = CancellationToken::new();
         let writer = {
             let lost = lost.clone();

@@ -91,6 +91,12 @@ pub struct Event {
     /// The interaction it is about; `None` for an agent's own events.
     pub interaction_id: Option<Uuid>,
     pub process: Option<String>,
+    /// The interaction's queue and media type after the change; `None` for
+    /// an agent's own events (and the queue also while it is in none).
+    #[serde(default)]
+    pub queue: Option<String>,
+    #[serde(default)]
+    pub media_type: Option<String>,
     /// The agent involved, where one is.
     pub agent: Option<String>,
     pub at: DateTime<Utc>,
@@ -111,6 +117,8 @@ impl Event {
             kind,
             interaction_id: Some(interaction.id),
             process: Some(interaction.process.clone()),
+            queue: interaction.queue.clone(),
+            media_type: Some(interaction.media_type.clone()),
             agent: interaction.agent.clone(),
             at,
             data,
@@ -138,6 +146,8 @@ impl Event {
             kind,
             interaction_id: None,
             process: None,
+            queue: None,
+            media_type: None,
             agent: Some(agent.to_owned()),
             at,
             data,

@@ -158,6 +158,8 @@ pub struct Settings {
     #[serde(default)]
     pub retention: RetentionSettings,
     #[serde(default)]
+    pub reporting: ReportingSettings,
+    #[serde(default)]
     pub shutdown: ShutdownSettings,
     #[serde(default)]
     pub auth: AuthSettings,
@@ -547,6 +549,23 @@ impl Default for RetentionSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct ReportingSettings {
+    /// Journal entries the event feed's live tail holds for its readers; a
+    /// reader further behind is disconnected, told where to resume.
+    #[serde(default = "defaults::feed_buffer")]
+    pub feed_buffer: usize,
+}
+
+impl Default for ReportingSettings {
+    fn default() -> Self {
+        ReportingSettings {
+            feed_buffer: defaults::feed_buffer(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ShutdownSettings {
     /// How long in-flight requests and the writer get to finish on SIGTERM.
     #[serde(default = "defaults::grace_period", with = "humantime_serde")]
@@ -621,6 +640,9 @@ pub(crate) mod defaults {
     }
     pub fn retention_interval() -> Duration {
         Duration::from_secs(60)
+    }
+    pub fn feed_buffer() -> usize {
+        4096
     }
     pub fn grace_period() -> Duration {
         Duration::from_secs(10)
@@ -804,6 +826,11 @@ impl Settings {
             "must be more than 0",
         );
         found.check(
+            (16..=1_048_576).contains(&self.reporting.feed_buffer),
+            "reporting.feed_buffer",
+            "must be 16 to 1048576",
+        );
+        found.check(
             !self.auth.session_ttl.is_zero(),
             "auth.session_ttl",
             "must be more than 0",
@@ -926,6 +953,7 @@ pub fn for_instance(
         config_server,
         routing: RoutingSettings::default(),
         retention: RetentionSettings::default(),
+        reporting: ReportingSettings::default(),
         shutdown: ShutdownSettings::default(),
         auth: AuthSettings::default(),
     }

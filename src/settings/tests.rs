@@ -186,7 +186,7 @@ fn an_unknown_key_is_named_once_with_its_line() {
         problems(&format!("{MINIMAL}[tokenz]\nttl = \"1h\"\n"), &[]),
         [
             "instance.toml:10: tokenz: not a section; the sections are instance, listen, \
-          database, config_server, routing, retention, shutdown, auth"
+          database, config_server, routing, retention, reporting, shutdown, auth"
         ]
     );
 }
@@ -277,6 +277,11 @@ fn every_problem_is_reported_in_one_pass() {
             "instance.toml:11: shutdown.grace_period: must be more than 0",
             "instance.toml:13: retention.batch_size: must be 1 to 100000",
         ]
+    );
+    let text = format!("{MINIMAL}[reporting]\nfeed_buffer = 8\n");
+    assert_eq!(
+        problems(&text, &[]),
+        ["instance.toml:11: reporting.feed_buffer: must be 16 to 1048576"]
     );
 }
 

@@ -151,6 +151,7 @@ impl State {
                 }
             }
         }
+        let first = self.journal.len() as i64 + 1;
         self.journal.extend(
             events
                 .into_iter()
@@ -159,7 +160,7 @@ impl State {
         self.seq = seq;
         self.batch = Some(batch);
         self.outcomes.insert(seq, outcome.clone());
-        Claim::Committed(outcome)
+        Claim::Committed(outcome, (first..=self.journal.len() as i64).collect())
     }
 }
 
@@ -187,7 +188,7 @@ impl Store for FakeStore {
             return Err(broken());
         }
         let claim = state.apply(seq, batch_id, rows, events, &created);
-        if matches!(claim, Claim::Committed(_)) {
+        if matches!(claim, Claim::Committed(..)) {
             for agent in &batch.agents {
                 state.agents.insert(agent.name.clone(), (*agent).clone());
             }

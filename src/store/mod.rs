@@ -7,14 +7,16 @@
 //! without touching the engine. Persons' sessions are kept beside it, by
 //! methods of [`PgStore`] (`sessions`).
 
+mod feed;
 mod lease;
 mod pg;
 mod retention;
 mod sessions;
 mod writer;
 
+pub use feed::{Feed, FeedItem, Publisher};
 pub use lease::{Fence, LeaseHolder, LeaseOutcome};
-pub use pg::{FindFilter, PgStore};
+pub use pg::{FeedFilter, FeedPage, FindFilter, PgStore};
 pub use retention::{RetentionPolicy, run_retention};
 pub use sessions::StoredSession;
 pub use writer::{CommitError, Undo, WriteRequest, Writer, WriterHandle, WriterStats};
@@ -137,8 +139,10 @@ pub struct Outcome {
 /// The answer to a commit of the batch numbered `seq`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// The batch committed, as its number.
-    Committed(Outcome),
+    /// The batch committed, as its number, with the positions its journal
+    /// entries were given (ascending, in the order of the batch's events
+    /// that were written).
+    Committed(Outcome, Vec<i64>),
     /// Nothing was written: the number was already taken (by an earlier
     /// attempt of the same batch whose answer was lost, or the writer's
     /// count is behind).

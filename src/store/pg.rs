@@ -46,6 +46,13 @@ macro_rules! columns {
     };
 }
 
+/// The columns of `interaction_events`, in the order of `EventRow`.
+macro_rules! event_columns {
+    () => {
+        "id, interaction_id, kind, process, queue, media_type, agent, at, data"
+    };
+}
+
 #[derive(FromRow)]
 struct Row {
     id: Uuid,
@@ -235,6 +242,89 @@ impl PgStore {
         row.map(Interaction::try_from).transpose()
     }
 
+    /// At most `limit` journal entries after `after` that pass `filter`,
+    /// oldest first, with retention's mark read in the same statement (so
+    /// in the same snapshot): a reader whose position is below the mark
+    /// has lost entries, whatever the page holds.
+    pub async fn read_feed(
+        &self,
+        after: i64,
+        filter: &FeedFilter,
+        limit: i64,
+    ) -> Result<FeedPage, StoreError> {
+        /// The mark, and an entry unless the page is empty (the left join's
+        /// one row of nulls).
+        #[derive(FromRow)]
+        struct Marked {
+            purged_through: i64,
+            id: Option<i64>,
+            interaction_id: Option<Uuid>,
+            kind: Option<String>,
+            process: Option<String>,
+            queue: Option<String>,
+            media_type: Option<String>,
+            agent: Option<String>,
+            at: Option<DateTime<Utc>>,
+            data: Option<Json<Box<RawValue>>>,
+        }
+        let kinds: Option<Vec<&str>> = filter
+            .kinds
+            .as_ref()
+            .map(|kinds| kinds.iter().map(|k| k.as_str()).collect());
+        let sql = concat!(
+            "SELECT r.purged_through, e.* FROM journal_retention r LEFT JOIN LATERAL (
+                 SELECT ",
+            event_columns!(),
+            " FROM interaction_events
+                 WHERE id > $1
+                   AND ($2::text[] IS NULL OR process = ANY($2))
+                   AND ($3::text[] IS NULL OR queue = ANY($3))
+                   AND ($4::text[] IS NULL OR agent = ANY($4))
+                   AND ($5::text[] IS NULL OR kind = ANY($5))
+                 ORDER BY id LIMIT $6) e ON true
+             WHERE r.id = 1
+             ORDER BY e.id"
+        );
+        let rows: Vec<Marked> = sqlx::query_as(sql)
+            .bind(after)
+            .bind(&filter.processes)
+            .bind(&filter.queues)
+            .bind(&filter.agents)
+            .bind(kinds)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        let purged_through = rows.first().map_or(0, |r| r.purged_through);
+        let entries = rows
+            .into_iter()
+            .filter_map(|r| {
+                Some(EventRow {
+                    id: r.id?,
+                    interaction_id: r.interaction_id,
+                    kind: r.kind?,
+                    process: r.process,
+                    queue: r.queue,
+                    media_type: r.media_type,
+                    agent: r.agent,
+                    at: r.at?,
+                    data: r.data?,
+                })
+            })
+            .map(JournalEntry::try_from)
+            .collect::<Result<_, _>>()?;
+        Ok(FeedPage {
+            purged_through,
+            entries,
+        })
+    }
+
+    /// The position of the oldest journal entry kept, if any.
+    pub async fn oldest_position(&self) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT min(id) FROM interaction_events")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
     /// Keeps the last configuration snapshot of `application`.
     pub async fn save_config_cache(
         &self,
@@ -274,6 +364,79 @@ impl PgStore {
         .fetch_optional(&self.pool)
         .await?)
     }
+}
+
+#[derive(FromRow)]
+struct EventRow {
+    id: i64,
+    interaction_id: Option<Uuid>,
+    kind: String,
+    process: Option<String>,
+    queue: Option<String>,
+    media_type: Option<String>,
+    agent: Option<String>,
+    at: DateTime<Utc>,
+    data: Json<Box<RawValue>>,
+}
+
+impl TryFrom<EventRow> for JournalEntry {
+    type Error = StoreError;
+    fn try_from(row: EventRow) -> Result<Self, StoreError> {
+        let kind = EventKind::parse(&row.kind).ok_or_else(|| {
+            StoreError::Other(sqlx::Error::Decode(
+                format!("unknown event kind '{}'", row.kind).into(),
+            ))
+        })?;
+        Ok(JournalEntry {
+            position: row.id,
+            event: Event {
+                kind,
+                interaction_id: row.interaction_id,
+                process: row.process,
+                queue: row.queue,
+                media_type: row.media_type,
+                agent: row.agent,
+                at: row.at,
+                data: EventData::from_raw(row.data.0),
+            },
+        })
+    }
+}
+
+/// Filters of the reporting feed; `None` matches everything, a list any
+/// of its values.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FeedFilter {
+    pub processes: Option<Vec<String>>,
+    pub queues: Option<Vec<String>>,
+    pub agents: Option<Vec<String>>,
+    pub kinds: Option<Vec<EventKind>>,
+}
+
+impl FeedFilter {
+    /// Whether `event` passes the filter.
+    pub fn matches(&self, event: &Event) -> bool {
+        fn any(values: &Option<Vec<String>>, value: &Option<String>) -> bool {
+            values
+                .as_ref()
+                .is_none_or(|values| value.as_ref().is_some_and(|v| values.contains(v)))
+        }
+        any(&self.processes, &event.process)
+            && any(&self.queues, &event.queue)
+            && any(&self.agents, &event.agent)
+            && self
+                .kinds
+                .as_ref()
+                .is_none_or(|kinds| kinds.contains(&event.kind))
+    }
+}
+
+/// A page of the journal read for the feed, and how far retention had
+/// deleted it when the page was read (in the same snapshot).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedPage {
+    pub purged_through: i64,
+    pub entries: Vec<JournalEntry>,
 }
 
 /// Checks inside `tx` that `fence` still holds, and keeps the lease row from
@@ -342,16 +505,19 @@ changed AS (
     RETURNING i.id
 ),
 journal AS (
-    INSERT INTO interaction_events (interaction_id, kind, process, at, data, agent)
-    SELECT e.interaction_id, e.kind, e.process, e.at, e.data, e.agent
+    INSERT INTO interaction_events
+        (interaction_id, kind, process, at, data, agent, queue, media_type)
+    SELECT e.interaction_id, e.kind, e.process, e.at, e.data, e.agent, e.queue, e.media_type
     FROM UNNEST($24::uuid[], $25::text[], $26::text[], $27::timestamptz[], $28::jsonb[],
-            $32::text[])
-        WITH ORDINALITY AS e(interaction_id, kind, process, at, data, agent, n)
+            $32::text[], $35::text[], $36::text[])
+        WITH ORDINALITY AS e(interaction_id, kind, process, at, data, agent, queue,
+            media_type, n)
     WHERE EXISTS (SELECT 1 FROM claim)
       AND (e.interaction_id IS NULL
            OR e.interaction_id IN (SELECT id FROM created)
            OR e.interaction_id IN (SELECT id FROM changed))
     ORDER BY e.n
+    RETURNING id
 ),
 agents AS (
     INSERT INTO agent_states (name, state, updated_at)
@@ -373,7 +539,8 @@ SELECT EXISTS (SELECT 1 FROM instance_lease WHERE id = 1 AND holder = $22 AND ep
            AS held,
        EXISTS (SELECT 1 FROM claim) AS claimed,
        ARRAY(SELECT id FROM created) AS created,
-       ARRAY(SELECT id FROM changed) AS changed"
+       ARRAY(SELECT id FROM changed) AS changed,
+       ARRAY(SELECT id FROM journal ORDER BY id) AS positions"
 );
 
 async fn commit_batch(
@@ -436,59 +603,62 @@ async fn commit_batch(
     let event_kind: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     let event_process: Vec<Option<&str>> = events.iter().map(|e| e.process.as_deref()).collect();
     let event_agent: Vec<Option<&str>> = events.iter().map(|e| e.agent.as_deref()).collect();
+    let event_queue: Vec<Option<&str>> = events.iter().map(|e| e.queue.as_deref()).collect();
+    let event_media: Vec<Option<&str>> = events.iter().map(|e| e.media_type.as_deref()).collect();
     let agent_name: Vec<&str> = batch.agents.iter().map(|a| a.name.as_str()).collect();
     let agent_state: Vec<Json<&AgentRecord>> = batch.agents.iter().map(|a| Json(*a)).collect();
     let event_at: Vec<DateTime<Utc>> = events.iter().map(|e| e.at).collect();
     let event_data: Vec<Json<&RawValue>> = events.iter().map(|e| Json(e.data.as_raw())).collect();
-    let (held, claimed, written_new, written_changed): (bool, bool, Vec<Uuid>, Vec<Uuid>) =
-        sqlx::query_as(COMMIT)
-            .bind(id)
-            .bind(external_id)
-            .bind(submitted_by)
-            .bind(process)
-            .bind(queue)
-            .bind(workbin)
-            .bind(state)
-            .bind(media_type)
-            .bind(kind)
-            .bind(subtype)
-            .bind(priority)
-            .bind(properties)
-            .bind(agent)
-            .bind(submitted_at)
-            .bind(placed_in_queue_at)
-            .bind(offered_at)
-            .bind(assigned_at)
-            .bind(stopped_at)
-            .bind(stop_reason)
-            .bind(version)
-            .bind(created)
-            .bind(&fence.holder)
-            .bind(fence.epoch)
-            .bind(event_interaction)
-            .bind(event_kind)
-            .bind(event_process)
-            .bind(event_at)
-            .bind(event_data)
-            .bind(seq)
-            .bind(batch_id)
-            .bind(owner)
-            .bind(event_agent)
-            .bind(agent_name)
-            .bind(agent_state)
-            .fetch_one(pool)
-            .await?;
+    type Answer = (bool, bool, Vec<Uuid>, Vec<Uuid>, Vec<i64>);
+    let (held, claimed, written_new, written_changed, positions): Answer = sqlx::query_as(COMMIT)
+        .bind(id)
+        .bind(external_id)
+        .bind(submitted_by)
+        .bind(process)
+        .bind(queue)
+        .bind(workbin)
+        .bind(state)
+        .bind(media_type)
+        .bind(kind)
+        .bind(subtype)
+        .bind(priority)
+        .bind(properties)
+        .bind(agent)
+        .bind(submitted_at)
+        .bind(placed_in_queue_at)
+        .bind(offered_at)
+        .bind(assigned_at)
+        .bind(stopped_at)
+        .bind(stop_reason)
+        .bind(version)
+        .bind(created)
+        .bind(&fence.holder)
+        .bind(fence.epoch)
+        .bind(event_interaction)
+        .bind(event_kind)
+        .bind(event_process)
+        .bind(event_at)
+        .bind(event_data)
+        .bind(seq)
+        .bind(batch_id)
+        .bind(owner)
+        .bind(event_agent)
+        .bind(agent_name)
+        .bind(agent_state)
+        .bind(event_queue)
+        .bind(event_media)
+        .fetch_one(pool)
+        .await?;
     if !held {
         return Err(StoreError::Fenced(fence.epoch));
     }
     if !claimed {
         return Ok(Claim::Taken);
     }
-    Ok(Claim::Committed(outcome(
-        batch,
-        &written_new,
-        &written_changed,
-    )))
+    Ok(Claim::Committed(
+        outcome(batch, &written_new, &written_changed),
+        positions,
+    ))
 }
 
 /// What of `batch` was not written, from the ids that were.
@@ -574,44 +744,16 @@ impl Store for PgStore {
     }
 
     async fn read_journal(&self, after: i64, limit: i64) -> Result<Vec<JournalEntry>, StoreError> {
-        #[derive(FromRow)]
-        struct EventRow {
-            id: i64,
-            interaction_id: Option<Uuid>,
-            kind: String,
-            process: Option<String>,
-            agent: Option<String>,
-            at: DateTime<Utc>,
-            data: Json<Box<RawValue>>,
-        }
-        let rows: Vec<EventRow> = sqlx::query_as(
-            "SELECT id, interaction_id, kind, process, agent, at, data FROM interaction_events
-             WHERE id > $1 ORDER BY id LIMIT $2",
-        )
+        let rows: Vec<EventRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM interaction_events WHERE id > $1 ORDER BY id LIMIT $2"
+        ))
         .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|row| {
-                let kind = EventKind::parse(&row.kind).ok_or_else(|| {
-                    StoreError::Other(sqlx::Error::Decode(
-                        format!("unknown event kind '{}'", row.kind).into(),
-                    ))
-                })?;
-                Ok(JournalEntry {
-                    position: row.id,
-                    event: Event {
-                        kind,
-                        interaction_id: row.interaction_id,
-                        process: row.process,
-                        agent: row.agent,
-                        at: row.at,
-                        data: EventData::from_raw(row.data.0),
-                    },
-                })
-            })
-            .collect()
+        rows.into_iter().map(JournalEntry::try_from).collect()
     }
 
     async fn purge(
@@ -634,15 +776,32 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        let events = sqlx::query(
-            "DELETE FROM interaction_events WHERE id IN (
-                 SELECT id FROM interaction_events WHERE at < $1 ORDER BY id LIMIT $2)",
+        // A prefix of the journal, up to the first entry not old enough,
+        // and the mark of how far it is gone, together: the feed tells a
+        // reader below the mark that it lost entries, and never skips one
+        // in its middle.
+        let events: i64 = sqlx::query_scalar(
+            "WITH head AS (
+                 SELECT id, at FROM interaction_events ORDER BY id LIMIT $2
+             ),
+             gone AS (
+                 DELETE FROM interaction_events WHERE id IN (
+                     SELECT id FROM head WHERE id < COALESCE(
+                         (SELECT min(id) FROM head WHERE at >= $1), 9223372036854775807))
+                 RETURNING id
+             ),
+             mark AS (
+                 UPDATE journal_retention
+                 SET purged_through = GREATEST(purged_through, (SELECT max(id) FROM gone))
+                 WHERE id = 1 AND EXISTS (SELECT 1 FROM gone)
+             )
+             SELECT count(*) FROM gone",
         )
         .bind(events_before)
         .bind(batch)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .fetch_one(&mut *tx)
+        .await?;
+        let events = events as u64;
         // Ended sessions are kept until they would have expired, so that
         // their token is refused as revoked; then nothing needs them.
         let sessions = sqlx::query(

@@ -13,7 +13,7 @@
 //! the batch again — a copy of a batch that did commit claims a number that
 //! is taken, and writes nothing.
 
-use super::{Batch, Claim, Fence, Outcome, Resolved, Store, StoreError};
+use super::{Batch, Claim, Fence, JournalEntry, Outcome, Publisher, Resolved, Store, StoreError};
 use crate::backoff::Backoff;
 use crate::engine::{AgentRecord, Event, Interaction};
 use crate::telemetry::error_chain;
@@ -186,6 +186,19 @@ pub struct Writer<S> {
     /// repeat, a change built on the failed one) gets the same answer and
     /// writes nothing.
     failed: HashMap<Uuid, CommitError>,
+    /// Where the journal entries of each commit go, with their positions,
+    /// for the reporting feed's live tail.
+    feed: Option<Publisher>,
+}
+
+/// A batch committed: what it did not write, how long the successful
+/// attempt took (`None` when nothing needed writing, or the outcome was
+/// read back), and the positions of its journal entries (`None` when the
+/// outcome was read back after a lost answer, which does not tell them).
+struct Committed {
+    outcome: Outcome,
+    took: Option<Duration>,
+    positions: Option<Vec<i64>>,
 }
 
 /// How many not-created ids the writer remembers.
@@ -214,10 +227,17 @@ impl<S: Store> Writer<S> {
                 duplicates: HashSet::new(),
                 last: None,
                 failed: HashMap::new(),
+                feed: None,
             },
             WriterHandle { tx },
             undone,
         )
+    }
+
+    /// Publishes the journal entries of every commit to `feed`.
+    pub fn with_feed(mut self, feed: Publisher) -> Self {
+        self.feed = Some(feed);
+        self
     }
 
     /// Commits until every handle is dropped and the queue is empty, or the
@@ -249,10 +269,15 @@ impl<S: Store> Writer<S> {
         }
         let outcome = self.commit_retrying(&merge(pending)).await;
         match outcome {
-            Ok((outcome, took)) => {
+            Ok(Committed {
+                outcome,
+                took,
+                positions,
+            }) => {
                 if let Some(took) = took {
                     self.stats.record(pending.len(), took);
                 }
+                self.publish(pending, &outcome, positions);
                 self.remember(&outcome.turned_away);
                 for request in pending.drain(..) {
                     let answer = self.answer(&request, &outcome);
@@ -275,7 +300,7 @@ impl<S: Store> Writer<S> {
                 // down with it: commit them one by one.
                 warn!(error = %error_chain(&error), size = pending.len(),
                     "batch refused; committing its changes one by one");
-                for request in pending.drain(..) {
+                for mut request in std::mem::take(pending) {
                     if let Some(why) = self.failure_of(&request) {
                         // Built on a change of this batch that just failed.
                         self.reply(request, Err(why));
@@ -283,10 +308,15 @@ impl<S: Store> Writer<S> {
                     }
                     let one = merge(std::slice::from_ref(&request));
                     match self.commit_retrying(&one).await {
-                        Ok((outcome, took)) => {
+                        Ok(Committed {
+                            outcome,
+                            took,
+                            positions,
+                        }) => {
                             if let Some(took) = took {
                                 self.stats.record(1, took);
                             }
+                            self.publish(std::slice::from_mut(&mut request), &outcome, positions);
                             self.remember(&outcome.turned_away);
                             let answer = self.answer(&request, &outcome);
                             self.reply(request, answer);
@@ -314,6 +344,65 @@ impl<S: Store> Writer<S> {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Hands the journal entries `requests` committed to the feed, with
+    /// their positions: the events of the interactions written (and
+    /// agents' own events), in the batch's order, which is the order of
+    /// their positions. Moves the events out of the requests, which are
+    /// answered next. When the positions are not known, or do not match,
+    /// the feed's readers are told to read the journal again.
+    fn publish(
+        &self,
+        requests: &mut [WriteRequest],
+        outcome: &Outcome,
+        positions: Option<Vec<i64>>,
+    ) {
+        let Some(feed) = &self.feed else {
+            return;
+        };
+        if !feed.wanted() {
+            return;
+        }
+        let Some(positions) = positions else {
+            feed.resync();
+            return;
+        };
+        if positions.is_empty() {
+            return;
+        }
+        let not_written: HashSet<Uuid> = outcome
+            .turned_away
+            .iter()
+            .chain(&outcome.not_applied)
+            .copied()
+            .collect();
+        let rows: HashSet<Uuid> = requests
+            .iter()
+            .flat_map(|request| request.rows.iter().map(|row| row.id))
+            .collect();
+        let written: Vec<Event> = requests
+            .iter_mut()
+            .flat_map(|request| std::mem::take(&mut request.events))
+            .filter(|event| {
+                event
+                    .interaction_id
+                    .is_none_or(|id| rows.contains(&id) && !not_written.contains(&id))
+            })
+            .collect();
+        if written.len() != positions.len() {
+            error!(
+                events = written.len(),
+                positions = positions.len(),
+                "the journal entries committed do not match the batch's events; \
+                 the feed's readers read them from the database"
+            );
+            feed.resync();
+            return;
+        }
+        for (event, position) in written.into_iter().zip(positions) {
+            feed.publish(JournalEntry { position, event });
         }
     }
 
@@ -396,17 +485,16 @@ impl<S: Store> Writer<S> {
     /// Commits `batch` as the next number of the sequence, retrying
     /// transient failures with capped exponential backoff for as long as it
     /// takes. After a failure whose outcome is unknown, it reads what the
-    /// database holds before anything else. Returns what was not written and
-    /// how long the successful attempt took (`None` when nothing needed
-    /// writing, or the outcome was read back).
-    async fn commit_retrying(
-        &mut self,
-        batch: &Batch<'_>,
-    ) -> Result<(Outcome, Option<Duration>), StoreError> {
+    /// database holds before anything else.
+    async fn commit_retrying(&mut self, batch: &Batch<'_>) -> Result<Committed, StoreError> {
         if batch.rows.is_empty() && batch.events.is_empty() && batch.agents.is_empty() {
             // Idempotent repeats and barriers: what they wait for was
             // committed by an earlier batch.
-            return Ok((Outcome::default(), None));
+            return Ok(Committed {
+                outcome: Outcome::default(),
+                took: None,
+                positions: Some(Vec::new()),
+            });
         }
         let batch_id = Uuid::now_v7();
         let mut delay = Backoff::new(Duration::from_millis(20), Duration::from_secs(2));
@@ -431,7 +519,11 @@ impl<S: Store> Writer<S> {
                     Ok(Resolved::Committed(outcome)) => {
                         warn!(seq, "a commit whose answer was lost had committed");
                         self.last = Some(seq);
-                        return Ok((outcome, None));
+                        return Ok(Committed {
+                            outcome,
+                            took: None,
+                            positions: None,
+                        });
                     }
                     // Not committed (yet): an attempt at the same number
                     // either writes it, or finds the number taken by a late
@@ -455,9 +547,13 @@ impl<S: Store> Writer<S> {
             }
             let started = Instant::now();
             match self.store.commit(&self.fence, seq, batch_id, batch).await {
-                Ok(Claim::Committed(outcome)) => {
+                Ok(Claim::Committed(outcome, positions)) => {
                     self.last = Some(seq);
-                    return Ok((outcome, Some(started.elapsed())));
+                    return Ok(Committed {
+                        outcome,
+                        took: Some(started.elapsed()),
+                        positions: Some(positions),
+                    });
                 }
                 // An earlier attempt of this batch committed after all, or
                 // the count is behind: the database says which.
@@ -526,6 +622,7 @@ mod tests {
     use super::*;
     use crate::engine::{EventData, EventKind, State};
     use crate::store::fake::FakeStore;
+    use crate::store::{Feed, FeedItem};
     use chrono::Utc;
 
     fn interaction(version: i64) -> Interaction {
@@ -563,6 +660,8 @@ mod tests {
             },
             interaction_id: Some(of.id),
             process: Some(of.process.clone()),
+            queue: of.queue.clone(),
+            media_type: Some(of.media_type.clone()),
             agent: None,
             at: of.submitted_at,
             data: EventData::of(&serde_json::json!({ "version": of.version })),
@@ -781,6 +880,43 @@ mod tests {
             ]
         );
         store.read(|s| assert_eq!(s.rows[&id].version, 2));
+    }
+
+    fn tail(items: &mut tokio::sync::broadcast::Receiver<FeedItem>) -> Vec<Option<i64>> {
+        std::iter::from_fn(|| items.try_recv().ok())
+            .map(|item| match item {
+                FeedItem::Entry(entry) => Some(entry.position),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_feed_gets_what_was_written_with_its_positions() {
+        let store = Arc::new(FakeStore::default());
+        let feed = Feed::new(64);
+        let (writer, handle, undone) = store.writer();
+        let running = Running {
+            handle,
+            undone,
+            writer: tokio::spawn(writer.with_feed(feed.publisher()).run()),
+        };
+        let mut items = feed.subscribe().expect("the writer publishes");
+        assert_eq!(running.send(interaction(1), true).await, Ok(()));
+        let mut again = interaction(1);
+        again.id = Uuid::from_u128(8);
+        // Turned away: its event is not in the journal, nor in the feed.
+        assert_eq!(running.send(again, true).await, Err(CommitError::Duplicate));
+        assert_eq!(running.send(interaction(2), false).await, Ok(()));
+        assert_eq!(tail(&mut items), vec![Some(1), Some(2)]);
+        // A lost answer read back does not tell the positions: readers are
+        // told to read the journal again.
+        store.with(|s| s.lose_answers = 1);
+        assert_eq!(running.send(interaction(3), false).await, Ok(()));
+        assert_eq!(tail(&mut items), vec![None]);
+        running.stop().await;
+        assert!(matches!(items.try_recv(), Ok(FeedItem::Closed)));
+        assert!(feed.subscribe().is_none(), "no writer, no tail");
     }
 
     #[tokio::test(start_paused = true)]
