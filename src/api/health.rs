@@ -1,13 +1,12 @@
 //! Liveness, readiness, metrics and the instance's scope.
 
 use super::{ApiError, AppState, Caller};
+use crate::metrics::{self, Levels};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
-use std::fmt::Write;
-use std::sync::atomic::Ordering;
 
 /// Alive: the process answers.
 pub async fn healthz() -> Json<Value> {
@@ -77,71 +76,26 @@ pub async fn scope(State(shared): State<AppState>, _caller: Caller) -> Json<Valu
     }))
 }
 
-/// Prometheus text exposition.
+/// Prometheus text exposition: this instance's registry, with the levels
+/// read now from their owners (the live task's by a request to it, as the
+/// queue endpoints do).
 pub async fn metrics(State(shared): State<AppState>) -> impl IntoResponse {
-    let stats = &shared.writer_stats;
     let scope = shared.scope();
-    let instance = &scope.identity.instance;
-    let mut out = String::new();
-    let counter = |out: &mut String, name: &str, help: &str, value: u64| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        let _ = writeln!(out, "{name}{{instance=\"{instance}\"}} {value}");
+    let live = shared.live.borrow().clone();
+    let gauges = match &live {
+        Some(live) => live.gauges().await.ok(),
+        None => None,
     };
-    counter(
-        &mut out,
-        "ixs_writer_batches_total",
-        "Transactions committed by the writer.",
-        stats.batches.load(Ordering::Relaxed),
-    );
-    counter(
-        &mut out,
-        "ixs_writer_changes_total",
-        "Changes committed by the writer.",
-        stats.requests.load(Ordering::Relaxed),
-    );
-    counter(
-        &mut out,
-        "ixs_writer_retries_total",
-        "Commits retried after a transient database failure.",
-        stats.retries.load(Ordering::Relaxed),
-    );
-    let _ = writeln!(
-        out,
-        "# HELP ixs_writer_commit_seconds_total Time spent on committed batches, from taking a connection to the answer (successful attempts only).\n# TYPE ixs_writer_commit_seconds_total counter\nixs_writer_commit_seconds_total{{instance=\"{instance}\"}} {:.6}",
-        stats.commit_micros.load(Ordering::Relaxed) as f64 / 1e6
-    );
-    let _ = writeln!(
-        out,
-        "# HELP ixs_writer_batch_size Changes per committed transaction.\n# TYPE ixs_writer_batch_size histogram"
-    );
-    let mut cumulative = 0;
-    for (bucket, le) in stats
-        .batch_sizes
-        .iter()
-        .zip(crate::store::WriterStats::BUCKETS)
-    {
-        cumulative += bucket.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "ixs_writer_batch_size_bucket{{instance=\"{instance}\",le=\"{le}\"}} {cumulative}"
-        );
-    }
-    let _ = writeln!(
-        out,
-        "ixs_writer_batch_size_sum{{instance=\"{instance}\"}} {}",
-        stats.requests.load(Ordering::Relaxed)
-    );
-    let _ = writeln!(
-        out,
-        "ixs_writer_batch_size_count{{instance=\"{instance}\"}} {}",
-        stats.batches.load(Ordering::Relaxed)
-    );
-    let active = u8::from(shared.live.borrow().is_some());
-    let _ = writeln!(
-        out,
-        "# HELP ixs_active 1 while this instance holds its database lease.\n# TYPE ixs_active gauge\nixs_active{{instance=\"{instance}\"}} {active}"
-    );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+    let levels = Levels {
+        lease_held: live.is_some(),
+        source: Some(scope.source),
+        revision: scope.revision,
+        live: gauges,
+    };
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        shared.metrics.render(levels),
+    )
 }
 
 pub async fn not_found() -> ApiError {

@@ -19,7 +19,8 @@ pub use error::ApiError;
 pub use tokens::{InDatabase, Keeper, Restored, Sessions};
 
 use crate::live::{LiveHandle, ScopeState};
-use crate::store::{Feed, PgStore, WriterStats};
+use crate::metrics::Metrics;
+use crate::store::{Feed, PgStore};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, patch, post};
@@ -48,9 +49,10 @@ pub struct Shared {
     /// waits as a backup, starts or stops.
     pub live: watch::Receiver<Option<LiveHandle>>,
     pub limits: Limits,
-    pub writer_stats: Arc<WriterStats>,
     /// The journal's live tail, for the event feed.
     pub feed: Arc<Feed>,
+    /// This instance's registry for `/metrics`.
+    pub metrics: Arc<Metrics>,
     /// This instance's sessions, kept in its database while it holds its
     /// lease; the scope watcher re-checks them at each revision. In file
     /// mode nothing changes while the instance runs, and nothing re-checks
@@ -82,6 +84,7 @@ impl Shared {
 
 pub fn router(state: AppState) -> Router {
     let body_limit = state.limits.max_body_bytes;
+    let http_metrics = state.metrics.http();
     let v1 = Router::new()
         .route(
             "/interactions",
@@ -133,5 +136,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(health::not_found)
         .method_not_allowed_fallback(health::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        // Outermost, around the fallbacks too: every answer is counted, by
+        // the route template it matched.
+        .layer(axum::middleware::from_fn_with_state(
+            http_metrics,
+            crate::metrics::track,
+        ))
         .with_state(state)
 }

@@ -13,6 +13,7 @@ use crate::config_client::{ConfigClient, Token};
 use crate::directory::Directory;
 use crate::engine::{Engine, Served};
 use crate::live::{self, ScopeDesk, ScopeState};
+use crate::metrics::Metrics;
 use crate::settings::{OnLeaseHeld, Settings};
 use crate::store::{
     Feed, Fence, LeaseHolder, LeaseOutcome, PgStore, RetentionPolicy, Store, Writer, WriterStats,
@@ -205,8 +206,8 @@ impl Daemon {
                 snapshot_default: settings.routing.snapshot_default,
                 snapshot_max: settings.routing.snapshot_max,
             },
-            writer_stats: writer_stats.clone(),
             feed: feed.clone(),
+            metrics: Arc::new(Metrics::new(&settings.instance.name, writer_stats.clone())),
             sessions: sessions.clone(),
             verifier: self.verifier.clone(),
         });

@@ -9,6 +9,7 @@ use super::{
 };
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 impl Engine {
     /// Logs `agent` in with `media`; it is not ready until it says so.
@@ -198,6 +199,26 @@ impl Engine {
     /// Every agent of this instance, by name.
     pub fn agent_views(&self) -> Vec<AgentView> {
         self.router.agents().map(|a| self.view_of(a)).collect()
+    }
+
+    /// How many logged-in agents are ready for each media: every media type
+    /// the instance knows (0 when none is), and any other an agent is
+    /// ready for.
+    pub fn ready_by_media(&self) -> BTreeMap<String, u64> {
+        let mut ready: BTreeMap<String, u64> = self
+            .served
+            .media_types
+            .iter()
+            .map(|media| (media.clone(), 0))
+            .collect();
+        for agent in self.router.agents().filter(|a| a.logged_in) {
+            for (media, state) in &agent.media {
+                if state.ready {
+                    *ready.entry(media.clone()).or_default() += 1;
+                }
+            }
+        }
+        ready
     }
 
     fn view_of(&self, agent: &Agent) -> AgentView {

@@ -613,4 +613,20 @@ mod routed {
             .unwrap();
         assert_eq!(applied.interaction.state, State::Handling);
     }
+
+    #[test]
+    fn agents_ready_are_counted_per_media_every_known_media_listed() {
+        let mut engine = Engine::with_routing(served(), routing(), at(0));
+        let zero = [("chat".to_owned(), 0), ("email".to_owned(), 0)].into();
+        assert_eq!(engine.ready_by_media(), zero);
+        engine.login("anna", &["email".into()], at(0)).unwrap();
+        assert_eq!(engine.ready_by_media(), zero, "logged in, not ready");
+        engine.set_ready("anna", None, true, None, at(0)).unwrap();
+        assert_eq!(
+            engine.ready_by_media(),
+            [("chat".to_owned(), 0), ("email".to_owned(), 1)].into()
+        );
+        engine.logout("anna", false, at(1)).unwrap();
+        assert_eq!(engine.ready_by_media(), zero, "logged out");
+    }
 }

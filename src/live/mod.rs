@@ -123,7 +123,10 @@ enum Request {
         reply: oneshot::Sender<Result<Subscription, Refusal>>,
     },
     /// One of the agent's live streams ended.
-    Disconnect { agent: String, stream: u64 },
+    Disconnect {
+        agent: String,
+        stream: u64,
+    },
     Snapshot {
         process: String,
         queue: String,
@@ -133,6 +136,18 @@ enum Request {
     Queues {
         reply: oneshot::Sender<Vec<QueueSnapshot>>,
     },
+    Gauges {
+        reply: oneshot::Sender<Gauges>,
+    },
+}
+
+/// The live state's levels, read when `/metrics` is scraped.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Gauges {
+    /// Depth and oldest age of every served queue (no interactions listed).
+    pub queues: Vec<QueueSnapshot>,
+    /// Logged-in agents ready for each media, every known media listed.
+    pub ready_by_media: BTreeMap<String, u64>,
 }
 
 /// How the API talks to the live state.
@@ -182,6 +197,11 @@ impl LiveHandle {
     /// Depth and oldest age of every served queue.
     pub async fn queues(&self) -> Result<Vec<QueueSnapshot>, Gone> {
         self.ask(|reply| Request::Queues { reply }).await
+    }
+
+    /// The levels `/metrics` shows: queues, agents ready per media.
+    pub async fn gauges(&self) -> Result<Gauges, Gone> {
+        self.ask(|reply| Request::Gauges { reply }).await
     }
 
     /// Changes `agent`'s log-in or readiness; on success, its state and a
@@ -528,20 +548,28 @@ impl<S: Store> Live<S> {
                 let _ = reply.send(self.engine.queue_snapshot(&process, &queue, limit, now()));
             }
             Request::Queues { reply } => {
-                let now = now();
-                let engine = &self.engine;
-                let snapshots = engine
-                    .served()
-                    .processes
-                    .iter()
-                    .flat_map(|(process, def)| def.queues.iter().map(move |q| (process, q)))
-                    .filter_map(|(process, queue)| {
-                        engine.queue_snapshot(process, queue, 0, now).ok()
-                    })
-                    .collect();
-                let _ = reply.send(snapshots);
+                let _ = reply.send(self.queues());
+            }
+            Request::Gauges { reply } => {
+                let _ = reply.send(Gauges {
+                    queues: self.queues(),
+                    ready_by_media: self.engine.ready_by_media(),
+                });
             }
         }
+    }
+
+    /// Depth and oldest age of every served queue.
+    fn queues(&self) -> Vec<QueueSnapshot> {
+        let now = now();
+        let engine = &self.engine;
+        engine
+            .served()
+            .processes
+            .iter()
+            .flat_map(|(process, def)| def.queues.iter().map(move |q| (process, q)))
+            .filter_map(|(process, queue)| engine.queue_snapshot(process, queue, 0, now).ok())
+            .collect()
     }
 
     fn refusal(&self, error: EngineError) -> Refusal {

@@ -15,7 +15,7 @@
 
 use super::{Batch, Claim, Fence, JournalEntry, Outcome, Publisher, Resolved, Store, StoreError};
 use crate::backoff::Backoff;
-use crate::engine::{AgentRecord, Event, Interaction};
+use crate::engine::{AgentRecord, Event, EventKind, Interaction};
 use crate::telemetry::error_chain;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -78,7 +78,9 @@ pub struct WriteRequest {
     pub reply: oneshot::Sender<Result<(), CommitError>>,
 }
 
-/// Counters for `/metrics` and the benchmark.
+/// Counters for `/metrics` and the benchmark: plain atomics, so that the
+/// writer's hot path takes no lock; `/metrics` reads them when scraped
+/// (`crate::metrics`).
 #[derive(Debug, Default)]
 pub struct WriterStats {
     pub batches: AtomicU64,
@@ -88,28 +90,49 @@ pub struct WriterStats {
     /// attempt, from taking a connection and binding the statement to its
     /// answer (failed attempts and refused batches are not counted).
     pub commit_micros: AtomicU64,
-    /// Batch-size histogram: `[1, 2-4, 5-16, 17-64, 65-256, 257+]`.
+    /// Batch-size histogram, per bucket of [`WriterStats::BATCH_SIZES`]
+    /// (the last one unbounded); not cumulative.
     pub batch_sizes: [AtomicU64; 6],
+    /// Commit-time histogram, per bucket of
+    /// [`WriterStats::COMMIT_MICROS`] (the last one unbounded); not
+    /// cumulative.
+    pub commit_times: [AtomicU64; 12],
+    /// Journal entries committed, by kind (`EventKind as usize`).
+    pub events: [AtomicU64; EventKind::ALL.len()],
 }
 
 impl WriterStats {
-    pub const BUCKETS: [&'static str; 6] = ["1", "4", "16", "64", "256", "+Inf"];
+    /// Upper bounds of the batch-size buckets but the last (`+Inf`).
+    pub const BATCH_SIZES: [usize; 5] = [1, 4, 16, 64, 256];
+    /// Upper bounds of the commit-time buckets but the last (`+Inf`), in
+    /// microseconds.
+    pub const COMMIT_MICROS: [u64; 11] = [
+        1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
+        2_500_000,
+    ];
 
     fn record(&self, size: usize, took: Duration) {
         let size64 = size as u64;
-        self.commit_micros
-            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        let micros = took.as_micros() as u64;
+        self.commit_micros.fetch_add(micros, Ordering::Relaxed);
         self.batches.fetch_add(1, Ordering::Relaxed);
         self.requests.fetch_add(size64, Ordering::Relaxed);
-        let bucket = match size {
-            0..=1 => 0,
-            2..=4 => 1,
-            5..=16 => 2,
-            17..=64 => 3,
-            65..=256 => 4,
-            _ => 5,
-        };
+        let bucket = Self::BATCH_SIZES.partition_point(|&le| le < size);
         self.batch_sizes[bucket].fetch_add(1, Ordering::Relaxed);
+        let bucket = Self::COMMIT_MICROS.partition_point(|&le| le < micros);
+        self.commit_times[bucket].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts the journal entries of a committed change.
+    fn committed(&self, events: &[Event]) {
+        for event in events {
+            self.events[event.kind as usize].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Journal entries of `kind` committed so far.
+    pub fn events_of(&self, kind: EventKind) -> u64 {
+        self.events[kind as usize].load(Ordering::Relaxed)
     }
 }
 
@@ -455,6 +478,9 @@ impl<S: Store> Writer<S> {
                 ids,
                 why: why.clone(),
             });
+        }
+        if answer.is_ok() {
+            self.stats.committed(&request.events);
         }
         let _ = request.reply.send(answer);
     }
