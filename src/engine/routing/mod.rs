@@ -135,10 +135,12 @@ struct Offer {
 pub struct Router {
     config: RoutingConfig,
     indexes: Vec<ViewIndex>,
-    /// (process, queue) → its routed views.
-    by_queue: BTreeMap<(String, String), Vec<usize>>,
+    /// process → queue → its routed views (nested, so that a lookup
+    /// borrows the names instead of building a key).
+    by_queue: BTreeMap<String, BTreeMap<String, Vec<usize>>>,
     agents: BTreeMap<String, Agent>,
-    /// Agent names by their number, for timers.
+    /// Agent names by their number (the names sorted: numbers order as
+    /// names do), for timers and the sets below.
     agent_names: Vec<String>,
     routed: BTreeMap<Uuid, Routed>,
     offers: BTreeMap<Uuid, Offer>,
@@ -146,17 +148,20 @@ pub struct Router {
     timers: BTreeSet<(DateTime<Utc>, Timer)>,
     step_timers: timers::StepTimers,
     dirty_interactions: BTreeSet<Uuid>,
-    dirty_agents: BTreeSet<String>,
+    /// By agent number.
+    dirty_agents: BTreeSet<usize>,
     /// View → the agent its round robin chose last.
     round_robin: BTreeMap<usize, String>,
     /// (process, customer_id) → the agent who last took one of theirs.
     last_agent: BTreeMap<(String, String), String>,
     explanations: Explanations,
-    /// Per view, per step: the agents its target admits, when the target
-    /// reads only `agent.*` (`None`: it reads the interaction too).
-    eligible: Vec<Vec<Option<BTreeSet<String>>>>,
-    /// Media → the agents that could take one more of it now.
-    free: BTreeMap<String, BTreeSet<String>>,
+    /// Per view, per step: by agent number, whether its target admits the
+    /// agent, when the target reads only `agent.*` (`None`: it reads the
+    /// interaction too).
+    eligible: Vec<Vec<Option<Vec<bool>>>>,
+    /// Media → the numbers of the agents that could take one more of it
+    /// now.
+    free: BTreeMap<String, BTreeSet<usize>>,
     /// The routed interactions some agent turned down (a small set, so that
     /// most decisions need not look).
     rejected: BTreeSet<Uuid>,
@@ -187,7 +192,9 @@ impl Router {
         for (n, view) in config.views.iter().enumerate() {
             if view.strategy().is_some() {
                 self.by_queue
-                    .entry((view.process.clone(), view.queue.clone()))
+                    .entry(view.process.clone())
+                    .or_default()
+                    .entry(view.queue.clone())
                     .or_default()
                     .push(n);
             }
@@ -206,7 +213,7 @@ impl Router {
             }
         }
         self.agent_names = self.agents.keys().cloned().collect();
-        self.dirty_agents = self.agents.keys().cloned().collect();
+        self.dirty_agents = (0..self.agent_names.len()).collect();
         self.config = config;
         self.eligible = self.precompute_eligible();
         self.free.clear();
@@ -245,14 +252,11 @@ impl Router {
         let Some(queue) = &interaction.queue else {
             return;
         };
-        let Some(views) = self
-            .by_queue
-            .get(&(interaction.process.clone(), queue.clone()))
-        else {
+        let Some(views) = self.routed_views(&interaction.process, queue) else {
             return;
         };
         let subject = Subject { interaction, now };
-        let mut in_views = Vec::new();
+        let mut in_views = Vec::with_capacity(views.len());
         for &view in views {
             let def = &self.config.views[view];
             if def.condition.eval(&subject) {
@@ -270,24 +274,31 @@ impl Router {
             return;
         }
         let id = interaction.id;
+        // Only the views it reached a step of, in a vector of that size: it
+        // is kept for as long as the interaction waits.
+        let mut placed_views = Vec::with_capacity(in_views.len());
+        for in_view in in_views {
+            let placed = self.enter_step(interaction, in_view, 0, now);
+            if let Some(placed) = placed {
+                self.indexes[placed.view].insert(&placed, &interaction.media_type);
+                placed_views.push(placed);
+            }
+        }
+        placed_views.shrink_to_fit();
         self.routed.insert(
             id,
             Routed {
                 media: interaction.media_type.clone(),
-                in_views: Vec::new(),
+                in_views: placed_views,
                 ..Routed::default()
             },
         );
-        for in_view in in_views {
-            let placed = self.enter_step(interaction, in_view, 0, now);
-            if let Some(placed) = placed {
-                self.index(id, &placed);
-                if let Some(routed) = self.routed.get_mut(&id) {
-                    routed.in_views.push(placed);
-                }
-            }
-        }
         self.dirty_interactions.insert(id);
+    }
+
+    /// The routed views of `queue` in `process`.
+    fn routed_views(&self, process: &str, queue: &str) -> Option<&Vec<usize>> {
+        self.by_queue.get(process)?.get(queue)
     }
 
     /// `id` leaves routing (accepted, stopped, moved, parked, pulled). A
@@ -372,9 +383,8 @@ impl Router {
             routed.rejected_by.retain(|a| *a != offer.agent);
             routed.rejected_by.push(offer.agent.clone());
             self.rejected.insert(id);
-            let in_views = routed.in_views.clone();
-            for in_view in &in_views {
-                self.index(id, in_view);
+            for in_view in &routed.in_views {
+                self.indexes[in_view.view].insert(in_view, &routed.media);
             }
             self.dirty_interactions.insert(id);
         } else if let Some(interaction) = live.get(&id) {
