@@ -187,19 +187,14 @@ impl Router {
         } else {
             Vec::new()
         };
-        // By number, in name order.
-        let numbers: Vec<usize> = if full {
-            (0..self.agent_names.len()).collect()
-        } else {
-            match &in_view.reserved_for {
-                Some(agent) => self.agent_number(agent).into_iter().collect(),
-                None => self
-                    .free
-                    .get(media)
-                    .map(|free| free.iter().copied().collect())
-                    .unwrap_or_default(),
-            }
+        // By number, in name order: every agent, or the one the step waits
+        // for, or those free for the media.
+        let (every, only, free) = match (full, &in_view.reserved_for) {
+            (true, _) => (0..self.agent_names.len(), None, None),
+            (false, Some(agent)) => (0..0, self.agent_number(agent), None),
+            (false, None) => (0..0, None, self.free.get(media)),
         };
+        let numbers = every.chain(only).chain(free.into_iter().flatten().copied());
         let (mut fresh, mut again) = (Vec::new(), Vec::new());
         for number in numbers {
             let name = &self.agent_names[number];
@@ -436,11 +431,12 @@ impl Router {
         self.refresh_free(&agent, now);
         let deadline = now + self.config.timing.delivery_timeout;
         self.timers.insert((deadline, Timer::Offer(id)));
+        let media = self.media(&interaction.media_type);
         self.offers.insert(
             id,
             Offer {
                 agent: agent.clone(),
-                media: interaction.media_type.clone(),
+                media,
                 deadline,
             },
         );
@@ -473,11 +469,12 @@ impl Router {
         self.refresh_free(agent, now);
         let deadline = now + self.config.timing.delivery_timeout;
         self.timers.insert((deadline, Timer::Offer(id)));
+        let media = self.media(media);
         self.offers.insert(
             id,
             Offer {
                 agent: agent.to_owned(),
-                media: media.clone(),
+                media,
                 deadline,
             },
         );

@@ -40,6 +40,7 @@ use crate::engine::Interaction;
 use chrono::{DateTime, Utc};
 use explain::Explanations;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use uuid::Uuid;
 use views::{SortKey, ViewIndex, sort_key};
 
@@ -113,7 +114,8 @@ struct InView {
 
 #[derive(Debug, Clone, Default)]
 struct Routed {
-    media: String,
+    /// Shared with every interaction of the media ([`Router::media`]).
+    media: Arc<str>,
     in_views: Vec<InView>,
     offered: bool,
     /// Agents who rejected it or let its offer time out, the most recent
@@ -159,7 +161,7 @@ impl RoutedMap {
 #[derive(Debug, Clone)]
 struct Offer {
     agent: String,
-    media: String,
+    media: Arc<str>,
     deadline: DateTime<Utc>,
 }
 
@@ -197,6 +199,9 @@ pub struct Router {
     /// The routed interactions some agent turned down (a small set, so that
     /// most decisions need not look).
     rejected: BTreeSet<Uuid>,
+    /// The names of the media routed interactions and offers are of, each
+    /// held once.
+    media_names: BTreeSet<Arc<str>>,
 }
 
 impl Router {
@@ -317,15 +322,26 @@ impl Router {
             }
         }
         placed_views.shrink_to_fit();
+        let media = self.media(&interaction.media_type);
         self.routed.insert(
             id,
             Routed {
-                media: interaction.media_type.clone(),
+                media,
                 in_views: placed_views,
                 ..Routed::default()
             },
         );
         self.dirty_interactions.insert(id);
+    }
+
+    /// The name `media`, shared rather than copied for each interaction.
+    fn media(&mut self, media: &str) -> Arc<str> {
+        if let Some(name) = self.media_names.get(media) {
+            return name.clone();
+        }
+        let name: Arc<str> = media.into();
+        self.media_names.insert(name.clone());
+        name
     }
 
     /// The routed views of `queue` in `process`.
