@@ -26,10 +26,10 @@ impl Router {
                 }
                 continue;
             }
-            if let Some(name) = self.dirty_agents.pop_first() {
-                if let Some(offer) = self.decide_for_agent(&name, live, now) {
+            if let Some(number) = self.dirty_agents.pop_first() {
+                if let Some(offer) = self.decide_for_agent(number, live, now) {
                     // It may have room for more.
-                    self.dirty_agents.insert(name);
+                    self.dirty_agents.insert(number);
                     return Some(offer);
                 }
                 continue;
@@ -39,8 +39,8 @@ impl Router {
     }
 
     /// Precomputes, per view and step, the agents a target reading only
-    /// `agent.*` admits.
-    pub(super) fn precompute_eligible(&self) -> Vec<Vec<Option<BTreeSet<String>>>> {
+    /// `agent.*` admits, by agent number.
+    pub(super) fn precompute_eligible(&self) -> Vec<Vec<Option<Vec<bool>>>> {
         self.config
             .views
             .iter()
@@ -51,15 +51,15 @@ impl Router {
                     .iter()
                     .map(|step| {
                         step.agent_only.then(|| {
+                            // In name order: by number.
                             self.agents
                                 .values()
-                                .filter(|agent| {
+                                .map(|agent| {
                                     step.target.eval(&Candidate {
                                         agent: &agent.profile,
                                         interaction: None,
                                     })
                                 })
-                                .map(|agent| agent.name().to_owned())
                                 .collect()
                         })
                     })
@@ -71,10 +71,9 @@ impl Router {
     /// Brings the agent's entries in the per-media free sets up to date,
     /// and marks it for a look when it has room.
     pub(super) fn refresh_free(&mut self, name: &str, now: DateTime<Utc>) {
-        let Some(agent) = self.agents.get(name) else {
-            for set in self.free.values_mut() {
-                set.remove(name);
-            }
+        // Numbers name only the agents there are (the sets are rebuilt
+        // when they change): one that is not is in no set.
+        let (Some(number), Some(agent)) = (self.agent_number(name), self.agents.get(name)) else {
             return;
         };
         let mut any = false;
@@ -85,16 +84,13 @@ impl Router {
                 None => self.free.entry(media.clone()).or_default(),
             };
             if free {
-                if !set.contains(name) {
-                    set.insert(name.to_owned());
-                    any = true;
-                }
+                any |= set.insert(number);
             } else {
-                set.remove(name);
+                set.remove(&number);
             }
         }
         if any {
-            self.dirty_agents.insert(name.to_owned());
+            self.dirty_agents.insert(number);
         }
     }
 
@@ -107,10 +103,17 @@ impl Router {
                 .is_some_and(|r| r.rejected_by.iter().any(|a| a == agent))
     }
 
-    /// Whether `agent` is admitted by the target of `in_view`'s step.
-    fn admits(&self, in_view: &InView, step: usize, agent: &str, subject: &Subject<'_>) -> bool {
+    /// Whether the agent `agent` (number `number`) is admitted by the
+    /// target of `in_view`'s step.
+    fn admits(
+        &self,
+        in_view: &InView,
+        step: usize,
+        (number, agent): (usize, &str),
+        subject: &Subject<'_>,
+    ) -> bool {
         if let Some(Some(eligible)) = self.eligible.get(in_view.view).and_then(|s| s.get(step)) {
-            return eligible.contains(agent);
+            return eligible.get(number).copied().unwrap_or(false);
         }
         let Some(strategy) = self.config.views[in_view.view].strategy() else {
             return false;
@@ -131,8 +134,17 @@ impl Router {
             return None;
         }
         let interaction = live.get(&id)?;
-        for in_view in routed.in_views.clone() {
-            let decision = self.consider(interaction, &in_view, now, false);
+        // With no agent free for its media, no open step can offer it: the
+        // common case of a deep queue, decided without building a decision.
+        let none_free = self
+            .free
+            .get(&interaction.media_type)
+            .is_none_or(BTreeSet::is_empty);
+        for in_view in &routed.in_views {
+            if none_free && in_view.reserved_for.is_none() {
+                continue;
+            }
+            let decision = self.consider(interaction, in_view, now, false);
             if let Some(agent) = decision.chosen.clone() {
                 return Some(self.make_offer(interaction, agent, decision, now));
             }
@@ -175,34 +187,29 @@ impl Router {
         } else {
             Vec::new()
         };
-        let names: Vec<&String> = if full {
-            self.agents.keys().collect()
-        } else {
-            match &in_view.reserved_for {
-                Some(agent) => self
-                    .agents
-                    .get_key_value(agent)
-                    .map(|(k, _)| k)
-                    .into_iter()
-                    .collect(),
-                None => self
-                    .free
-                    .get(media)
-                    .map(|free| free.iter().collect())
-                    .unwrap_or_default(),
-            }
+        // By number, in name order: every agent, or the one the step waits
+        // for, or those free for the media.
+        let (every, only, free) = match (full, &in_view.reserved_for) {
+            (true, _) => (0..self.agent_names.len(), None, None),
+            (false, Some(agent)) => (0..0, self.agent_number(agent), None),
+            (false, None) => (0..0, None, self.free.get(media)),
         };
+        let numbers = every.chain(only).chain(free.into_iter().flatten().copied());
         let (mut fresh, mut again) = (Vec::new(), Vec::new());
-        for name in names {
-            let agent = &self.agents[name];
+        for number in numbers {
+            let name = &self.agent_names[number];
+            let Some(agent) = self.agents.get(name) else {
+                continue;
+            };
             if let Some(reserved) = &in_view.reserved_for {
                 if reserved != name {
                     decision.pass(name, Pass::ReservedForAnother, Some(in_view.step + 1));
                     continue;
                 }
-            } else if !self.admits(in_view, in_view.step, name, &subject) {
+            } else if !self.admits(in_view, in_view.step, (number, name), &subject) {
                 let later = (in_view.step + 1..strategy.steps.len()).find(|&k| {
-                    !strategy.steps[k].reserved() && self.admits(in_view, k, name, &subject)
+                    !strategy.steps[k].reserved()
+                        && self.admits(in_view, k, (number, name), &subject)
                 });
                 match later {
                     Some(k) => decision.pass(name, Pass::StepNotReached, Some(k + 1)),
@@ -286,10 +293,11 @@ impl Router {
     /// for with the highest effective priority, then the longest wait.
     fn decide_for_agent(
         &mut self,
-        name: &str,
+        number: usize,
         live: &Live,
         now: DateTime<Utc>,
     ) -> Option<NewOffer> {
+        let name = self.agent_names.get(number)?.as_str();
         let agent = self.agents.get(name)?;
         if !agent.any_free(now) {
             return None;
@@ -322,13 +330,17 @@ impl Router {
                     }
                 }
             }
-            for ((step, media), keys) in &index.open {
+            for ((step, media), keys) in index.open.iter().flat_map(|(step, by_media)| {
+                by_media.iter().map(move |(m, keys)| ((step, m), keys))
+            }) {
                 if agent.free_for(media, now).is_err() {
                     continue;
                 }
                 let eligible = self.eligible.get(view_number).and_then(|s| s.get(*step));
                 match eligible {
-                    Some(Some(set)) if !set.contains(name) => continue,
+                    Some(Some(admitted)) if !admitted.get(number).copied().unwrap_or(false) => {
+                        continue;
+                    }
                     Some(Some(_)) => {
                         // The head it may take: the first it did not turn down.
                         for key in keys {
@@ -398,13 +410,10 @@ impl Router {
         now: DateTime<Utc>,
     ) -> NewOffer {
         let id = interaction.id;
-        if let Some(routed) = self.routed.get(&id) {
-            let in_views = routed.in_views.clone();
-            for in_view in &in_views {
-                self.unindex(id, in_view);
-            }
-        }
         if let Some(routed) = self.routed.get_mut(&id) {
+            for in_view in &routed.in_views {
+                self.indexes[in_view.view].remove(in_view, &routed.media);
+            }
             routed.offered = true;
         }
         if let Some(a) = self.agents.get_mut(&agent) {
@@ -422,11 +431,12 @@ impl Router {
         self.refresh_free(&agent, now);
         let deadline = now + self.config.timing.delivery_timeout;
         self.timers.insert((deadline, Timer::Offer(id)));
+        let media = self.media(&interaction.media_type);
         self.offers.insert(
             id,
             Offer {
                 agent: agent.clone(),
-                media: interaction.media_type.clone(),
+                media,
                 deadline,
             },
         );
@@ -459,11 +469,12 @@ impl Router {
         self.refresh_free(agent, now);
         let deadline = now + self.config.timing.delivery_timeout;
         self.timers.insert((deadline, Timer::Offer(id)));
+        let media = self.media(media);
         self.offers.insert(
             id,
             Offer {
                 agent: agent.to_owned(),
-                media: media.clone(),
+                media,
                 deadline,
             },
         );
@@ -506,10 +517,7 @@ impl Router {
         let Some(queue) = &interaction.queue else {
             return Vec::new();
         };
-        let Some(views) = self
-            .by_queue
-            .get(&(interaction.process.clone(), queue.clone()))
-        else {
+        let Some(views) = self.routed_views(&interaction.process, queue) else {
             return Vec::new();
         };
         let subject = Subject { interaction, now };

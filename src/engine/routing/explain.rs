@@ -106,7 +106,11 @@ pub struct Explanations {
 
 impl Explanations {
     pub fn record(&mut self, id: Uuid, decision: Decision) {
-        let kept = self.by_interaction.entry(id).or_default();
+        // Most interactions are offered once: room for one decision.
+        let kept = self
+            .by_interaction
+            .entry(id)
+            .or_insert_with(|| VecDeque::with_capacity(1));
         if kept.len() == KEPT_DECISIONS {
             kept.pop_front();
         }

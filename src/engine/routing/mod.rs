@@ -40,6 +40,7 @@ use crate::engine::Interaction;
 use chrono::{DateTime, Utc};
 use explain::Explanations;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use uuid::Uuid;
 use views::{SortKey, ViewIndex, sort_key};
 
@@ -113,7 +114,8 @@ struct InView {
 
 #[derive(Debug, Clone, Default)]
 struct Routed {
-    media: String,
+    /// Shared with every interaction of the media ([`Router::media`]).
+    media: Arc<str>,
     in_views: Vec<InView>,
     offered: bool,
     /// Agents who rejected it or let its offer time out, the most recent
@@ -124,10 +126,46 @@ struct Routed {
     exhausted: Option<usize>,
 }
 
+/// The routed interactions, by id: every waiting interaction is here.
+/// Keyed by the id's 128-bit value, which orders as the id does, so that
+/// each of the comparisons a lookup makes in a map of a million is two
+/// integer comparisons rather than a byte-wise one.
+#[derive(Debug, Default)]
+struct RoutedMap(BTreeMap<u128, Routed>);
+
+impl RoutedMap {
+    fn get(&self, id: &Uuid) -> Option<&Routed> {
+        self.0.get(&id.as_u128())
+    }
+
+    fn get_mut(&mut self, id: &Uuid) -> Option<&mut Routed> {
+        self.0.get_mut(&id.as_u128())
+    }
+
+    fn contains_key(&self, id: &Uuid) -> bool {
+        self.0.contains_key(&id.as_u128())
+    }
+
+    fn insert(&mut self, id: Uuid, routed: Routed) {
+        self.0.insert(id.as_u128(), routed);
+    }
+
+    fn remove(&mut self, id: &Uuid) -> Option<Routed> {
+        self.0.remove(&id.as_u128())
+    }
+
+    /// In the order of the ids.
+    fn iter(&self) -> impl Iterator<Item = (Uuid, &Routed)> {
+        self.0
+            .iter()
+            .map(|(id, routed)| (Uuid::from_u128(*id), routed))
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Offer {
     agent: String,
-    media: String,
+    media: Arc<str>,
     deadline: DateTime<Utc>,
 }
 
@@ -135,31 +173,39 @@ struct Offer {
 pub struct Router {
     config: RoutingConfig,
     indexes: Vec<ViewIndex>,
-    /// (process, queue) → its routed views.
-    by_queue: BTreeMap<(String, String), Vec<usize>>,
+    /// process → queue → its routed views (nested, so that a lookup
+    /// borrows the names instead of building a key).
+    by_queue: BTreeMap<String, BTreeMap<String, Vec<usize>>>,
     agents: BTreeMap<String, Agent>,
-    /// Agent names by their number, for timers.
+    /// Agent names by their number (the names sorted: numbers order as
+    /// names do), for timers and the sets below.
     agent_names: Vec<String>,
-    routed: BTreeMap<Uuid, Routed>,
+    routed: RoutedMap,
     offers: BTreeMap<Uuid, Offer>,
     /// Every timer but the step timers in their queues.
     timers: BTreeSet<(DateTime<Utc>, Timer)>,
     step_timers: timers::StepTimers,
     dirty_interactions: BTreeSet<Uuid>,
-    dirty_agents: BTreeSet<String>,
+    /// By agent number.
+    dirty_agents: BTreeSet<usize>,
     /// View → the agent its round robin chose last.
     round_robin: BTreeMap<usize, String>,
     /// (process, customer_id) → the agent who last took one of theirs.
     last_agent: BTreeMap<(String, String), String>,
     explanations: Explanations,
-    /// Per view, per step: the agents its target admits, when the target
-    /// reads only `agent.*` (`None`: it reads the interaction too).
-    eligible: Vec<Vec<Option<BTreeSet<String>>>>,
-    /// Media → the agents that could take one more of it now.
-    free: BTreeMap<String, BTreeSet<String>>,
+    /// Per view, per step: by agent number, whether its target admits the
+    /// agent, when the target reads only `agent.*` (`None`: it reads the
+    /// interaction too).
+    eligible: Vec<Vec<Option<Vec<bool>>>>,
+    /// Media → the numbers of the agents that could take one more of it
+    /// now.
+    free: BTreeMap<String, BTreeSet<usize>>,
     /// The routed interactions some agent turned down (a small set, so that
     /// most decisions need not look).
     rejected: BTreeSet<Uuid>,
+    /// The names of the media routed interactions and offers are of, each
+    /// held once.
+    media_names: BTreeSet<Arc<str>>,
 }
 
 impl Router {
@@ -179,9 +225,9 @@ impl Router {
             .routed
             .iter()
             .filter(|(_, r)| !r.offered)
-            .map(|(id, _)| *id)
+            .map(|(id, _)| id)
             .collect();
-        let routed: Vec<Uuid> = self.routed.keys().copied().collect();
+        let routed: Vec<Uuid> = self.routed.iter().map(|(id, _)| id).collect();
         for id in &routed {
             self.leave_views(*id);
             self.routed.remove(id);
@@ -193,7 +239,9 @@ impl Router {
         for (n, view) in config.views.iter().enumerate() {
             if view.strategy().is_some() {
                 self.by_queue
-                    .entry((view.process.clone(), view.queue.clone()))
+                    .entry(view.process.clone())
+                    .or_default()
+                    .entry(view.queue.clone())
                     .or_default()
                     .push(n);
             }
@@ -212,7 +260,7 @@ impl Router {
             }
         }
         self.agent_names = self.agents.keys().cloned().collect();
-        self.dirty_agents = self.agents.keys().cloned().collect();
+        self.dirty_agents = (0..self.agent_names.len()).collect();
         self.config = config;
         self.eligible = self.precompute_eligible();
         self.free.clear();
@@ -261,14 +309,11 @@ impl Router {
         let Some(queue) = &interaction.queue else {
             return;
         };
-        let Some(views) = self
-            .by_queue
-            .get(&(interaction.process.clone(), queue.clone()))
-        else {
+        let Some(views) = self.routed_views(&interaction.process, queue) else {
             return;
         };
         let subject = Subject { interaction, now };
-        let mut in_views = Vec::new();
+        let mut in_views = Vec::with_capacity(views.len());
         for &view in views {
             let def = &self.config.views[view];
             if def.condition.eval(&subject) {
@@ -286,31 +331,48 @@ impl Router {
             return;
         }
         // Not offered again while an offer of it is pending: it takes its
-        // places in the indexes when that offer ends.
+        // places in the indexes when that offer ends. Only the views it
+        // reached a step of, in a vector of that size: it is kept for as
+        // long as the interaction waits.
         let offered = self.offers.contains_key(&id);
+        let mut placed_views = Vec::with_capacity(in_views.len());
+        for in_view in in_views {
+            if let Some(placed) = self.enter_step(interaction, in_view, 0, now) {
+                if !offered {
+                    self.indexes[placed.view].insert(&placed, &interaction.media_type);
+                }
+                placed_views.push(placed);
+            }
+        }
+        placed_views.shrink_to_fit();
+        let media = self.media(&interaction.media_type);
         self.routed.insert(
             id,
             Routed {
-                media: interaction.media_type.clone(),
-                in_views: Vec::new(),
+                media,
+                in_views: placed_views,
                 offered,
                 ..Routed::default()
             },
         );
-        for in_view in in_views {
-            let placed = self.enter_step(interaction, in_view, 0, now);
-            if let Some(placed) = placed {
-                if !offered {
-                    self.index(id, &placed);
-                }
-                if let Some(routed) = self.routed.get_mut(&id) {
-                    routed.in_views.push(placed);
-                }
-            }
-        }
         if !offered {
             self.dirty_interactions.insert(id);
         }
+    }
+
+    /// The name `media`, shared rather than copied for each interaction.
+    fn media(&mut self, media: &str) -> Arc<str> {
+        if let Some(name) = self.media_names.get(media) {
+            return name.clone();
+        }
+        let name: Arc<str> = media.into();
+        self.media_names.insert(name.clone());
+        name
+    }
+
+    /// The routed views of `queue` in `process`.
+    fn routed_views(&self, process: &str, queue: &str) -> Option<&Vec<usize>> {
+        self.by_queue.get(process)?.get(queue)
     }
 
     /// `id` leaves routing (accepted, stopped, moved, parked, pulled). A
@@ -406,9 +468,8 @@ impl Router {
             routed.rejected_by.retain(|a| *a != offer.agent);
             routed.rejected_by.push(offer.agent.clone());
             self.rejected.insert(id);
-            let in_views = routed.in_views.clone();
-            for in_view in &in_views {
-                self.index(id, in_view);
+            for in_view in &routed.in_views {
+                self.indexes[in_view.view].insert(in_view, &routed.media);
             }
             self.dirty_interactions.insert(id);
         } else if let Some(interaction) = live.get(&id) {

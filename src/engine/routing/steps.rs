@@ -85,66 +85,14 @@ impl Router {
         def.target.eval(&candidate).then_some(name)
     }
 
-    /// Puts `id` in the indexes of `in_view`'s view at its step.
-    pub(super) fn index(&mut self, id: Uuid, in_view: &InView) {
-        let Some(media) = self.routed.get(&id).map(|r| r.media.clone()) else {
-            return;
-        };
-        let index = &mut self.indexes[in_view.view];
-        match &in_view.reserved_for {
-            Some(agent) => {
-                index
-                    .reserved
-                    .entry(agent.clone())
-                    .or_default()
-                    .insert(in_view.key);
-            }
-            None => {
-                index
-                    .open
-                    .entry((in_view.step, media))
-                    .or_default()
-                    .insert(in_view.key);
-            }
-        }
-    }
-
-    /// Takes `id` out of the indexes of `in_view`'s view (its timer stays).
-    pub(super) fn unindex(&mut self, id: Uuid, in_view: &InView) {
-        let Some(media) = self.routed.get(&id).map(|r| r.media.clone()) else {
-            return;
-        };
-        let index = &mut self.indexes[in_view.view];
-        match &in_view.reserved_for {
-            Some(agent) => {
-                if let Some(set) = index.reserved.get_mut(agent) {
-                    set.remove(&in_view.key);
-                    if set.is_empty() {
-                        index.reserved.remove(agent);
-                    }
-                }
-            }
-            None => {
-                let slot = (in_view.step, media);
-                if let Some(set) = index.open.get_mut(&slot) {
-                    set.remove(&in_view.key);
-                    if set.is_empty() {
-                        index.open.remove(&slot);
-                    }
-                }
-            }
-        }
-    }
-
     /// Takes `id` out of every view, timers included.
     pub(super) fn leave_views(&mut self, id: Uuid) {
         let Some(routed) = self.routed.get(&id) else {
             return;
         };
-        let (in_views, offered) = (routed.in_views.clone(), routed.offered);
-        for in_view in &in_views {
-            if !offered {
-                self.unindex(id, in_view);
+        for in_view in &routed.in_views {
+            if !routed.offered {
+                self.indexes[in_view.view].remove(in_view, &routed.media);
             }
             if let Some(at) = in_view.timer {
                 self.step_timers.remove(in_view.view, in_view.step, at);
@@ -170,17 +118,17 @@ impl Router {
         let current = routed.in_views[at].clone();
         let offered = routed.offered;
         if !offered {
-            self.unindex(id, &current);
+            self.indexes[view].remove(&current, &routed.media);
         }
         let mut moved = current.clone();
         moved.reserved_for = None;
         match self.enter_step(interaction, moved, current.step + 1, now) {
             Some(placed) => {
-                if !offered {
-                    self.index(id, &placed);
-                    self.dirty_interactions.insert(id);
-                }
                 if let Some(routed) = self.routed.get_mut(&id) {
+                    if !offered {
+                        self.indexes[view].insert(&placed, &routed.media);
+                        self.dirty_interactions.insert(id);
+                    }
                     routed.in_views[at] = placed;
                 }
                 None

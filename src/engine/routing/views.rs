@@ -8,6 +8,7 @@
 //! same as the static `priority − rate × submitted`: the key never changes
 //! while the interaction waits, and the index is never re-sorted.
 
+use super::InView;
 use super::config::{OrderField, View};
 use crate::engine::Interaction;
 use chrono::{DateTime, Utc};
@@ -88,9 +89,57 @@ impl SortKey {
 /// The waiting interactions of one view.
 #[derive(Debug, Default)]
 pub struct ViewIndex {
-    /// (step, media) → in the view's order. Only steps open to several
-    /// agents.
-    pub open: BTreeMap<(usize, String), BTreeSet<SortKey>>,
+    /// step → media → in the view's order. Only steps open to several
+    /// agents. (Nested, so that a lookup borrows the media's name.)
+    pub open: BTreeMap<usize, BTreeMap<String, BTreeSet<SortKey>>>,
     /// agent → the interactions whose step waits for that agent alone.
     pub reserved: BTreeMap<String, BTreeSet<SortKey>>,
+}
+
+impl ViewIndex {
+    /// Puts an interaction of `media` in at `in_view`'s step.
+    pub fn insert(&mut self, in_view: &InView, media: &str) {
+        let set = match &in_view.reserved_for {
+            Some(agent) => match self.reserved.get_mut(agent.as_str()) {
+                Some(set) => set,
+                None => self.reserved.entry(agent.clone()).or_default(),
+            },
+            None => {
+                let by_media = self.open.entry(in_view.step).or_default();
+                match by_media.get_mut(media) {
+                    Some(set) => set,
+                    None => by_media.entry(media.to_owned()).or_default(),
+                }
+            }
+        };
+        set.insert(in_view.key);
+    }
+
+    /// Takes an interaction of `media` out of `in_view`'s step.
+    pub fn remove(&mut self, in_view: &InView, media: &str) {
+        match &in_view.reserved_for {
+            Some(agent) => {
+                if let Some(set) = self.reserved.get_mut(agent.as_str()) {
+                    set.remove(&in_view.key);
+                    if set.is_empty() {
+                        self.reserved.remove(agent.as_str());
+                    }
+                }
+            }
+            None => {
+                let Some(by_media) = self.open.get_mut(&in_view.step) else {
+                    return;
+                };
+                if let Some(set) = by_media.get_mut(media) {
+                    set.remove(&in_view.key);
+                    if set.is_empty() {
+                        by_media.remove(media);
+                    }
+                }
+                if by_media.is_empty() {
+                    self.open.remove(&in_view.step);
+                }
+            }
+        }
+    }
 }
