@@ -1720,3 +1720,48 @@ fn why_a_stopped_interaction_went_to_its_agent_is_told_while_it_is_kept() {
     assert!(w.engine.get(id).is_none());
     assert!(w.engine.router.explain(&w.rows[&id], w.now).is_empty());
 }
+
+// ---- A new configuration with other agents ----
+
+/// a, b and c ready, c's desktop gone; then a configuration with
+/// `change` made to its agents. c's grace still runs out.
+fn grace_across(agents: &[&str], change: impl FnOnce(&mut RoutingConfig)) {
+    let before = config(
+        vec![routed(
+            "inbound",
+            any_agent(Select::LongestIdle, 1_000),
+            None,
+        )],
+        agents.iter().map(|name| agent(name, &[], 1)).collect(),
+        timing(),
+    );
+    let mut after = before.clone();
+    change(&mut after);
+    let mut w = World::new(before);
+    for name in agents {
+        w.ready(name);
+    }
+    w.connect("c", false);
+    w.advance_to(1);
+    w.engine
+        .set_served(served(&after), Arc::new(after.clone()), [], w.now);
+    w.settle();
+    w.advance_to(10_000);
+    let c = w.view("c");
+    assert_eq!(c.media["email"].ready, false, "{c:?}");
+    assert_eq!(c.media["email"].reason.as_deref(), Some("disconnected"));
+}
+
+#[test]
+fn a_desktops_grace_runs_out_across_a_configuration_without_an_agent_before_it() {
+    grace_across(&["a", "b", "c"], |config| {
+        config.agents.remove("a");
+    });
+}
+
+#[test]
+fn a_desktops_grace_runs_out_across_a_configuration_with_a_new_agent_before_it() {
+    grace_across(&["a", "c"], |config| {
+        config.agents.insert("b".into(), agent("b", &[], 1));
+    });
+}

@@ -259,7 +259,9 @@ impl Router {
                 }
             }
         }
-        self.agent_names = self.agents.keys().cloned().collect();
+        let old_names =
+            std::mem::replace(&mut self.agent_names, self.agents.keys().cloned().collect());
+        self.renumber_timers(&old_names);
         self.dirty_agents = (0..self.agent_names.len()).collect();
         self.config = config;
         self.eligible = self.precompute_eligible();
@@ -272,6 +274,30 @@ impl Router {
                 self.queued(interaction, now);
             }
         }
+    }
+
+    /// The agents' timers (after-work, desktop grace) name agents by their
+    /// number, which a new set of agents changes: each timer follows its
+    /// agent to its new number, and those of agents no longer here go.
+    fn renumber_timers(&mut self, old_names: &[String]) {
+        let numbers: BTreeMap<&str, usize> = self
+            .agent_names
+            .iter()
+            .enumerate()
+            .map(|(n, name)| (name.as_str(), n))
+            .collect();
+        let renumber = |old: usize| numbers.get(old_names.get(old)?.as_str()).copied();
+        self.timers = std::mem::take(&mut self.timers)
+            .into_iter()
+            .filter_map(|(at, timer)| {
+                let timer = match timer {
+                    Timer::AfterWork(n) => Timer::AfterWork(renumber(n)?),
+                    Timer::Grace(n) => Timer::Grace(renumber(n)?),
+                    other => other,
+                };
+                Some((at, timer))
+            })
+            .collect();
     }
 
     pub fn config(&self) -> &RoutingConfig {
