@@ -17,6 +17,7 @@ pub mod http_serve;
 pub mod json_body;
 pub mod live;
 pub mod metrics;
+pub mod naming;
 pub mod serde_words;
 pub mod settings;
 pub mod shutdown;

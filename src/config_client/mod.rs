@@ -15,6 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::time::Duration;
+use tracing::warn;
 
 pub use sse::WatchEvent;
 
@@ -130,19 +131,31 @@ impl ConfigClient {
         application: &str,
         secret: &SecretString,
     ) -> Result<Token, ClientError> {
-        let answer = self
-            .login(match &self.announce {
-                Some((name, address)) => serde_json::json!({
-                    "application": application,
-                    "secret": secret.expose_secret(),
-                    "instance": { "name": name, "address": address },
-                }),
-                None => serde_json::json!({
-                    "application": application,
-                    "secret": secret.expose_secret(),
-                }),
-            })
-            .await?;
+        let plain = serde_json::json!({
+            "application": application,
+            "secret": secret.expose_secret(),
+        });
+        let Some((name, address)) = &self.announce else {
+            return Ok(Token(SecretString::from(self.login(plain).await?.token)));
+        };
+        let mut announcing = plain.clone();
+        announcing["instance"] = serde_json::json!({ "name": name, "address": address });
+        let answer = match self.login(announcing).await {
+            // A configuration server older than the announcement refuses
+            // the field: log in without it, so that instances can be
+            // upgraded before their server.
+            Err(ClientError::Unexpected { status, body })
+                if (400..500).contains(&status) && body.contains("instance") =>
+            {
+                warn!(
+                    status,
+                    "the configuration server does not take this instance's \
+                    announcement; logging in without it"
+                );
+                self.login(plain).await?
+            }
+            other => other?,
+        };
         Ok(Token(SecretString::from(answer.token)))
     }
 
@@ -328,5 +341,65 @@ mod tests {
         );
         assert!(stream.next().await.is_none(), "the stream ends there");
         server.abort();
+    }
+
+    /// A configuration server from before instances announced themselves:
+    /// it refuses a log-in naming `instance` as an unknown field, and
+    /// answers any other with a token. The bodies it received go to `seen`.
+    async fn server_without_announcements(
+        seen: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    ) -> String {
+        use axum::Json;
+        use axum::http::StatusCode;
+        let app = axum::Router::new().route(
+            "/v1/login",
+            axum::routing::post(move |Json(body): Json<serde_json::Value>| {
+                let seen = seen.clone();
+                async move {
+                    let refused = body.get("instance").is_some();
+                    seen.lock().unwrap().push(body);
+                    if refused {
+                        let message = "unknown field `instance`, expected one of `application`, \
+                                       `secret`, `person`, `password`";
+                        let error = serde_json::json!({
+                            "error": { "code": "invalid_field", "message": message }
+                        });
+                        (StatusCode::BAD_REQUEST, Json(error))
+                    } else {
+                        let token = serde_json::json!({ "token": "t", "revision": 1 });
+                        (StatusCode::CREATED, Json(token))
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    }
+
+    #[tokio::test]
+    async fn an_older_server_refusing_the_announcement_is_logged_in_to_without_it() {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let url = server_without_announcements(seen.clone()).await;
+        let client = ConfigClient::new(&url, Duration::from_secs(5))
+            .unwrap()
+            .announcing("sales", "http://127.0.0.1:7201");
+        let secret = SecretString::from("s".to_owned());
+        let token = client
+            .login_application("ixs-sales", &secret)
+            .await
+            .unwrap();
+        assert_eq!(token.0.expose_secret(), "t");
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert_eq!(
+            seen[0]["instance"],
+            serde_json::json!({ "name": "sales", "address": "http://127.0.0.1:7201" })
+        );
+        assert_eq!(
+            seen[1],
+            serde_json::json!({ "application": "ixs-sales", "secret": "s" })
+        );
     }
 }

@@ -4,6 +4,11 @@
 //! its instance (`GET /v1/instances`), so that one reporter's credentials
 //! find every instance of the tenant.
 //!
+//! An active instance and its hot backup share their application: each is
+//! listed by its own address, and `connected` is per application (the
+//! server cannot tell which of the two a watch stream is from), so it
+//! says whether the solution follows the configuration server.
+//!
 //! Kept in memory: after a restart of the configuration server each
 //! instance announces itself again when it logs in anew (its token is
 //! refused and its watch reconnects), so the list fills again by itself.
@@ -31,7 +36,8 @@ pub struct InstanceView {
     pub address: String,
     /// The latest revision it read or was sent.
     pub revision: u64,
-    /// Whether it follows the configuration server now (its watch is open).
+    /// Whether an instance of its application follows the configuration
+    /// server now (a watch stream of the application is open).
     pub connected: bool,
     /// When it last logged in, read or was sent a revision.
     pub last_seen: DateTime<Utc>,
@@ -40,16 +46,22 @@ pub struct InstanceView {
 #[derive(Debug)]
 struct Known {
     instance: String,
-    address: String,
     revision: u64,
-    watches: usize,
     last_seen: DateTime<Utc>,
 }
 
-/// The registry, by application name.
+#[derive(Debug, Default)]
+struct Registry {
+    /// (application, address) → what it said and when.
+    announced: BTreeMap<(String, String), Known>,
+    /// Application → its open watch streams, announced or not.
+    watches: BTreeMap<String, usize>,
+}
+
+/// The registry.
 #[derive(Debug, Default)]
 pub struct Instances {
-    by_application: Mutex<BTreeMap<String, Known>>,
+    registry: Mutex<Registry>,
 }
 
 impl Instances {
@@ -61,23 +73,25 @@ impl Instances {
         revision: u64,
         now: DateTime<Utc>,
     ) {
-        let mut known = self.lock();
-        let watches = known.get(application).map_or(0, |k| k.watches);
-        known.insert(
-            application.to_owned(),
+        self.lock().announced.insert(
+            (application.to_owned(), announced.address),
             Known {
                 instance: announced.instance,
-                address: announced.address,
                 revision,
-                watches,
                 last_seen: now,
             },
         );
     }
 
-    /// `application` read or was sent `revision`.
+    /// `application` read or was sent `revision`: each of its instances
+    /// follows the same revisions.
     pub fn saw(&self, application: &str, revision: u64, now: DateTime<Utc>) {
-        if let Some(known) = self.lock().get_mut(application) {
+        let mut registry = self.lock();
+        let of_application = registry
+            .announced
+            .iter_mut()
+            .filter(|((app, _), _)| app == application);
+        for (_, known) in of_application {
             known.revision = known.revision.max(revision);
             known.last_seen = now;
         }
@@ -86,9 +100,11 @@ impl Instances {
     /// `application` opened a watch stream: connected until the returned
     /// guard is dropped (with the stream).
     pub fn watching(self: &Arc<Self>, application: &str) -> Watching {
-        if let Some(known) = self.lock().get_mut(application) {
-            known.watches += 1;
-        }
+        *self
+            .lock()
+            .watches
+            .entry(application.to_owned())
+            .or_default() += 1;
         Watching {
             instances: self.clone(),
             application: application.to_owned(),
@@ -98,23 +114,25 @@ impl Instances {
     /// Every known instance whose application `may_read` admits, by
     /// application name.
     pub fn list(&self, may_read: impl Fn(&str) -> bool) -> Vec<InstanceView> {
-        self.lock()
+        let registry = self.lock();
+        registry
+            .announced
             .iter()
-            .filter(|(application, _)| may_read(application))
-            .map(|(application, known)| InstanceView {
+            .filter(|((application, _), _)| may_read(application))
+            .map(|((application, address), known)| InstanceView {
                 application: application.clone(),
                 instance: known.instance.clone(),
-                address: known.address.clone(),
+                address: address.clone(),
                 revision: known.revision,
-                connected: known.watches > 0,
+                connected: registry.watches.get(application).is_some_and(|n| *n > 0),
                 last_seen: known.last_seen,
             })
             .collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Known>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
         // A panic while holding it leaves plain data, still consistent.
-        self.by_application
+        self.registry
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -129,8 +147,12 @@ pub struct Watching {
 
 impl Drop for Watching {
     fn drop(&mut self) {
-        if let Some(known) = self.instances.lock().get_mut(&self.application) {
-            known.watches = known.watches.saturating_sub(1);
+        let mut registry = self.instances.lock();
+        if let Some(open) = registry.watches.get_mut(&self.application) {
+            *open -= 1;
+            if *open == 0 {
+                registry.watches.remove(&self.application);
+            }
         }
     }
 }
@@ -181,6 +203,35 @@ mod tests {
         assert!(!instances.list(everyone)[0].connected);
 
         assert_eq!(instances.list(|app| app != "ixs-sales"), []);
+    }
+
+    #[test]
+    fn a_standby_is_listed_by_its_own_address_and_a_watch_before_the_announcement_counts() {
+        let instances = Arc::new(Instances::default());
+        // A stream opened before the instance said what it is.
+        let early = instances.watching("ixs-sales");
+        instances.announce("ixs-sales", sales(), 2, at(0));
+        let standby = Announcement {
+            instance: "sales".into(),
+            address: "http://127.0.0.1:7301".into(),
+        };
+        instances.announce("ixs-sales", standby, 2, at(1));
+        let late = instances.watching("ixs-sales");
+        drop(early);
+        let listed = instances.list(|_| true);
+        let addresses: Vec<(&str, bool)> = listed
+            .iter()
+            .map(|i| (i.address.as_str(), i.connected))
+            .collect();
+        assert_eq!(
+            addresses,
+            [
+                ("http://127.0.0.1:7201", true),
+                ("http://127.0.0.1:7301", true)
+            ]
+        );
+        drop(late);
+        assert!(instances.list(|_| true).iter().all(|i| !i.connected));
     }
 
     #[test]

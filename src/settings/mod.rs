@@ -708,13 +708,9 @@ impl Settings {
         let mut found = Findings::default();
         let name = &self.instance.name;
         found.check(
-            !name.is_empty()
-                && name.len() <= 63
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_'),
+            crate::naming::valid_instance_name(name),
             "instance.name",
-            "must be 1 to 63 characters of a-z, 0-9, '-' or '_'",
+            crate::naming::INSTANCE_NAME_RULE,
         );
         found.check(
             !self.instance.application.trim().is_empty(),
@@ -803,15 +799,13 @@ impl Settings {
         );
         check_connection_limits(&self.listen.connection_limits(), &mut found);
         if let Some(advertise) = &self.listen.advertise {
-            let uri = advertise.parse::<axum::http::Uri>().ok();
             found.check(
-                advertise.len() <= 256
-                    && uri.is_some_and(|uri| {
-                        matches!(uri.scheme_str(), Some("http" | "https"))
-                            && uri.authority().is_some()
-                    }),
+                crate::naming::valid_base_url(advertise),
                 "listen.advertise",
-                "must be an http:// or https:// URL of at most 256 bytes, e.g. \"http://10.0.0.5:7201\"",
+                format!(
+                    "{}, e.g. \"http://10.0.0.5:7201\"",
+                    crate::naming::BASE_URL_RULE
+                ),
             );
         }
         self.routing.check(&mut found);

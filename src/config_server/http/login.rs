@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, Uri};
+use axum::http::StatusCode;
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -15,6 +15,7 @@ use super::{AppState, HttpError};
 use crate::config_server::instances::Announcement;
 use crate::config_server::subject::Subject;
 use crate::directory::SecretHash;
+use crate::naming;
 
 /// Longest name accepted (the directory's own limit).
 const MAX_NAME: usize = 128;
@@ -44,33 +45,17 @@ pub struct InstanceField {
     address: String,
 }
 
-/// Longest address an instance may announce, in bytes.
-const MAX_ADDRESS: usize = 256;
-
 impl InstanceField {
     fn announcement(self) -> Result<Announcement, HttpError> {
         let InstanceField { name, address } = self;
-        let name_ok = !name.is_empty()
-            && name.len() <= 63
-            && name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-        if !name_ok {
+        if !naming::valid_instance_name(&name) {
             return Err(HttpError::field(
                 "instance.name",
-                "must be 1 to 63 characters of a-z, 0-9, '-' or '_'",
+                naming::INSTANCE_NAME_RULE,
             ));
         }
-        let uri = address.parse::<Uri>().ok();
-        let address_ok = address.len() <= MAX_ADDRESS
-            && uri.as_ref().is_some_and(|uri| {
-                matches!(uri.scheme_str(), Some("http" | "https")) && uri.authority().is_some()
-            });
-        if !address_ok {
-            return Err(HttpError::field(
-                "instance.address",
-                format!("must be an http:// or https:// URL of at most {MAX_ADDRESS} bytes"),
-            ));
+        if !naming::valid_base_url(&address) {
+            return Err(HttpError::field("instance.address", naming::BASE_URL_RULE));
         }
         Ok(Announcement {
             instance: name,
@@ -293,6 +278,10 @@ mod tests {
         );
         assert_eq!(
             with(json!({"name": "sales", "address": "not a url"})),
+            "instance.address"
+        );
+        assert_eq!(
+            with(json!({"name": "sales", "address": "http://u:pw@h:1"})),
             "instance.address"
         );
         assert_eq!(
