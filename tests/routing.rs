@@ -452,14 +452,18 @@ async fn an_offer_left_unanswered_is_revoked_offered_to_the_next_and_the_agent_s
     assert_eq!(me["media"]["chat"]["ready"], false, "{me}");
     assert_eq!(me["media"]["chat"]["reason"], "missed_offers", "{me}");
     assert_eq!(me["load"], 0, "{me}");
+    // What comes after (arno's offer may run out too by now) is not this
+    // test's.
+    let journal = journal_with_agents(&sales.pool, &id).await;
     assert_eq!(
-        journal_with_agents(&sales.pool, &id).await,
+        journal[..4],
         entries(&[
             ("submitted", None),
             ("offered", Some("anna")),
             ("offer_timed_out", Some("anna")),
             ("offered", Some("arno")),
-        ])
+        ]),
+        "{journal:?}"
     );
     let agent_events: Vec<(String, String)> = sqlx::query_as(
         "SELECT kind, agent FROM interaction_events \

@@ -9,7 +9,9 @@ mod common;
 use common::process::ExampleTenant;
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::Command;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::Command;
 
 const README: &str = include_str!("../README.md");
 
@@ -34,13 +36,22 @@ fn blocks_after(heading: &str) -> Vec<String> {
         .collect()
 }
 
+/// How long the whole walk-through may take before it is taken as hung.
+const PATIENCE: Duration = Duration::from_secs(120);
+
 /// Runs `script` with bash in `dir`; its standard output, asserting that it
-/// succeeded.
-fn bash(script: &str, dir: &Path) -> String {
-    let output = Command::new("bash")
+/// succeeded within [`PATIENCE`].
+async fn bash(script: &str, dir: &Path) -> String {
+    let run = Command::new("bash")
         .args(["-euo", "pipefail", "-c", script])
         .current_dir(dir)
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(PATIENCE, run)
+        .await
+        .unwrap_or_else(|_| panic!("the walk-through did not end within {PATIENCE:?}"))
         .expect("run bash");
     let (stdout, stderr) = (
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -83,7 +94,7 @@ async fn the_readmes_walk_through_runs_as_written() {
         .filter(|line| !line.starts_with("ANNA="))
         .map(|line| {
             if line.starts_with("curl -N ") {
-                format!("{line} > stream.txt 2> /dev/null &\nSTREAM=$!\ntrap 'kill $STREAM' EXIT")
+                format!("{line} > stream.txt 2> /dev/null &\nSTREAM=$!\ntrap 'kill $STREAM 2> /dev/null || true' EXIT")
             } else {
                 line.to_owned()
             }
@@ -92,21 +103,20 @@ async fn the_readmes_walk_through_runs_as_written() {
         .collect::<String>();
     // The second terminal's stream is open (it starts with her state)
     // before the first terminal goes on.
-    let opened = "for _ in $(seq 1 200); do grep -q '^event: state' stream.txt 2>/dev/null && break; \
-                  sleep 0.05; done\ngrep -q '^event: state' stream.txt\n";
+    let opened = until("^event: state");
     let script = [
         marked(&here(&first[0])),
         "echo; echo '=== Routing'\n".to_owned(),
         marked(&here(login)),
         here(&stream),
-        opened.to_owned(),
+        opened,
         marked(&here(rest)),
-        // What the second terminal showed by the end.
-        "sleep 0.2\n".to_owned(),
+        // The second terminal has shown the offer by the end.
+        until("^event: offer"),
     ]
     .concat();
     let scratch = tempfile::tempdir().expect("a scratch folder");
-    let out = bash(&script, scratch.path());
+    let out = bash(&script, scratch.path()).await;
     let shown = std::fs::read_to_string(scratch.path().join("stream.txt")).expect("the stream");
     let part = |comment: &str| -> Vec<Value> {
         let from = out
@@ -192,4 +202,13 @@ fn marked(block: &str) -> String {
             None => format!("{line}\n"),
         })
         .collect()
+}
+
+/// Bash lines that wait (ten seconds at most) until the second terminal's
+/// stream shows a line matching `pattern`, and fail if it does not.
+fn until(pattern: &str) -> String {
+    format!(
+        "for _ in $(seq 1 200); do grep -q '{pattern}' stream.txt 2>/dev/null && break; \
+         sleep 0.05; done\ngrep -q '{pattern}' stream.txt\n"
+    )
 }

@@ -289,10 +289,13 @@ impl Engine {
     /// When [`Engine::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<DateTime<Utc>> {
         let own = self.timers.first().map(|(at, _)| *at);
-        match (own, self.router.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        // A stopped interaction, and what is kept of its routing, is let go
+        // on time even when nothing else happens.
+        let stopped = self.stopped_order.front().map(|(at, _)| *at + KEEP_STOPPED);
+        [own, self.router.poll_timeout(), stopped]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Loads what was recovered from the store. Stopped interactions are

@@ -599,7 +599,9 @@ fn an_exhausted_strategy_can_stop_the_interaction_with_its_reason() {
         "nobody skilled in time"
     );
     assert!(w.queued_in("inbound").is_empty());
-    assert_eq!(w.engine.poll_timeout(), None, "no timer is left for it");
+    // No timer is left for it but the one that lets the stopped
+    // interaction go.
+    assert_eq!(w.engine.poll_timeout(), Some(at(480) + KEEP_STOPPED));
 }
 
 #[test]
@@ -1715,7 +1717,8 @@ fn why_a_stopped_interaction_went_to_its_agent_is_told_while_it_is_kept() {
     assert_eq!(why[0].step, 1, "{why:?}");
 
     // Once the engine lets the stopped interaction go, its decisions go
-    // with it.
+    // with it; the owner is told when, with nothing else to wake it.
+    assert_eq!(w.engine.poll_timeout(), Some(w.now + KEEP_STOPPED));
     w.advance_to(1 + KEEP_STOPPED.num_seconds() + 1);
     assert!(w.engine.get(id).is_none());
     assert!(w.engine.router.explain(&w.rows[&id], w.now).is_empty());

@@ -523,7 +523,7 @@ impl<S: Store> Writer<S> {
             });
         }
         let batch_id = Uuid::now_v7();
-        let mut delay = Backoff::new(Duration::from_millis(20), Duration::from_secs(2));
+        let mut backoff = Backoff::new(Duration::from_millis(20), Duration::from_secs(2));
         // Whether an earlier attempt may have committed: from then on, only
         // the database's answer (or fencing) ends the loop.
         let mut unknown = false;
@@ -533,7 +533,7 @@ impl<S: Store> Writer<S> {
                 None => match self.store.last_commit().await {
                     Ok(last) => *self.last.insert(last),
                     Err(error) if error.is_transient() || unknown => {
-                        self.backoff(&error, &mut delay).await;
+                        self.backoff(&error, &mut backoff).await;
                         continue;
                     }
                     Err(error) => return Err(error),
@@ -566,7 +566,7 @@ impl<S: Store> Writer<S> {
                     // the change may be stored.
                     Err(StoreError::Fenced(epoch)) => return Err(StoreError::FencedUnknown(epoch)),
                     Err(error) => {
-                        self.backoff(&error, &mut delay).await;
+                        self.backoff(&error, &mut backoff).await;
                         continue;
                     }
                 }
@@ -588,7 +588,7 @@ impl<S: Store> Writer<S> {
                     // The statement may have committed before the answer
                     // was lost.
                     unknown = true;
-                    self.backoff(&error, &mut delay).await;
+                    self.backoff(&error, &mut backoff).await;
                 }
                 Err(error) => {
                     // This attempt's transaction failed; an earlier one's
@@ -601,9 +601,9 @@ impl<S: Store> Writer<S> {
         }
     }
 
-    async fn backoff(&self, error: &StoreError, delay: &mut Backoff) {
+    async fn backoff(&self, error: &StoreError, backoff: &mut Backoff) {
         self.stats.retries.fetch_add(1, Ordering::Relaxed);
-        let wait = delay.next_wait();
+        let wait = backoff.next_wait();
         warn!(error = %error_chain(error), retry_in_ms = wait.as_millis() as u64,
             "commit failed; retrying");
         tokio::time::sleep(wait).await;
