@@ -16,6 +16,7 @@ pub mod expr;
 pub mod http_serve;
 pub mod json_body;
 pub mod live;
+pub mod loadgen;
 pub mod serde_words;
 pub mod settings;
 pub mod shutdown;
