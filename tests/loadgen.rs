@@ -61,9 +61,9 @@ async fn every_interaction_submitted_is_offered_accepted_and_stopped() {
         );
     }
     assert!(l.submit.p50 > 0.0 && l.end_to_end.p50 >= l.submit_to_offer.p50);
-    // Each interaction was submitted, offered, accepted and stopped: at
-    // least four changes committed, in batches.
-    assert!(report.writer.changes >= 800, "{:?}", report.writer);
+    // Each interaction's submit, accept and stop were committed, in
+    // batches.
+    assert!(report.writer.changes >= 600, "{:?}", report.writer);
     assert!(report.writer.batches > 0 && report.writer.mean_batch >= 1.0);
 
     // The JSON report has exactly the fields of the README's example.
