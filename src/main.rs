@@ -114,11 +114,13 @@ struct BenchArgs {
         hide_default_value = true
     )]
     password: String,
-    /// The business process, queue and media type of the submits.
+    /// The business process the gateways submit to.
     #[arg(long, default_value = "sales-email")]
     process: String,
+    /// Its queue they submit to.
     #[arg(long, default_value = "inbound")]
     queue: String,
+    /// The media type of the submits; the agents log in with it.
     #[arg(long, default_value = "email")]
     media: String,
     /// Open loop: submits per second, Poisson arrivals.

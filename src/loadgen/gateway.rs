@@ -28,8 +28,10 @@ pub(super) async fn submit_all(run: Arc<Run>, token: String) -> anyhow::Result<(
             // As many connections as the submits in flight need.
             let http = client(usize::MAX)?;
             let mut due = Instant::now();
-            while let Some(n) = run.claim() {
+            loop {
+                // Claimed when due, so that none is sent after the duration.
                 tokio::time::sleep_until(due.into()).await;
+                let Some(n) = run.claim() else { break };
                 let (run, http, token) = (run.clone(), http.clone(), token.clone());
                 tasks.spawn(async move { submit(&run, &http, &token, n, due).await });
                 due += Duration::from_secs_f64(exponential() / rate);

@@ -23,10 +23,11 @@ pub(super) async fn scrape(http: &reqwest::Client, base: &str) -> anyhow::Result
 fn parse(text: &str) -> Writer {
     let mut writer = Writer::default();
     for line in text.lines().filter(|line| !line.starts_with('#')) {
-        let (Some((series, value)), Some(name)) = (line.rsplit_once(' '), line.split('{').next())
-        else {
+        let Some((series, value)) = line.rsplit_once(' ') else {
             continue;
         };
+        // The name, before its labels if it has any.
+        let name = series.split('{').next().unwrap_or(series);
         let Ok(value) = value.parse::<u64>() else {
             continue;
         };
@@ -56,7 +57,7 @@ mod tests {
     fn reads_the_writer_counters_and_buckets() {
         let writer = parse(
             "# HELP ixs_writer_batches_total x\n\
-             ixs_writer_batches_total 12\n\
+             ixs_writer_batches_total{instance=\"sales\"} 12\n\
              ixs_writer_changes_total 40\n\
              ixs_writer_batch_size_bucket{le=\"1\"} 3\n\
              ixs_writer_batch_size_bucket{le=\"+Inf\"} 12\n",
