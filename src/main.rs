@@ -306,10 +306,11 @@ async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             &args.folder,
         )?;
         println!(
-            "{}: {} agents ({}), capacity {} {}",
+            "{}: {} agents ({} to {}), each holding up to {} {} at once",
             file.display(),
             agents.len(),
-            args.agent_pattern,
+            agents.first().map_or("", String::as_str),
+            agents.last().map_or("", String::as_str),
             args.capacity,
             args.media
         );
