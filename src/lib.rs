@@ -16,6 +16,7 @@ pub mod expr;
 pub mod http_serve;
 pub mod json_body;
 pub mod live;
+pub mod loadgen;
 pub mod metrics;
 pub mod naming;
 pub mod serde_words;

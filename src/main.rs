@@ -88,6 +88,89 @@ enum Verb {
     /// Print the argon2 hash of a password or secret read from standard input,
     /// for the tenant's directory files.
     HashPassword,
+    /// Load-test a running instance over HTTP: gateways submit, simulated
+    /// agents take the offers from their live streams, accept, hold and
+    /// stop them; report rates, latencies, errors and the writer's batches.
+    Bench(Box<BenchArgs>),
+}
+
+/// `ixs bench`.
+#[derive(Debug, clap::Args)]
+struct BenchArgs {
+    /// The instance (a loopback address unless --remote).
+    #[arg(long, env = "IXS_BENCH_URL", default_value = "http://127.0.0.1:7201")]
+    url: String,
+    /// Allow a URL that is not a loopback address.
+    #[arg(long)]
+    remote: bool,
+    /// The person the gateways log in as.
+    #[arg(long, default_value = "gateway")]
+    gateway: String,
+    /// The password of the gateway and of every agent.
+    #[arg(
+        long,
+        env = "IXS_BENCH_PASSWORD",
+        default_value = "demo",
+        hide_default_value = true
+    )]
+    password: String,
+    /// The business process the gateways submit to.
+    #[arg(long, default_value = "sales-email")]
+    process: String,
+    /// Its queue they submit to.
+    #[arg(long, default_value = "inbound")]
+    queue: String,
+    /// The media type of the submits; the agents log in with it.
+    #[arg(long, default_value = "email")]
+    media: String,
+    /// Open loop: submits per second, Poisson arrivals.
+    #[arg(long, conflicts_with = "clients", required_unless_present_any = ["clients", "write_tenant"])]
+    rate: Option<f64>,
+    /// Closed loop: clients submitting as fast as they are answered.
+    #[arg(long)]
+    clients: Option<usize>,
+    /// Simulated agents, named by --agent-pattern.
+    #[arg(long, default_value_t = 0)]
+    agents: usize,
+    /// Their names: {n} is 1, 2, … up to --agents.
+    #[arg(long, default_value = "bench-{n}")]
+    agent_pattern: String,
+    /// The agents by name instead (comma-separated), e.g. anna,arno.
+    #[arg(long, value_delimiter = ',', conflicts_with = "agents")]
+    agent_names: Vec<String>,
+    /// How long an agent holds an interaction between accept and stop.
+    #[arg(long, default_value = "0ms", value_parser = humantime::parse_duration)]
+    hold: std::time::Duration,
+    /// Exponentially distributed holds of this mean instead.
+    #[arg(long, value_name = "MEAN", conflicts_with = "hold", value_parser = humantime::parse_duration)]
+    hold_exp: Option<std::time::Duration>,
+    /// How long to submit (10s when neither this nor --count is given).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<std::time::Duration>,
+    /// How many interactions to submit.
+    #[arg(long)]
+    count: Option<u64>,
+    /// After the last submit, how long to wait for the agents to finish.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    drain: std::time::Duration,
+    /// Print the report as JSON (and no progress line).
+    #[arg(long)]
+    json: bool,
+    /// Write a tenant for --agents agents into DIR instead of running: a copy
+    /// of --tenant-from plus their persons, with --password, and exit.
+    #[arg(long, value_name = "DIR")]
+    write_tenant: Option<PathBuf>,
+    /// The tenant --write-tenant copies.
+    #[arg(long, value_name = "DIR", default_value = "config/tenant")]
+    tenant_from: PathBuf,
+    /// With --write-tenant: how many interactions of --media each agent may
+    /// hold at once.
+    #[arg(long, default_value_t = 5)]
+    capacity: u32,
+    /// With --write-tenant: the folder of the agents, which the instance
+    /// reads.
+    #[arg(long, default_value = "sales")]
+    folder: String,
 }
 
 /// The `--config` of the commands that act on one instance.
@@ -200,8 +283,79 @@ async fn run(verb: Verb) -> anyhow::Result<ExitCode> {
             );
             println!("{}", ixs::directory::hash_secret(plain));
         }
+        Verb::Bench(args) => return bench(*args).await,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    use ixs::loadgen::{Arrivals, Hold, Plan};
+    let agents = if args.agent_names.is_empty() {
+        ixs::loadgen::names_from_pattern(&args.agent_pattern, args.agents)?
+    } else {
+        args.agent_names
+    };
+    if let Some(dir) = &args.write_tenant {
+        let file = ixs::loadgen::write_tenant(
+            &args.tenant_from,
+            dir,
+            &agents,
+            args.capacity,
+            &args.media,
+            &args.password,
+            &args.folder,
+        )?;
+        println!(
+            "{}: {} agents ({} to {}), each holding up to {} {} at once",
+            file.display(),
+            agents.len(),
+            agents.first().map_or("", String::as_str),
+            agents.last().map_or("", String::as_str),
+            args.capacity,
+            args.media
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let arrivals = match (args.rate, args.clients) {
+        (Some(rate), _) => Arrivals::Rate(rate),
+        (None, Some(clients)) => Arrivals::Clients(clients),
+        (None, None) => anyhow::bail!("--rate or --clients"),
+    };
+    let duration = match (args.duration, args.count) {
+        (None, None) => Some(std::time::Duration::from_secs(10)),
+        (duration, _) => duration,
+    };
+    let report = ixs::loadgen::run(Plan {
+        url: args.url,
+        allow_remote: args.remote,
+        gateway: args.gateway,
+        password: args.password,
+        process: args.process,
+        queue: args.queue,
+        media: args.media,
+        arrivals,
+        agents,
+        hold: match args.hold_exp {
+            Some(mean) => Hold::Exponential(mean),
+            None => Hold::Fixed(args.hold),
+        },
+        duration,
+        count: args.count,
+        drain: args.drain,
+        progress: !args.json,
+    })
+    .await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{report}");
+    }
+    let unfinished = report.agents > 0 && report.completed < report.submitted;
+    Ok(if report.errors.total > 0 || unfinished {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Reloads the tenant's directory on every SIGHUP, until `cancel`.
