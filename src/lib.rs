@@ -19,5 +19,6 @@ pub mod live;
 pub mod serde_words;
 pub mod settings;
 pub mod shutdown;
+pub mod stats;
 pub mod store;
 pub mod telemetry;
