@@ -7,6 +7,7 @@
 mod routing;
 pub mod scope;
 mod scope_watch;
+mod stats;
 
 use crate::api::{self, InDatabase, Limits, Sessions, Shared, Verifier};
 use crate::config_client::{ConfigClient, Token};
@@ -193,6 +194,7 @@ impl Daemon {
         let desk = Arc::new(ScopeDesk::new(self.scope.clone()));
         let sessions = self.sessions.clone();
         let feed = Feed::new(settings.reporting.feed_buffer);
+        let board = Arc::new(crate::stats::Board::default());
         let shared = Arc::new(Shared {
             scope: desk.subscribe(),
             store: (*self.store).clone(),
@@ -209,6 +211,7 @@ impl Daemon {
             feed: feed.clone(),
             sessions: sessions.clone(),
             verifier: self.verifier.clone(),
+            stats: board.clone(),
         });
 
         // HTTP serves from the start: /healthz answers while waiting for the
@@ -241,7 +244,15 @@ impl Daemon {
         }
 
         let held = self
-            .hold(&cancel, &tracker, &live_tx, &desk, writer_stats, &feed)
+            .hold(
+                &cancel,
+                &tracker,
+                &live_tx,
+                &desk,
+                writer_stats,
+                &feed,
+                &board,
+            )
             .await;
         let result = match &held {
             Ok(Some(held)) => {
@@ -303,6 +314,7 @@ impl Daemon {
         desk: &Arc<ScopeDesk>,
         writer_stats: Arc<WriterStats>,
         feed: &Arc<Feed>,
+        board: &Arc<crate::stats::Board>,
     ) -> Result<Option<Held>, RunError> {
         let settings = &self.settings;
         let Some(fence) = self.take_lease(cancel).await? else {
@@ -370,6 +382,17 @@ impl Daemon {
         live_tx.send_replace(Some(live));
 
         let stop_background = CancellationToken::new();
+        // The live statistics: the journal of the window, then its tail.
+        tracker.spawn(
+            stats::StatsTask {
+                store: self.store.clone(),
+                feed: feed.clone(),
+                board: board.clone(),
+                window: settings.reporting.window,
+            }
+            .run(stop_background.clone())
+            .in_current_span(),
+        );
         tracker.spawn(
             keep_lease(
                 self.writes.clone(),
