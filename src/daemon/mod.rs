@@ -244,16 +244,22 @@ impl Daemon {
         }
 
         let held = self
-            .hold(
-                &cancel,
-                &tracker,
-                &live_tx,
-                &desk,
-                writer_stats,
-                &feed,
-                &board,
-            )
+            .hold(&cancel, &tracker, &live_tx, &desk, writer_stats, &feed)
             .await;
+        if let Ok(Some(held)) = &held {
+            // The live statistics: the journal of the window, then its
+            // tail, for as long as the lease is held.
+            tracker.spawn(
+                stats::StatsTask {
+                    store: self.store.clone(),
+                    feed: feed.clone(),
+                    board: board.clone(),
+                    window: settings.reporting.window,
+                }
+                .run(held.stop_background.clone())
+                .in_current_span(),
+            );
+        }
         let result = match &held {
             Ok(Some(held)) => {
                 info!("serving");
@@ -314,7 +320,6 @@ impl Daemon {
         desk: &Arc<ScopeDesk>,
         writer_stats: Arc<WriterStats>,
         feed: &Arc<Feed>,
-        board: &Arc<crate::stats::Board>,
     ) -> Result<Option<Held>, RunError> {
         let settings = &self.settings;
         let Some(fence) = self.take_lease(cancel).await? else {
@@ -382,17 +387,6 @@ impl Daemon {
         live_tx.send_replace(Some(live));
 
         let stop_background = CancellationToken::new();
-        // The live statistics: the journal of the window, then its tail.
-        tracker.spawn(
-            stats::StatsTask {
-                store: self.store.clone(),
-                feed: feed.clone(),
-                board: board.clone(),
-                window: settings.reporting.window,
-            }
-            .run(stop_background.clone())
-            .in_current_span(),
-        );
         tracker.spawn(
             keep_lease(
                 self.writes.clone(),

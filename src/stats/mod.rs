@@ -261,16 +261,16 @@ impl Window {
         let data = event.data.to_value();
         let transfer = data.get("transfer").and_then(serde_json::Value::as_bool) == Some(true);
         match event.kind {
-            EventKind::Submitted => {
-                if text(&data, "state") == Some("queued") {
-                    self.queue_mark(entry, QueueMark::Entered);
-                }
+            // An agent's own submission starts in its hands, not queued.
+            EventKind::Submitted if text(&data, "state") == Some("queued") => {
+                self.queue_mark(entry, QueueMark::Entered);
             }
-            EventKind::PlacedInQueue => {
-                let back = matches!(text(&data, "reason"), Some("recovery" | "routing_timeout"));
-                if !back {
-                    self.queue_mark(entry, QueueMark::Entered);
-                }
+            // Not the return of a pulled or pending interaction to its own
+            // queue.
+            EventKind::PlacedInQueue
+                if !matches!(text(&data, "reason"), Some("recovery" | "routing_timeout")) =>
+            {
+                self.queue_mark(entry, QueueMark::Entered);
             }
             EventKind::Offered => {
                 self.queue_mark(entry, QueueMark::Offered);
