@@ -245,8 +245,19 @@ async fn a_known_sequence_gives_exact_figures_which_a_restart_rebuilds() {
     );
 }
 
-/// The first event of `GET /v1/stats/stream`, which must be `stats`.
-async fn first_streamed(session: &Session) -> Value {
+type Events = std::pin::Pin<
+    Box<
+        dyn futures::Stream<
+                Item = Result<
+                    eventsource_stream::Event,
+                    eventsource_stream::EventStreamError<reqwest::Error>,
+                >,
+            > + Send,
+    >,
+>;
+
+/// `GET /v1/stats/stream`, asserted 200.
+async fn open_stream(session: &Session) -> Events {
     let response = session
         .client
         .get(format!("{}/v1/stats/stream", session.base))
@@ -255,12 +266,78 @@ async fn first_streamed(session: &Session) -> Value {
         .await
         .expect("GET /v1/stats/stream");
     assert_eq!(response.status(), 200);
-    let mut events = response.bytes_stream().eventsource();
-    let first = tokio::time::timeout(Duration::from_secs(10), events.next())
+    Box::pin(response.bytes_stream().eventsource())
+}
+
+/// The next event of a statistics stream, which must be `stats`; `None`
+/// when the stream ended.
+async fn next_stats(events: &mut Events) -> Option<Value> {
+    let next = tokio::time::timeout(Duration::from_secs(15), events.next())
         .await
-        .expect("the first statistics within 10 s")
-        .expect("an event")
-        .expect("a well-formed event");
-    assert_eq!(first.event, "stats", "{first:?}");
-    serde_json::from_str(&first.data).expect("JSON figures")
+        .expect("statistics or the end within 15 s")?;
+    let event = next.ok()?;
+    assert_eq!(event.event, "stats", "{event:?}");
+    Some(serde_json::from_str(&event.data).expect("JSON figures"))
+}
+
+/// The first event of `GET /v1/stats/stream`.
+async fn first_streamed(session: &Session) -> Value {
+    let mut events = open_stream(session).await;
+    next_stats(&mut events).await.expect("the first statistics")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_follows_each_commit_and_ends_with_the_instance() {
+    let sales = spawn_instance(Solution::Sales).await;
+    let gateway_ = Session::on(&sales, "gateway").await;
+    let rita = Session::on(&sales, "rita").await;
+    let mut events = open_stream(&rita).await;
+    let first = next_stats(&mut events).await.expect("the first statistics");
+    assert_eq!(queue(&first, EMAIL, "inbound")["entered"], 0, "{first}");
+
+    gateway_.submit().await;
+    let next = next_stats(&mut events)
+        .await
+        .expect("statistics after a submit");
+    let q = queue(&next, EMAIL, "inbound");
+    assert_eq!((&q["entered"], &q["depth"]), (&json!(1), &json!(1)), "{q}");
+
+    // The instance stops: the stream ends rather than holding it up.
+    sales.shutdown().await.expect("a clean shutdown");
+    while let Some(figures) = next_stats(&mut events).await {
+        assert_eq!(queue(&figures, EMAIL, "inbound")["entered"], 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_lies_before_the_window_is_not_read_again_at_start() {
+    let sales = spawn_instance(Solution::Sales).await;
+    let gateway_ = Session::on(&sales, "gateway").await;
+    let old = gateway_.submit().await;
+    gateway_.submit().await;
+    gateway_.submit().await;
+    let rita = Session::on(&sales, "rita").await;
+    let stats = rita.stats().await;
+    assert_eq!(queue(&stats, EMAIL, "inbound")["entered"], 3, "{stats}");
+
+    // The first arrived an hour ago, as far as the journal says: outside
+    // the 15-minute window once the instance reads it again.
+    let moved = sqlx::query(
+        "UPDATE interaction_events SET at = at - interval '1 hour' \
+         WHERE interaction_id = $1",
+    )
+    .bind(uuid::Uuid::parse_str(&old).expect("an id"))
+    .execute(&sales.pool)
+    .await
+    .expect("move the first back")
+    .rows_affected();
+    assert_eq!(moved, 1);
+    let db = sales.db.clone();
+    sales.shutdown().await.expect("a clean shutdown");
+    let sales = common::start_on(db, Solution::Sales, |_| {}).await;
+    sales.wait_ready().await;
+    let rita = Session::on(&sales, "rita").await;
+    let stats = rita.stats().await;
+    let q = queue(&stats, EMAIL, "inbound");
+    assert_eq!((&q["entered"], &q["depth"]), (&json!(2), &json!(3)), "{q}");
 }
