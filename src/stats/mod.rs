@@ -42,7 +42,7 @@ pub use board::Board;
 use crate::engine::EventKind;
 use crate::store::JournalEntry;
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use uuid::Uuid;
 
@@ -192,15 +192,55 @@ pub struct Snapshot {
     pub agents: Vec<AgentFigures>,
 }
 
-fn text<'a>(data: &'a serde_json::Value, key: &str) -> Option<&'a str> {
-    data.get(key).and_then(serde_json::Value::as_str)
+/// The details of an entry that the figures read; everything else in them
+/// (a submitted interaction's properties…) is passed over unread.
+#[derive(Debug, Default, Deserialize)]
+struct Details {
+    /// A submitted interaction's state.
+    state: Option<String>,
+    reason: Option<String>,
+    /// Where it came from: a state, or a place with the state and agent.
+    from: Option<From>,
+    /// An offer of a transfer between agents.
+    transfer: Option<bool>,
+    transferred_from: Option<String>,
+    placed_in_queue_at: Option<At>,
 }
 
-/// The state an entry says the interaction came from: `from` as a state, or
-/// `from.state`.
-fn from_state(data: &serde_json::Value) -> Option<&str> {
-    let from = data.get("from")?;
-    from.as_str().or_else(|| text(from, "state"))
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum From {
+    State(String),
+    Place {
+        state: Option<String>,
+        agent: Option<String>,
+    },
+}
+
+impl Details {
+    fn of(entry: &JournalEntry) -> Details {
+        serde_json::from_str(entry.event.data.as_raw().get()).unwrap_or_default()
+    }
+
+    fn state(&self) -> Option<&str> {
+        self.state.as_deref()
+    }
+
+    /// The state the entry says the interaction came from.
+    fn previous_state(&self) -> Option<&str> {
+        match &self.from {
+            Some(From::State(state)) => Some(state),
+            Some(From::Place { state, .. }) => state.as_deref(),
+            None => None,
+        }
+    }
+
+    fn previous_agent(&self) -> Option<&str> {
+        match &self.from {
+            Some(From::Place { agent, .. }) => agent.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 impl Window {
@@ -258,17 +298,17 @@ impl Window {
         self.position = entry.position;
         let event = &entry.event;
         let at = event.at;
-        let data = event.data.to_value();
-        let transfer = data.get("transfer").and_then(serde_json::Value::as_bool) == Some(true);
+        let data = Details::of(entry);
+        let transfer = data.transfer == Some(true);
         match event.kind {
             // An agent's own submission starts in its hands, not queued.
-            EventKind::Submitted if text(&data, "state") == Some("queued") => {
+            EventKind::Submitted if data.state() == Some("queued") => {
                 self.queue_mark(entry, QueueMark::Entered);
             }
             // Not the return of a pulled or pending interaction to its own
             // queue.
             EventKind::PlacedInQueue
-                if !matches!(text(&data, "reason"), Some("recovery" | "routing_timeout")) =>
+                if !matches!(data.reason.as_deref(), Some("recovery" | "routing_timeout")) =>
             {
                 self.queue_mark(entry, QueueMark::Entered);
             }
@@ -279,13 +319,8 @@ impl Window {
                 }
             }
             EventKind::Accepted => {
-                let transferred = data
-                    .get("transferred_from")
-                    .is_some_and(|from| !from.is_null());
-                if !transferred {
-                    let wait = text(&data, "placed_in_queue_at")
-                        .and_then(|t| t.parse::<At>().ok())
-                        .map(|since| at - since);
+                if data.transferred_from.is_none() {
+                    let wait = data.placed_in_queue_at.map(|since| at - since);
                     self.queue_mark(entry, QueueMark::Accepted(wait));
                 }
                 self.agent_mark(entry, AgentMark::Handled);
@@ -303,7 +338,10 @@ impl Window {
                 self.agent_mark(entry, AgentMark::Missed);
             }
             EventKind::ProcessingStopped => {
-                let waiting = matches!(from_state(&data), Some("queued" | "offered" | "routing"));
+                let waiting = matches!(
+                    data.previous_state(),
+                    Some("queued" | "offered" | "routing")
+                );
                 self.queue_mark(entry, QueueMark::Stopped(waiting));
             }
             EventKind::AgentLoggedIn => {
@@ -327,7 +365,7 @@ impl Window {
     }
 
     /// Who holds the interaction after `entry`, and the hold it ends.
-    fn hold(&mut self, entry: &JournalEntry, data: &serde_json::Value, transfer: bool) {
+    fn hold(&mut self, entry: &JournalEntry, data: &Details, transfer: bool) {
         let event = &entry.event;
         let Some(id) = event.interaction_id else {
             return;
@@ -335,7 +373,7 @@ impl Window {
         let at = event.at;
         let after = match event.kind {
             EventKind::Accepted | EventKind::TakenFromWorkbin => event.agent.clone(),
-            EventKind::Submitted if text(data, "state") == Some("handling") => event.agent.clone(),
+            EventKind::Submitted if data.state() == Some("handling") => event.agent.clone(),
             EventKind::PropertiesChanged | EventKind::Transferred | EventKind::Offered => return,
             EventKind::Rejected | EventKind::OfferTimedOut if transfer => return,
             _ => None,
@@ -344,10 +382,9 @@ impl Window {
         // before the window.
         let before = self.holders.get(&id).cloned().or_else(|| {
             let said = match event.kind {
-                EventKind::Accepted => text(data, "transferred_from").map(str::to_owned),
-                _ if from_state(data) == Some("handling") => data
-                    .get("from")
-                    .and_then(|from| text(from, "agent"))
+                EventKind::Accepted => data.transferred_from.clone(),
+                _ if data.previous_state() == Some("handling") => data
+                    .previous_agent()
                     .map(str::to_owned)
                     .or_else(|| event.agent.clone()),
                 _ => None,
