@@ -341,3 +341,59 @@ async fn what_lies_before_the_window_is_not_read_again_at_start() {
     let q = queue(&stats, EMAIL, "inbound");
     assert_eq!((&q["entered"], &q["depth"]), (&json!(2), &json!(3)), "{q}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queues_service_level_follows_the_tenants_files_and_a_bad_one_is_refused() {
+    let tenant = common::Tenant::start().await;
+    let (server, sales) = (&tenant.server, &tenant.sales);
+    let target =
+        |stats: &Value| queue(stats, EMAIL, "inbound")["service_level_target_secs"].clone();
+    let stats = sales.get_path("/v1/stats").await;
+    assert_eq!(stats.status, 200, "{stats}");
+    assert_eq!(target(&stats.body), 60, "the default");
+
+    // A bad value is refused with its file, line, object and reason; the
+    // revision in force stays.
+    let header = "[process.sales-email.queue.inbound]\n";
+    let text = server.read("sales.toml");
+    let line = text[..text.find(header).expect("the queue's table")]
+        .matches('\n')
+        .count()
+        + 2;
+    let with =
+        |value: &str| text.replacen(header, &format!("{header}service_level = {value}\n"), 1);
+    server.write("sales.toml", &with("\"soon\""));
+    let refused = common::eventually(common::tenant::PATIENCE, "the refusal", || async {
+        let status = server.status().await;
+        (!status["last_error"].is_null()).then_some(status)
+    })
+    .await;
+    assert_eq!(refused["revision"], 1, "{refused}");
+    let problem = &refused["last_error"]["problems"][0];
+    assert!(
+        problem["file"].as_str().unwrap().ends_with("sales.toml"),
+        "{problem}"
+    );
+    assert_eq!(problem["line"], line, "{problem}");
+    assert_eq!(
+        problem["object"], "business process 'sales-email', queue 'inbound'",
+        "{problem}"
+    );
+    let reason = problem["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("service_level: invalid duration 'soon'"),
+        "{problem}"
+    );
+
+    // A good one applies live.
+    server.write("sales.toml", &with("\"90s\""));
+    common::eventually(
+        common::tenant::PATIENCE,
+        "the new target in the statistics",
+        || async {
+            let answer = sales.get_path("/v1/stats").await;
+            (answer.status == 200 && target(&answer.body) == 90).then_some(())
+        },
+    )
+    .await;
+}
