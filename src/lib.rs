@@ -22,5 +22,6 @@ pub mod naming;
 pub mod serde_words;
 pub mod settings;
 pub mod shutdown;
+pub mod stats;
 pub mod store;
 pub mod telemetry;

@@ -97,6 +97,7 @@ fn config() -> RoutingConfig {
             ..Timing::default()
         },
         group_workbins: Default::default(),
+        service_levels: Default::default(),
     }
 }
 

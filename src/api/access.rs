@@ -44,6 +44,8 @@ pub enum Action {
     SeeAgents,
     /// Read the journal: the event feed.
     ReadEvents,
+    /// See the live statistics of queues and agents.
+    SeeStats,
 }
 
 /// How far an allowance reaches.
@@ -78,11 +80,12 @@ pub fn allowance(role: Role, action: Action) -> Option<Reach> {
         (
             Role::Router,
             Read | ChangeProperties | PlaceInQueue | Stop | SeeQueues | PlaceInWorkbin
-            | SeeWorkbins | Pull | Explain | DryRun | SeeAgents,
+            | SeeWorkbins | Pull | Explain | DryRun | SeeAgents | SeeStats,
         ) => Some(Reach::Any),
-        (Role::Reporter, Read | SeeQueues | SeeWorkbins | Explain | SeeAgents | ReadEvents) => {
-            Some(Reach::Any)
-        }
+        (
+            Role::Reporter,
+            Read | SeeQueues | SeeWorkbins | Explain | SeeAgents | ReadEvents | SeeStats,
+        ) => Some(Reach::Any),
         _ => None,
     }
 }
@@ -121,7 +124,7 @@ mod tests {
     use super::*;
     use Action::*;
 
-    const ACTIONS: [Action; 15] = [
+    const ACTIONS: [Action; 16] = [
         Read,
         Submit,
         ChangeProperties,
@@ -137,6 +140,7 @@ mod tests {
         DryRun,
         SeeAgents,
         ReadEvents,
+        SeeStats,
     ];
 
     fn reach_of(roles: &[Role], action: Action) -> Option<Reach> {
@@ -175,6 +179,16 @@ mod tests {
         assert_eq!(reach_of(&[Role::Reporter], Pull), None);
         assert_eq!(reach_of(&[Role::Reporter], DryRun), None);
         assert_eq!(reach_of(&[Role::Reporter], SeeAgents), Some(Reach::Any));
+    }
+
+    #[test]
+    fn reporters_and_routers_see_the_statistics_agents_and_gateways_do_not() {
+        assert_eq!(reach_of(&[Role::Reporter], SeeStats), Some(Reach::Any));
+        assert_eq!(reach_of(&[Role::Router], SeeStats), Some(Reach::Any));
+        assert_eq!(reach_of(&[Role::Admin], SeeStats), Some(Reach::Any));
+        for role in [Role::Gateway, Role::Agent] {
+            assert_eq!(reach_of(&[role], SeeStats), None, "{role:?}");
+        }
     }
 
     #[test]

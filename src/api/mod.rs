@@ -12,6 +12,7 @@ mod interactions;
 mod queues;
 mod routing;
 mod sessions;
+mod stats;
 mod tokens;
 
 pub use auth::{Caller, Verifier};
@@ -60,6 +61,9 @@ pub struct Shared {
     pub sessions: Arc<Sessions>,
     /// Checks persons' credentials at log-in.
     pub verifier: Verifier,
+    /// The live statistics' window, kept by the daemon's statistics task
+    /// from the journal while the instance holds its lease.
+    pub stats: Arc<crate::stats::Board>,
 }
 
 pub type AppState = Arc<Shared>;
@@ -122,6 +126,8 @@ pub fn router(state: AppState) -> Router {
         .route("/agents/{name}/events", get(agents::events))
         .route("/events", get(events::feed))
         .route("/queues", get(queues::list))
+        .route("/stats", get(stats::get))
+        .route("/stats/stream", get(stats::stream))
         .route("/queues/{process}/{queue}", get(queues::snapshot))
         .route("/scope", get(health::scope))
         .route("/sessions", post(sessions::log_in))

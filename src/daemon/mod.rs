@@ -7,6 +7,7 @@
 mod routing;
 pub mod scope;
 mod scope_watch;
+mod stats;
 
 use crate::api::{self, InDatabase, Limits, Sessions, Shared, Verifier};
 use crate::config_client::{ConfigClient, Token};
@@ -194,6 +195,7 @@ impl Daemon {
         let desk = Arc::new(ScopeDesk::new(self.scope.clone()));
         let sessions = self.sessions.clone();
         let feed = Feed::new(settings.reporting.feed_buffer);
+        let board = Arc::new(crate::stats::Board::default());
         let shared = Arc::new(Shared {
             scope: desk.subscribe(),
             store: (*self.store).clone(),
@@ -210,6 +212,7 @@ impl Daemon {
             metrics: Arc::new(Metrics::new(&settings.instance.name, writer_stats.clone())),
             sessions: sessions.clone(),
             verifier: self.verifier.clone(),
+            stats: board.clone(),
         });
 
         // HTTP serves from the start: /healthz answers while waiting for the
@@ -244,6 +247,20 @@ impl Daemon {
         let held = self
             .hold(&cancel, &tracker, &live_tx, &desk, writer_stats, &feed)
             .await;
+        if let Ok(Some(held)) = &held {
+            // The live statistics: the journal of the window, then its
+            // tail, for as long as the lease is held.
+            tracker.spawn(
+                stats::StatsTask {
+                    store: self.store.clone(),
+                    feed: feed.clone(),
+                    board: board.clone(),
+                    window: settings.reporting.window,
+                }
+                .run(held.stop_background.clone())
+                .in_current_span(),
+            );
+        }
         let result = match &held {
             Ok(Some(held)) => {
                 info!("serving");

@@ -206,6 +206,15 @@ pub fn config(directory: &Directory, settings: &RoutingSettings) -> anyhow::Resu
                     .map(move |(name, _)| (process.clone(), name.clone()))
             })
             .collect(),
+        service_levels: directory
+            .processes
+            .iter()
+            .flat_map(|(process, def)| {
+                def.queues.iter().map(move |(name, queue)| {
+                    ((process.clone(), name.clone()), queue.service_level())
+                })
+            })
+            .collect(),
     })
 }
 

@@ -235,8 +235,25 @@ pub struct Queue {
     pub description: String,
     #[serde(default)]
     pub views: BTreeMap<String, View>,
+    /// The wait within which an accept counts as answered in time, for the
+    /// queue's service level in the live statistics; `None`: the default
+    /// ([`Queue::DEFAULT_SERVICE_LEVEL`]). Left out of the JSON when
+    /// `None`, so that a directory without it serialises as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_level: Option<HumanDuration>,
     #[serde(default)]
     pub grants: Vec<Grant>,
+}
+
+impl Queue {
+    /// The service-level target of a queue that names none: 60 seconds.
+    pub const DEFAULT_SERVICE_LEVEL: std::time::Duration = std::time::Duration::from_secs(60);
+
+    /// Its service-level target.
+    pub fn service_level(&self) -> std::time::Duration {
+        self.service_level
+            .map_or(Self::DEFAULT_SERVICE_LEVEL, HumanDuration::as_duration)
+    }
 }
 
 /// An ordered, filtered window on a queue.

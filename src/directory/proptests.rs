@@ -161,6 +161,7 @@ fn process(name: &str, folder: Option<usize>) -> BusinessProcess {
                 name: "q".into(),
                 description: String::new(),
                 views: BTreeMap::from([("v".into(), view)]),
+                service_level: None,
                 grants: Vec::new(),
             },
         )]),

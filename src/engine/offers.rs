@@ -214,7 +214,13 @@ impl Engine {
             EventKind::Accepted,
             &changed,
             now,
-            EventData::of(&json!({ "queue": changed.queue, "transferred_from": transfer_from })),
+            // Since when it waited in its queue: the wait to accept, which
+            // the live statistics read from the journal alone.
+            EventData::of(&json!({
+                "queue": changed.queue,
+                "transferred_from": transfer_from,
+                "placed_in_queue_at": changed.placed_in_queue_at,
+            })),
         ));
         if let Some(from) = transfer_from {
             self.revoked(from, id, "transferred");

@@ -131,6 +131,7 @@ pub(super) fn config(
         agents: agents.into_iter().map(|a| (a.name.clone(), a)).collect(),
         timing,
         group_workbins: Default::default(),
+        service_levels: Default::default(),
     }
 }
 

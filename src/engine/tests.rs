@@ -586,6 +586,7 @@ mod routed {
             agents: [("anna".to_owned(), anna)].into(),
             timing: Default::default(),
             group_workbins: Default::default(),
+            service_levels: Default::default(),
         })
     }
 

@@ -554,12 +554,17 @@ pub struct ReportingSettings {
     /// reader further behind is disconnected, told where to resume.
     #[serde(default = "defaults::feed_buffer")]
     pub feed_buffer: usize,
+    /// How far back the live statistics (`GET /v1/stats`) count: entries of
+    /// the journal older than this fall out of them.
+    #[serde(default = "defaults::stats_window", with = "humantime_serde")]
+    pub window: Duration,
 }
 
 impl Default for ReportingSettings {
     fn default() -> Self {
         ReportingSettings {
             feed_buffer: defaults::feed_buffer(),
+            window: defaults::stats_window(),
         }
     }
 }
@@ -643,6 +648,9 @@ pub(crate) mod defaults {
     }
     pub fn feed_buffer() -> usize {
         4096
+    }
+    pub fn stats_window() -> Duration {
+        Duration::from_secs(15 * 60)
     }
     pub fn grace_period() -> Duration {
         Duration::from_secs(10)
@@ -823,6 +831,12 @@ impl Settings {
             (16..=1_048_576).contains(&self.reporting.feed_buffer),
             "reporting.feed_buffer",
             "must be 16 to 1048576",
+        );
+        found.check(
+            (Duration::from_secs(60)..=Duration::from_secs(24 * 3600))
+                .contains(&self.reporting.window),
+            "reporting.window",
+            "must be 1m to 24h",
         );
         found.check(
             !self.auth.session_ttl.is_zero(),

@@ -283,6 +283,11 @@ fn every_problem_is_reported_in_one_pass() {
         problems(&text, &[]),
         ["instance.toml:11: reporting.feed_buffer: must be 16 to 1048576"]
     );
+    let text = format!("{MINIMAL}[reporting]\nwindow = \"10s\"\n");
+    assert_eq!(
+        problems(&text, &[]),
+        ["instance.toml:11: reporting.window: must be 1m to 24h"]
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! reporting feed*), so a reader dedupes by position alone.
 
 use super::JournalEntry;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -38,6 +39,9 @@ pub struct Feed {
     live: Mutex<bool>,
     /// Cancelled when the instance stops serving HTTP: every stream ends.
     closing: CancellationToken,
+    /// The position of the last entry published, so that a reader of the
+    /// tail can tell when it has caught up with what was committed.
+    published: AtomicI64,
 }
 
 impl Feed {
@@ -48,6 +52,7 @@ impl Feed {
             tx,
             live: Mutex::new(false),
             closing: CancellationToken::new(),
+            published: AtomicI64::new(0),
         })
     }
 
@@ -74,6 +79,13 @@ impl Feed {
     pub fn closing(&self) -> CancellationToken {
         self.closing.clone()
     }
+
+    /// The position of the last entry published (0 before any): every
+    /// entry up to it was committed, and a caller answered after its change
+    /// committed finds its entries at or below it.
+    pub fn published(&self) -> i64 {
+        self.published.load(Ordering::Acquire)
+    }
 }
 
 /// The writer's end of the feed.
@@ -91,6 +103,9 @@ impl Publisher {
     }
 
     pub fn publish(&self, entry: JournalEntry) {
+        self.feed
+            .published
+            .fetch_max(entry.position, Ordering::AcqRel);
         // No receiver left: nothing to do.
         let _ = self.feed.tx.send(FeedItem::Entry(Arc::new(entry)));
     }

@@ -325,6 +325,62 @@ impl PgStore {
             .await?)
     }
 
+    /// The position just before the first journal entry at or after
+    /// `since`, found by bisecting positions (primary-key lookups, a few
+    /// dozen at most) rather than scanning the journal by time, which has
+    /// no index: entries' times follow their positions, up to the engine's
+    /// clock stepping back, which may leave out an entry or two near the
+    /// start.
+    pub async fn position_before(&self, since: DateTime<Utc>) -> Result<i64, StoreError> {
+        let (low, high): (Option<i64>, Option<i64>) =
+            sqlx::query_as("SELECT min(id), max(id) FROM interaction_events")
+                .fetch_one(&self.pool)
+                .await?;
+        let (Some(mut low), Some(mut high)) = (low, high) else {
+            return Ok(0);
+        };
+        // The first entry at or after `since` lies in [low, high + 1].
+        high += 1;
+        while low < high {
+            let middle = low + (high - low) / 2;
+            let found: Option<(i64, DateTime<Utc>)> = sqlx::query_as(
+                "SELECT id, at FROM interaction_events WHERE id >= $1 ORDER BY id LIMIT 1",
+            )
+            .bind(middle)
+            .fetch_optional(&self.pool)
+            .await?;
+            match found {
+                // Nothing in [middle, high).
+                None => high = middle,
+                Some((id, _)) if id >= high => high = middle,
+                Some((id, at)) if at < since => low = id + 1,
+                Some((id, _)) => high = id,
+            }
+        }
+        Ok(low - 1)
+    }
+
+    /// Journal entries after `after` at or after `since`, oldest first, at
+    /// most `limit`.
+    pub async fn read_journal_since(
+        &self,
+        after: i64,
+        since: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<JournalEntry>, StoreError> {
+        let rows: Vec<EventRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM interaction_events WHERE id > $1 AND at >= $2 ORDER BY id LIMIT $3"
+        ))
+        .bind(after)
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(JournalEntry::try_from).collect()
+    }
+
     /// Keeps the last configuration snapshot of `application`.
     pub async fn save_config_cache(
         &self,

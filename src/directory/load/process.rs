@@ -86,11 +86,22 @@ impl Builder<'_, '_> {
             self.check_name(file, &at, &vname);
             views.insert(vname.clone(), self.view(file, &at, vname, v, local));
         }
+        let service_level =
+            raw.service_level
+                .as_deref()
+                .and_then(|text| match text.parse::<HumanDuration>() {
+                    Ok(target) => Some(target),
+                    Err(reason) => {
+                        self.report.at(file, &path.key("service_level"), reason);
+                        None
+                    }
+                });
         Queue {
             grants: self.grants(file, path, &raw.grant),
             name,
             description: raw.description,
             views,
+            service_level,
         }
     }
 

@@ -140,6 +140,8 @@ pub(super) struct RawProcess {
 pub(super) struct RawQueue {
     #[serde(default)]
     pub description: String,
+    /// The service-level target, a duration (`60s`, `2m`).
+    pub service_level: Option<String>,
     #[serde(default)]
     pub view: BTreeMap<String, RawView>,
     #[serde(default)]

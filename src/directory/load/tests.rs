@@ -848,3 +848,47 @@ fn load_of_an_empty_or_missing_directory() {
     let err = Directory::load(&scratch.0.join("missing")).unwrap_err();
     assert!(matches!(err, LoadError::Read { .. }), "{err}");
 }
+
+#[test]
+fn a_queues_service_level_is_a_duration_sixty_seconds_by_default() {
+    let text = PROCESS.replacen(
+        "[process.p.queue.q]\n",
+        "[process.p.queue.q]\nservice_level = \"20s\"\n",
+        1,
+    );
+    assert_ne!(text, PROCESS, "the fixture has a queue table");
+    let dir = Directory::from_sources(&[("base.toml", BASE), ("x.toml", &text)]).unwrap();
+    let queue = &dir.processes["p"].queues["q"];
+    assert_eq!(queue.service_level().as_secs(), 20);
+    let dir = Directory::from_sources(&[("base.toml", BASE), ("x.toml", PROCESS)]).unwrap();
+    let queue = &dir.processes["p"].queues["q"];
+    assert_eq!(queue.service_level, None);
+    assert_eq!(queue.service_level().as_secs(), 60);
+}
+
+#[test]
+fn a_bad_service_level_names_the_queue_and_the_key() {
+    for (value, reason) in [
+        (
+            "\"soon\"",
+            "service_level: invalid duration 'soon': expected e.g. '30s', '5m', '2h' or '1h30m'",
+        ),
+        (
+            "\"0s\"",
+            "service_level: duration '0s' must be longer than zero",
+        ),
+        (
+            "60",
+            "service_level: invalid type: integer `60`, expected a string",
+        ),
+    ] {
+        let p = problem(&format!("[process.p.queue.q]\nservice_level = {value}\n"));
+        assert_problem(
+            &p,
+            2,
+            Some(17),
+            Some("business process 'p', queue 'q'"),
+            reason,
+        );
+    }
+}

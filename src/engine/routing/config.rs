@@ -216,4 +216,8 @@ pub struct RoutingConfig {
     /// (process, workbin) of the workbins an agent group shares; every other
     /// workbin is one per agent.
     pub group_workbins: BTreeSet<(String, String)>,
+    /// (process, queue) → its service-level target: the wait within which
+    /// an accept counts as answered in time, in the live statistics. A
+    /// queue not listed has the directory's default.
+    pub service_levels: BTreeMap<(String, String), std::time::Duration>,
 }

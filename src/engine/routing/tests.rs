@@ -77,6 +77,7 @@ impl Sim {
             agents: agents.into_iter().map(|a| (a.name.clone(), a)).collect(),
             timing: Timing::default(),
             group_workbins: Default::default(),
+            service_levels: Default::default(),
         };
         Sim {
             router: Router::new(config, at(0)),
