@@ -25,7 +25,8 @@ fn shown(path: &Path) -> String {
 }
 
 const MIGRATIONS: &str = "20261125000001 interactions, 20261125000002 config cache, \
-     20261201000001 writer commit, 20261201000002 routing, 20261201000003 instance sessions";
+     20261201000001 writer commit, 20261201000002 routing, 20261201000003 instance sessions, \
+     20261207000001 feed";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_config_fails_when_the_configuration_server_refuses_the_log_in() {
@@ -51,7 +52,7 @@ async fn check_config_fails_when_the_configuration_server_refuses_the_log_in() {
             format!("✓ settings: {file} (instance sales, application ixs-sales)"),
             format!("✓ secret: read from {secret}"),
             format!("✓ database: {db} answers"),
-            format!("✓ migrations: 5 of 5 to apply, which serve does at start: {MIGRATIONS}"),
+            format!("✓ migrations: 6 of 6 to apply, which serve does at start: {MIGRATIONS}"),
             format!("✓ configuration server: {url} answers"),
             format!(
                 "✗ log-in: the configuration server refused application 'ixs-sales' (unknown \
@@ -126,7 +127,7 @@ async fn check_config_passes_an_instance_that_can_be_served() {
         ),
         format!("✓ secret: read from {}", shown(&secret)),
         format!("✓ database: {} answers", described(db.url())),
-        "✓ migrations: all 5 applied".to_owned(),
+        "✓ migrations: all 6 applied".to_owned(),
         format!("✓ configuration server: {} answers", server.url()),
         "✓ log-in: application ixs-sales accepted".to_owned(),
         "✓ scope: person svc-sales (access group sales-routing) serves sales-chat, sales-email \
