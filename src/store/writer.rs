@@ -300,12 +300,7 @@ impl<S: Store> Writer<S> {
                 if let Some(took) = took {
                     self.stats.record(pending.len(), took);
                 }
-                self.publish(pending, &outcome, positions);
-                self.remember(&outcome.turned_away);
-                for request in pending.drain(..) {
-                    let answer = self.answer(&request, &outcome);
-                    self.reply(request, answer);
-                }
+                self.committed(std::mem::take(pending), &outcome, positions);
                 Ok(())
             }
             Err(fenced @ (StoreError::Fenced(_) | StoreError::FencedUnknown(_))) => {
@@ -323,7 +318,7 @@ impl<S: Store> Writer<S> {
                 // down with it: commit them one by one.
                 warn!(error = %error_chain(&error), size = pending.len(),
                     "batch refused; committing its changes one by one");
-                for mut request in std::mem::take(pending) {
+                for request in std::mem::take(pending) {
                     if let Some(why) = self.failure_of(&request) {
                         // Built on a change of this batch that just failed.
                         self.reply(request, Err(why));
@@ -339,10 +334,7 @@ impl<S: Store> Writer<S> {
                             if let Some(took) = took {
                                 self.stats.record(1, took);
                             }
-                            self.publish(std::slice::from_mut(&mut request), &outcome, positions);
-                            self.remember(&outcome.turned_away);
-                            let answer = self.answer(&request, &outcome);
-                            self.reply(request, answer);
+                            self.committed(vec![request], &outcome, positions);
                         }
                         Err(fenced @ (StoreError::Fenced(_) | StoreError::FencedUnknown(_))) => {
                             let answer = match fenced {
@@ -429,6 +421,31 @@ impl<S: Store> Writer<S> {
         }
     }
 
+    /// Answers the requests of a committed batch: counts what each one
+    /// committed (before the feed takes their events), publishes the
+    /// journal entries, then replies.
+    fn committed(
+        &mut self,
+        mut requests: Vec<WriteRequest>,
+        outcome: &Outcome,
+        positions: Option<Vec<i64>>,
+    ) {
+        self.remember(&outcome.turned_away);
+        let answers: Vec<Result<(), CommitError>> = requests
+            .iter()
+            .map(|request| self.answer(request, outcome))
+            .collect();
+        for (request, answer) in requests.iter().zip(&answers) {
+            if answer.is_ok() {
+                self.stats.committed(&request.events);
+            }
+        }
+        self.publish(&mut requests, outcome, positions);
+        for (request, answer) in requests.into_iter().zip(answers) {
+            self.reply(request, answer);
+        }
+    }
+
     /// The failure of an earlier change that `request` is about or built on.
     fn failure_of(&self, request: &WriteRequest) -> Option<CommitError> {
         std::iter::once(request.about.0)
@@ -478,9 +495,6 @@ impl<S: Store> Writer<S> {
                 ids,
                 why: why.clone(),
             });
-        }
-        if answer.is_ok() {
-            self.stats.committed(&request.events);
         }
         let _ = request.reply.send(answer);
     }
