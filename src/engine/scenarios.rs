@@ -1752,7 +1752,7 @@ fn grace_across(agents: &[&str], change: impl FnOnce(&mut RoutingConfig)) {
     w.settle();
     w.advance_to(10_000);
     let c = w.view("c");
-    assert_eq!(c.media["email"].ready, false, "{c:?}");
+    assert!(!c.media["email"].ready, "{c:?}");
     assert_eq!(c.media["email"].reason.as_deref(), Some("disconnected"));
 }
 
