@@ -10,8 +10,9 @@
 mod common;
 
 use chrono::Utc;
-use common::instance::{PASSWORD, http_client};
-use common::{Answer, LiveStream, Solution, TestInstance, gateway, spawn_instance_with};
+use common::instance::http_client;
+use common::session::Session;
+use common::{Answer, Solution, TestInstance, gateway, spawn_instance_with};
 use eventsource_stream::Eventsource;
 use futures::{Stream, StreamExt};
 use ixs::store::{Fence, PgStore, Store};
@@ -32,72 +33,13 @@ const CHAT: &str = "sales-chat";
 /// How long an event that should come may take.
 const PATIENCE: Duration = Duration::from_secs(10);
 
-/// One person's session: the requests it makes as that person.
-#[derive(Clone)]
-struct Session {
-    person: String,
-    base: String,
-    client: reqwest::Client,
-    token: String,
+/// The event feed, as a person's session reads it.
+trait Feeds {
+    async fn feed(&self, query: &str, last: Option<i64>) -> Result<FeedStream, Answer>;
+    async fn export(&self, query: &str, last: Option<i64>) -> Vec<Item>;
 }
 
-impl Session {
-    async fn on(instance: &TestInstance, person: &str) -> Session {
-        let base = format!("http://{}", instance.addr);
-        let client = http_client();
-        let request = client
-            .post(format!("{base}/v1/sessions"))
-            .json(&json!({ "person": person, "password": PASSWORD }));
-        let answer = Answer::of(request, format!("log in {person}")).await;
-        assert_eq!(answer.status, 201, "log in {person}: {answer}");
-        Session {
-            person: person.to_owned(),
-            base,
-            client,
-            token: answer.body["token"].as_str().expect("token").to_owned(),
-        }
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Answer {
-        let mut request = self
-            .client
-            .request(method.clone(), format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        Answer::of(request, format!("{} {method} {path}", self.person)).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Answer {
-        self.call(Method::POST, path, Some(&body)).await
-    }
-
-    async fn submit(&self, body: Value) -> String {
-        let answer = self.post("/v1/interactions", body).await;
-        assert_eq!(answer.status, 201, "submit: {answer}");
-        answer.id().to_owned()
-    }
-
-    async fn act(&self, id: &str, action: &str, body: Option<Value>) -> Answer {
-        let path = format!("/v1/interactions/{id}/{action}");
-        self.call(Method::POST, &path, body.as_ref()).await
-    }
-
-    /// Logged in with `media`, its live stream open, ready.
-    async fn at_work(&self, media: &[&str]) -> LiveStream {
-        let login = self
-            .post("/v1/agents/me/login", json!({ "media": media }))
-            .await;
-        assert_eq!(login.status, 200, "{login}");
-        let mut stream =
-            LiveStream::open(&format!("{}/v1/agents/me/events", self.base), &self.token).await;
-        let ready = self.post("/v1/agents/me/ready", json!({})).await;
-        assert_eq!(ready.status, 200, "{ready}");
-        stream.next_of("state", &[]).await;
-        stream
-    }
-
+impl Feeds for Session {
     /// Opens the feed with `query`, resuming after `last` with
     /// `Last-Event-ID` when given: the stream, or the refusal.
     async fn feed(&self, query: &str, last: Option<i64>) -> Result<FeedStream, Answer> {

@@ -13,6 +13,7 @@ pub mod config_server;
 pub mod db;
 pub mod instance;
 pub mod process;
+pub mod session;
 pub mod sse;
 pub mod tenant;
 
