@@ -8,8 +8,9 @@
 
 mod common;
 
-use common::instance::{PASSWORD, http_client};
-use common::{Answer, LiveStream, Solution, TestInstance, gateway, spawn_instance};
+use common::instance::http_client;
+use common::session::Session;
+use common::{Answer, LiveStream, Solution, gateway, spawn_instance};
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use reqwest::Method;
@@ -18,63 +19,33 @@ use std::time::Duration;
 
 const EMAIL: &str = "sales-email";
 
-/// One person's session on an instance.
-struct Session {
-    person: String,
-    base: String,
-    client: reqwest::Client,
-    token: String,
+/// What these tests ask of a person's session: changes that must succeed,
+/// and the statistics.
+trait Asks {
+    async fn post_ok(&self, path: &str, body: Value) -> Answer;
+    async fn submit_mail(&self) -> String;
+    async fn act_ok(&self, id: &str, action: &str, body: Value) -> Answer;
+    async fn stats(&self) -> Value;
 }
 
-impl Session {
-    async fn on(instance: &TestInstance, person: &str) -> Session {
-        let base = format!("http://{}", instance.addr);
-        let client = http_client();
-        let request = client
-            .post(format!("{base}/v1/sessions"))
-            .json(&json!({ "person": person, "password": PASSWORD }));
-        let answer = Answer::of(request, format!("log in {person}")).await;
-        assert_eq!(answer.status, 201, "log in {person}: {answer}");
-        Session {
-            person: person.to_owned(),
-            base,
-            client,
-            token: answer.body["token"].as_str().expect("token").to_owned(),
-        }
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Answer {
-        let mut request = self
-            .client
-            .request(method.clone(), format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        Answer::of(request, format!("{} {method} {path}", self.person)).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Answer {
-        let answer = self.call(Method::POST, path, Some(&body)).await;
+impl Asks for Session {
+    async fn post_ok(&self, path: &str, body: Value) -> Answer {
+        let answer = self.post(path, body).await;
         assert_eq!(answer.status / 100, 2, "{answer}");
         answer
     }
 
-    async fn submit(&self) -> String {
-        let answer = self
-            .post("/v1/interactions", gateway(EMAIL, "inbound"))
-            .await;
-        assert_eq!(answer.status, 201, "submit: {answer}");
-        answer.id().to_owned()
+    async fn submit_mail(&self) -> String {
+        self.submit(gateway(EMAIL, "inbound")).await
     }
 
-    async fn act(&self, id: &str, action: &str, body: Value) -> Answer {
-        self.post(&format!("/v1/interactions/{id}/{action}"), body)
+    async fn act_ok(&self, id: &str, action: &str, body: Value) -> Answer {
+        self.post_ok(&format!("/v1/interactions/{id}/{action}"), body)
             .await
     }
 
     async fn stats(&self) -> Value {
-        let answer = self.call(Method::GET, "/v1/stats", None).await;
+        let answer = self.get("/v1/stats").await;
         assert_eq!(answer.status, 200, "{answer}");
         answer.body
     }
@@ -133,41 +104,41 @@ async fn a_known_sequence_gives_exact_figures_which_a_restart_rebuilds() {
     );
     assert_eq!(inbound["service_level"], Value::Null, "{inbound}");
 
-    anna.post("/v1/agents/me/login", json!({ "media": ["email"] }))
+    anna.post_ok("/v1/agents/me/login", json!({ "media": ["email"] }))
         .await;
     let mut desk =
         LiveStream::open(&format!("{}/v1/agents/me/events", anna.base), &anna.token).await;
-    anna.post("/v1/agents/me/ready", json!({})).await;
+    anna.post_ok("/v1/agents/me/ready", json!({})).await;
 
     // 1. Offered to anna, rejected, offered to her again (nobody else is
     // free), accepted.
-    let first = gateway_.submit().await;
+    let first = gateway_.submit_mail().await;
     assert_eq!(desk.offer().await["id"], first.as_str());
-    anna.act(&first, "reject", json!({ "reason": "not now" }))
+    anna.act_ok(&first, "reject", json!({ "reason": "not now" }))
         .await;
     assert_eq!(desk.offer().await["id"], first.as_str());
-    anna.act(&first, "accept", json!({})).await;
+    anna.act_ok(&first, "accept", json!({})).await;
     // 2. Offered to her, stopped by the gateway while it waits.
-    let second = gateway_.submit().await;
+    let second = gateway_.submit_mail().await;
     assert_eq!(desk.offer().await["id"], second.as_str());
     gateway_
-        .act(&second, "stop", json!({ "reason": "customer gone" }))
+        .act_ok(&second, "stop", json!({ "reason": "customer gone" }))
         .await;
     // 3. She is done with the first.
-    anna.act(&first, "stop", json!({ "reason": "answered" }))
+    anna.act_ok(&first, "stop", json!({ "reason": "answered" }))
         .await;
     // 4. Offered and accepted: she holds it.
-    let third = gateway_.submit().await;
+    let third = gateway_.submit_mail().await;
     // Past the withdrawal of the second.
     let offer = desk
         .next_of("offer", &["state", "interaction", "revoked"])
         .await;
     assert_eq!(offer["interaction"]["id"], third.as_str());
-    anna.act(&third, "accept", json!({})).await;
+    anna.act_ok(&third, "accept", json!({})).await;
     // 5. Not ready: the fourth waits.
-    anna.post("/v1/agents/me/not-ready", json!({ "reason": "break" }))
+    anna.post_ok("/v1/agents/me/not-ready", json!({ "reason": "break" }))
         .await;
-    gateway_.submit().await;
+    gateway_.submit_mail().await;
 
     let stats = rita.stats().await;
     let q = queue(&stats, EMAIL, "inbound");
@@ -295,7 +266,7 @@ async fn the_stream_follows_each_commit_and_ends_with_the_instance() {
     let first = next_stats(&mut events).await.expect("the first statistics");
     assert_eq!(queue(&first, EMAIL, "inbound")["entered"], 0, "{first}");
 
-    gateway_.submit().await;
+    gateway_.submit_mail().await;
     let next = next_stats(&mut events)
         .await
         .expect("statistics after a submit");
@@ -313,9 +284,9 @@ async fn the_stream_follows_each_commit_and_ends_with_the_instance() {
 async fn what_lies_before_the_window_is_not_read_again_at_start() {
     let sales = spawn_instance(Solution::Sales).await;
     let gateway_ = Session::on(&sales, "gateway").await;
-    let old = gateway_.submit().await;
-    gateway_.submit().await;
-    gateway_.submit().await;
+    let old = gateway_.submit_mail().await;
+    gateway_.submit_mail().await;
+    gateway_.submit_mail().await;
     let rita = Session::on(&sales, "rita").await;
     let stats = rita.stats().await;
     assert_eq!(queue(&stats, EMAIL, "inbound")["entered"], 3, "{stats}");
