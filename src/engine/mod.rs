@@ -699,8 +699,9 @@ impl Engine {
             self.live.insert(changed.id, changed);
         } else {
             let at = changed.stopped_at.unwrap_or_default();
-            // Its routing decisions are kept as long as it is: why it went
-            // where it went can still be asked once it is done.
+            // Its latest routing decision is kept as long as it is: why it
+            // went where it went can still be asked once it is done.
+            self.router.stopped(changed.id);
             self.stopped_order.push_back((at, changed.id));
             self.recently_stopped.insert(changed.id, changed);
         }

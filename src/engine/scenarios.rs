@@ -1706,15 +1706,20 @@ fn restore_after_a_crash_requeues_offers_keeps_what_agents_handle_and_waits_for_
 #[test]
 fn why_a_stopped_interaction_went_to_its_agent_is_told_while_it_is_kept() {
     let views = vec![routed("inbound", any_agent(Select::LongestIdle, 60), None)];
-    let mut w = World::new(config(views, vec![agent("a", &[], 1)], timing()));
+    let agents = vec![agent("a", &[], 1), agent("b", &[], 1)];
+    let mut w = World::new(config(views, agents, timing()));
     w.ready("a");
+    w.ready("b");
     w.advance_to(1);
     let id = w.submit(1);
-    assert_eq!(w.accept(id), "a");
+    assert_eq!(w.reject(id), "a");
+    assert_eq!(w.accept(id), "b");
+    assert_eq!(w.explain(id).len(), 2, "offered to a, then to b");
     w.stop(id);
+    // Stopped, it keeps the decision that sent it where it went.
     let why = w.explain(id);
     assert_eq!(why.len(), 1, "{why:?}");
-    assert_eq!(why[0].chosen.as_deref(), Some("a"), "{why:?}");
+    assert_eq!(why[0].chosen.as_deref(), Some("b"), "{why:?}");
     assert_eq!(why[0].step, 1, "{why:?}");
 
     // Once the engine lets the stopped interaction go, its decisions go

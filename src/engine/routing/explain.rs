@@ -124,6 +124,16 @@ impl Explanations {
             .unwrap_or_default()
     }
 
+    /// Keeps only the latest decision about `id`: the one that sent it
+    /// where it went.
+    pub fn keep_last(&mut self, id: Uuid) {
+        if let Some(kept) = self.by_interaction.get_mut(&id) {
+            let excess = kept.len().saturating_sub(1);
+            kept.drain(..excess);
+            kept.shrink_to_fit();
+        }
+    }
+
     /// Forgets an interaction that is no longer routed.
     pub fn forget(&mut self, id: Uuid) {
         self.by_interaction.remove(&id);

@@ -428,6 +428,14 @@ impl Router {
         }
     }
 
+    /// `id` stopped: of its decisions only the latest is kept, until it is
+    /// forgotten, so that the stopped interactions kept for a while hold
+    /// one decision each rather than up to
+    /// [`KEPT_DECISIONS`](explain::KEPT_DECISIONS).
+    pub fn stopped(&mut self, id: Uuid) {
+        self.explanations.keep_last(id);
+    }
+
     /// Forgets the decisions kept about `id`.
     pub fn forget(&mut self, id: Uuid) {
         self.explanations.forget(id);
