@@ -19,6 +19,7 @@ pub mod live;
 pub mod loadgen;
 pub mod metrics;
 pub mod naming;
+pub mod report;
 pub mod serde_words;
 pub mod settings;
 pub mod shutdown;

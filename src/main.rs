@@ -85,6 +85,11 @@ enum Verb {
     /// Run the example tenant on this machine: instances `sales` and
     /// `support`, each on its own database.
     Demo(ixs::demo::DemoArgs),
+    /// Print the live statistics of every interaction server of the tenant
+    /// (with --config-server) or of one (with --url): queues and agents;
+    /// an instance that does not answer is shown as down. Exits non-zero
+    /// if any is down.
+    Stats(ixs::report::StatsArgs),
     /// Print the argon2 hash of a password or secret read from standard input,
     /// for the tenant's directory files.
     HashPassword,
@@ -284,6 +289,30 @@ async fn run(verb: Verb) -> anyhow::Result<ExitCode> {
             println!("{}", ixs::directory::hash_secret(plain));
         }
         Verb::Bench(args) => return bench(*args).await,
+        Verb::Stats(args) => {
+            let reports = ixs::report::gather(&args).await?;
+            if args.json {
+                let listed: Vec<serde_json::Value> = reports
+                    .iter()
+                    .map(|r| match &r.stats {
+                        Ok(stats) => serde_json::json!({
+                            "instance": r.instance, "address": r.address,
+                            "connected": r.connected, "stats": stats,
+                        }),
+                        Err(why) => serde_json::json!({
+                            "instance": r.instance, "address": r.address,
+                            "connected": r.connected, "down": why,
+                        }),
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(listed));
+            } else {
+                print!("{}", ixs::report::render(&reports));
+            }
+            if reports.iter().any(|r| r.stats.is_err()) {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -479,6 +479,88 @@ async fn the_configuration_server_lists_its_instances_to_their_readers_and_one_s
     drop(support);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ixs_stats_prints_every_instance_of_the_tenant_and_one_stopped_as_down() {
+    let Tenant {
+        server,
+        sales,
+        support,
+    } = Tenant::start().await;
+    sales.submit_ok(&gateway("sales-email", "inbound")).await;
+    let url = server.url();
+    let (sales_addr, support_addr) = (
+        format!("http://{}", sales.addr),
+        format!("http://{}", support.addr),
+    );
+    // Both follow the configuration server before the table is read.
+    eventually(
+        Duration::from_secs(10),
+        "both instances connected",
+        || async {
+            let listed = server.get_as("rita", "/v1/instances").await;
+            let all = listed.body["instances"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            (all.len() == 2 && all.iter().all(|i| i["connected"] == true)).then_some(())
+        },
+    )
+    .await;
+    let args = ["stats", "--config-server", url.as_str(), "--person", "rita"];
+    let stats = || common::process::run(&args, &[("IXS_PASSWORD", "demo")], None, "");
+    let printed = stats().await;
+    assert_eq!(printed.code, Some(0), "{printed}");
+    let text = printed.stdout.clone();
+    let sales_at = text
+        .find(&format!(
+            "sales {sales_addr}, following the configuration server: up"
+        ))
+        .unwrap_or_else(|| panic!("sales is up in:\n{text}"));
+    let support_at = text
+        .find(&format!(
+            "support {support_addr}, following the configuration server: up"
+        ))
+        .unwrap_or_else(|| panic!("support is up in:\n{text}"));
+    let sales_block = &text[sales_at..support_at];
+    let inbound = sales_block
+        .lines()
+        .find(|line| line.trim_start().starts_with("sales-email/inbound"))
+        .unwrap_or_else(|| panic!("sales-email/inbound in:\n{sales_block}"));
+    let columns: Vec<&str> = inbound.split_whitespace().collect();
+    // queue, depth, oldest, entered.
+    assert_eq!((columns[1], columns[3]), ("1", "1"), "{inbound}");
+    assert!(sales_block.contains("anna"), "{sales_block}");
+    assert!(
+        text[support_at..].contains("support-email/inbound"),
+        "{text}"
+    );
+
+    // support stops: shown as down, not as zeros, and the exit says so.
+    support.shutdown().await.expect("support stops cleanly");
+    let printed = stats().await;
+    assert_eq!(printed.code, Some(1), "{printed}");
+    assert!(
+        printed.stdout.contains(&format!("support {support_addr}")),
+        "{printed}"
+    );
+    let support_line = printed
+        .stdout
+        .lines()
+        .find(|line| line.starts_with("support "))
+        .unwrap_or_else(|| panic!("a line for support in {printed}"));
+    assert!(
+        support_line.contains(": DOWN (unreachable"),
+        "{support_line}"
+    );
+    assert!(
+        printed.stdout.contains(&format!(
+            "sales {sales_addr}, following the configuration server: up"
+        )),
+        "{printed}"
+    );
+    drop(sales);
+}
+
 // ---- 4. The configuration server down, and back ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
