@@ -6,8 +6,10 @@ use crate::serde_words::{Complaint, Dialect, classify};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use futures::StreamExt;
 use serde::de::DeserializeOwned;
+use std::time::Duration;
 
 /// Why a body was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,8 +24,19 @@ pub enum BodyError {
     InvalidField { field: String, message: String },
 }
 
+/// How much of a body declared too large is read and thrown away before
+/// it is refused, and for how long at most.
+const DRAIN_BYTES: usize = 4 * 1024 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(5);
+
 /// Reads the body of `req` (at most `limit` bytes, which the router's body
 /// limit enforces) and deserializes it.
+///
+/// A body whose declared length is over the limit is read (up to
+/// [`DRAIN_BYTES`], for [`DRAIN_TIME`] at most) and thrown away before the
+/// refusal: answered while the client still sends it, the connection would
+/// close with the body unread, the client's side would be reset, and the
+/// client would see a broken connection instead of the `413`.
 pub async fn read<T: DeserializeOwned, S: Send + Sync>(
     req: Request,
     state: &S,
@@ -40,6 +53,15 @@ pub async fn read<T: DeserializeOwned, S: Send + Sync>(
     if !is_json {
         return Err(BodyError::UnsupportedMediaType);
     }
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        drain(req).await;
+        return Err(BodyError::PayloadTooLarge { limit });
+    }
     let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             BodyError::PayloadTooLarge { limit }
@@ -48,6 +70,22 @@ pub async fn read<T: DeserializeOwned, S: Send + Sync>(
         }
     })?;
     parse(&bytes)
+}
+
+/// Reads and throws away what the client sends of `req`'s body, within
+/// bounds.
+async fn drain(req: Request) {
+    let mut chunks = req.into_body().into_data_stream();
+    let mut read = 0;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(chunk)) = chunks.next().await {
+            read += chunk.len();
+            if read > DRAIN_BYTES {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Deserializes `bytes`, turning serde's errors into field-naming ones.
