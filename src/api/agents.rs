@@ -20,11 +20,6 @@ use futures::Stream;
 use serde::Deserialize;
 use serde_json::json;
 use std::convert::Infallible;
-use std::time::Duration;
-
-/// How often an idle live stream sends a comment, so that proxies and the
-/// desktop know it is alive.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// The agent a request under `/v1/agents/{name}` acts on: the caller itself
 /// for `me` (it must hold the agent role), another agent for an
@@ -268,7 +263,7 @@ pub async fn events(
             Some((Ok(sse(item)), (items, guard)))
         },
     );
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(super::sse::KEEP_ALIVE)))
 }
 
 /// Whether `caller` may see `agent`'s own things (its workbin): itself, or

@@ -20,11 +20,9 @@ use crate::store::{FeedFilter, FeedItem, FeedPage, JournalEntry};
 use crate::telemetry::error_chain;
 use axum::extract::{Query, State as Extract};
 use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+use axum::response::sse::Event;
 use serde_json::json;
-use std::convert::Infallible;
-use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
@@ -33,8 +31,6 @@ use tracing::warn;
 const PAGE: i64 = 1000;
 /// Events a stream's task may have ready before the client reads them.
 const QUEUED: usize = 64;
-/// How often an idle stream sends a comment.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const LAST_EVENT_ID: &str = "Last-Event-ID";
 
 /// What a reader asked for.
@@ -171,13 +167,7 @@ pub async fn feed(
         out,
     };
     tokio::spawn(reader.run(first, tail));
-    let stream = futures::stream::unfold(events, |mut events| async move {
-        let event = events.recv().await?;
-        Some((Ok::<_, Infallible>(event), events))
-    });
-    Ok(Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
-        .into_response())
+    Ok(super::sse::from_channel(events))
 }
 
 /// One stream's task: reads the journal, then follows the tail, and hands

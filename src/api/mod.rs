@@ -12,6 +12,7 @@ mod interactions;
 mod queues;
 mod routing;
 mod sessions;
+mod sse;
 mod stats;
 mod tokens;
 

@@ -15,12 +15,11 @@ use crate::live::{Answered, Query};
 use crate::stats::{AgentFigures, Live};
 use axum::Json;
 use axum::extract::State;
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+use axum::response::sse::Event;
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -30,9 +29,6 @@ const MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// A stream sends the figures again after this even when nothing was
 /// committed: the window rolls on.
 const REFRESH: Duration = Duration::from_secs(10);
-/// How often an idle stream sends a comment.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
-
 /// `GET /v1/stats`.
 pub async fn get(State(shared): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.may(Action::SeeStats)?;
@@ -78,13 +74,7 @@ pub async fn stream(State(shared): State<AppState>, caller: Caller) -> Result<Re
             };
         }
     });
-    let stream = futures::stream::unfold(events, |mut events| async move {
-        let event = events.recv().await?;
-        Some((Ok::<_, Infallible>(event), events))
-    });
-    Ok(Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
-        .into_response())
+    Ok(super::sse::from_channel(events))
 }
 
 /// The figures now: the window's, with the engine's gauges.
