@@ -30,7 +30,7 @@ use prometheus_client::encoding::{
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::fmt;
@@ -52,6 +52,7 @@ pub struct Metrics {
     instance: String,
     registry: Registry,
     http: HttpMetrics,
+    feed_readers: Gauge,
 }
 
 impl Metrics {
@@ -72,12 +73,26 @@ impl Metrics {
              template",
             http.duration.clone(),
         );
+        let feed_readers = Gauge::default();
+        registry.register(
+            "ixs_feed_readers",
+            "Readers connected to the event feed (GET /v1/events).",
+            feed_readers.clone(),
+        );
         registry.register_collector(Box::new(WriterCollector(writer)));
         Metrics {
             instance: instance.to_owned(),
             registry,
             http,
+            feed_readers,
         }
+    }
+
+    /// Counts one reader of the event feed as connected for as long as the
+    /// guard lives.
+    pub fn feed_reader(&self) -> FeedReaderGuard {
+        self.feed_readers.inc();
+        FeedReaderGuard(self.feed_readers.clone())
     }
 
     /// What the HTTP middleware counts into.
@@ -94,6 +109,16 @@ impl Metrics {
         let _ = encode(&mut page, &self.registry);
         let _ = encode(&mut page, &scrape);
         page
+    }
+}
+
+/// One connected reader of the event feed, counted until dropped.
+#[derive(Debug)]
+pub struct FeedReaderGuard(Gauge);
+
+impl Drop for FeedReaderGuard {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

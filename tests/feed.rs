@@ -12,7 +12,7 @@ mod common;
 use chrono::Utc;
 use common::instance::http_client;
 use common::session::Session;
-use common::{Answer, Solution, TestInstance, gateway, spawn_instance_with};
+use common::{Answer, Solution, TestInstance, eventually, gateway, spawn_instance_with};
 use eventsource_stream::Eventsource;
 use futures::{Stream, StreamExt};
 use ixs::store::{Fence, PgStore, Store};
@@ -459,6 +459,8 @@ async fn a_stalled_reader_is_cut_off_with_where_to_resume_and_never_holds_the_wr
     // nothing: the writer did not wait for it.
     let committed = journal(&sales.pool).await.len() - before;
     assert_eq!(committed, WHILE_STALLED);
+    // Still connected, and counted as such (the cut comes as it reads on).
+    assert_eq!(feed_readers(&sales).await, 1);
 
     // It reads again: what was on its way, then `lagged` naming where to
     // resume, and the end of the stream.
@@ -471,6 +473,10 @@ async fn a_stalled_reader_is_cut_off_with_where_to_resume_and_never_holds_the_wr
         }
     };
     assert!(stream.next(PATIENCE).await.is_none(), "the stream ends");
+    eventually(PATIENCE, "no feed reader counted", || async {
+        (feed_readers(&sales).await == 0).then_some(())
+    })
+    .await;
     assert_eq!(Some(resume), got.last().map(|e| e.position));
     assert!(
         got.len() < committed,
@@ -485,6 +491,24 @@ async fn a_stalled_reader_is_cut_off_with_where_to_resume_and_never_holds_the_wr
         "{committed} entries committed while the reader was stalled; {} arrived before the cut",
         got.len() - rest.len()
     );
+}
+
+/// `ixs_feed_readers` on the instance's `/metrics` page.
+async fn feed_readers(sales: &TestInstance) -> u64 {
+    let page = http_client()
+        .get(format!("http://{}/metrics", sales.addr))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("the page");
+    let series = "ixs_feed_readers{instance=\"sales\"} ";
+    page.lines()
+        .find_map(|line| line.strip_prefix(series))
+        .unwrap_or_else(|| panic!("no {series} in\n{page}"))
+        .parse()
+        .expect("a count")
 }
 
 // ---- 3. Filters and the batch export ----
@@ -625,6 +649,21 @@ async fn filters_and_the_batch_export() {
     assert_eq!(
         (entry.kind.as_str(), entry.interaction),
         ("submitted", Some(Uuid::parse_str(&next).unwrap()))
+    );
+    // From the end: only what commits from now on.
+    assert!(
+        rita.export("?follow=false&after=end", None)
+            .await
+            .is_empty()
+    );
+    let mut tail = rita.feed("?after=end", None).await.expect("the feed");
+    let newest = gateway_.submit(gateway(EMAIL, "inbound")).await;
+    let Some(Item::Entry(entry)) = tail.next(PATIENCE).await else {
+        panic!("the entry after the end");
+    };
+    assert_eq!(
+        (entry.kind.as_str(), entry.interaction),
+        ("submitted", Some(Uuid::parse_str(&newest).unwrap()))
     );
     // An administrator reads it too.
     assert!(!admin.export("?follow=false", None).await.is_empty());

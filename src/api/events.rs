@@ -16,6 +16,7 @@ use super::auth::Caller;
 use super::interactions::{MAX_NAME, name};
 use super::{ApiError, AppState};
 use crate::engine::EventKind;
+use crate::metrics::FeedReaderGuard;
 use crate::store::{FeedFilter, FeedItem, FeedPage, JournalEntry};
 use crate::telemetry::error_chain;
 use axum::extract::{Query, State as Extract};
@@ -38,11 +39,16 @@ const LAST_EVENT_ID: &str = "Last-Event-ID";
 struct Request {
     /// Entries after this position; `None`: from the oldest kept.
     after: Option<i64>,
+    /// `after=end`: only what commits from now on (unless `Last-Event-ID`
+    /// says where to resume).
+    from_end: bool,
     follow: bool,
     filter: FeedFilter,
 }
 
-fn position(field: &str, value: &str) -> Result<i64, ApiError> {
+/// `value` as a journal position; `or` completes the message of a refusal
+/// with what else the field takes.
+fn position(field: &str, value: &str, or: &str) -> Result<i64, ApiError> {
     value
         .trim()
         .parse::<i64>()
@@ -51,7 +57,7 @@ fn position(field: &str, value: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| {
             ApiError::field(
                 field,
-                format!("'{value}' is not a journal position (a whole number, 0 or more)"),
+                format!("'{value}' is not a journal position (a whole number, 0 or more){or}"),
             )
         })
 }
@@ -75,7 +81,8 @@ impl Request {
         };
         for (key, value) in params {
             match key.as_str() {
-                "after" => request.after = Some(position("after", &value)?),
+                "after" if value == "end" => request.from_end = true,
+                "after" => request.after = Some(position("after", &value, ", or 'end'")?),
                 "follow" => {
                     request.follow = match value.as_str() {
                         "true" => true,
@@ -120,7 +127,7 @@ impl Request {
             let value = header.to_str().map_err(|_| {
                 ApiError::field(LAST_EVENT_ID, "is not a journal position (a whole number)")
             })?;
-            request.after = Some(position(LAST_EVENT_ID, value)?);
+            request.after = Some(position(LAST_EVENT_ID, value, "")?);
         }
         Ok(request)
     }
@@ -134,7 +141,7 @@ pub async fn feed(
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     caller.may(Action::ReadEvents)?;
-    let request = Request::parse(&shared, &headers, params)?;
+    let mut request = Request::parse(&shared, &headers, params)?;
     // Only an instance that holds its lease follows the journal.
     shared.live()?;
     // The tail before the database: whatever commits after the first read
@@ -144,6 +151,11 @@ pub async fn feed(
     } else {
         None
     };
+    if request.from_end && request.after.is_none() {
+        // Read after subscribing: whatever commits from here on is in the
+        // tail, and what is already there is passed over by position.
+        request.after = Some(shared.store.newest_position().await?);
+    }
     let after = request.after.unwrap_or(0);
     let first = shared.store.read_feed(after, &request.filter, PAGE).await?;
     let last = match request.after {
@@ -160,6 +172,7 @@ pub async fn feed(
     };
     let (out, events) = mpsc::channel(QUEUED);
     let reader = Reader {
+        _connected: shared.metrics.feed_reader(),
         closing: shared.feed.closing(),
         shared,
         filter: request.filter,
@@ -180,6 +193,8 @@ struct Reader {
     last: i64,
     out: mpsc::Sender<Event>,
     closing: CancellationToken,
+    /// Counts this stream in `ixs_feed_readers` until its task ends.
+    _connected: FeedReaderGuard,
 }
 
 /// Why a stream ends.

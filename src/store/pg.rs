@@ -325,6 +325,14 @@ impl PgStore {
             .await?)
     }
 
+    /// The position of the newest journal entry (0 when there is none).
+    pub async fn newest_position(&self) -> Result<i64, StoreError> {
+        let newest: Option<i64> = sqlx::query_scalar("SELECT max(id) FROM interaction_events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(newest.unwrap_or(0))
+    }
+
     /// The position just before the first journal entry at or after
     /// `since`, found by bisecting positions (primary-key lookups, a few
     /// dozen at most) rather than scanning the journal by time, which has
