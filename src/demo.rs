@@ -23,6 +23,10 @@ pub struct DemoArgs {
         default_value = "postgres://postgres@127.0.0.1:5432/postgres"
     )]
     pub database_url: String,
+    /// The start of the instances' database names: `<prefix>sales` and
+    /// `<prefix>support` (letters, digits and `_`).
+    #[arg(long, default_value = "ixs_demo_")]
+    pub database_prefix: String,
     /// The tenant's directory files.
     #[arg(long, default_value = "config/tenant")]
     pub tenant: PathBuf,
@@ -50,6 +54,15 @@ const SOLUTIONS: [(&str, &str, u16); 2] =
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let server = PgConnectOptions::from_str(&args.database_url)
         .context("--database-url is not a PostgreSQL URL")?;
+    anyhow::ensure!(
+        !args.database_prefix.is_empty()
+            && args
+                .database_prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        "--database-prefix {:?}: letters, digits and '_' only",
+        args.database_prefix
+    );
     let cancel = CancellationToken::new();
     tokio::spawn(daemon::shutdown_on_signals(cancel.clone()));
 
@@ -67,7 +80,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let mut daemons = Vec::new();
     for (name, application, offset) in SOLUTIONS {
-        let database = format!("ixs_demo_{name}");
+        let database = format!("{}{name}", args.database_prefix);
         let url = url_with_database(&args.database_url, &server, &database);
         let settings = settings::for_instance(
             name,

@@ -161,6 +161,14 @@ struct BenchArgs {
     /// Print the report as JSON (and no progress line).
     #[arg(long)]
     json: bool,
+    /// Each submit's customer is one of N who come back (0: every
+    /// interaction a new customer's).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    returning_customers: u64,
+    /// A person (role reporter, e.g. rita) who reads the event feed during
+    /// the run: the report says how far behind the changes it read them.
+    #[arg(long, value_name = "PERSON")]
+    feed_reader: Option<String>,
     /// Write a tenant for --agents agents into DIR instead of running: a copy
     /// of --tenant-from plus their persons, with --password, and exit.
     #[arg(long, value_name = "DIR")]
@@ -328,11 +336,14 @@ async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         let file = ixs::loadgen::write_tenant(
             &args.tenant_from,
             dir,
-            &agents,
-            args.capacity,
-            &args.media,
-            &args.password,
-            &args.folder,
+            &ixs::loadgen::TenantPlan {
+                names: &agents,
+                capacity: args.capacity,
+                media: &args.media,
+                password: &args.password,
+                folder: &args.folder,
+                process: &args.process,
+            },
         )?;
         println!(
             "{}: {} agents ({} to {}), each holding up to {} {} at once",
@@ -372,6 +383,8 @@ async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         count: args.count,
         drain: args.drain,
         progress: !args.json,
+        feed_reader: args.feed_reader,
+        returning_customers: args.returning_customers,
     })
     .await?;
     if args.json {

@@ -1,7 +1,8 @@
 //! `ixs bench`'s load generator, through its library entry point, against
 //! an instance of the test harness: every interaction it submits goes the
-//! whole way (offered, accepted, stopped) by the agents anna and arno, and
-//! its JSON report has the fields the README documents.
+//! whole way (offered, accepted, stopped) by the agents anna and arno, a
+//! reporter reads it all on the event feed, and its JSON report has the
+//! fields the README documents.
 
 mod common;
 
@@ -29,6 +30,8 @@ fn plan(url: String) -> Plan {
         count: Some(200),
         drain: Duration::from_secs(30),
         progress: false,
+        feed_reader: Some("rita".into()),
+        returning_customers: 0,
     }
 }
 
@@ -65,6 +68,12 @@ async fn every_interaction_submitted_is_offered_accepted_and_stopped() {
     // batches.
     assert!(report.writer.changes >= 600, "{:?}", report.writer);
     assert!(report.writer.batches > 0 && report.writer.mean_batch >= 1.0);
+    // The feed's reader, from the end of the journal at the start, read
+    // every interaction's submit, offer, accept and stop.
+    let feed = report.feed.as_ref().expect("the feed reader's report");
+    assert_eq!(feed.ended, None, "{feed:?}");
+    assert!(feed.entries >= 800, "{feed:?}");
+    assert_eq!(feed.lag_ms.count, feed.entries, "{feed:?}");
 
     // The JSON report has exactly the fields of the README's example.
     let json = serde_json::to_value(&report).expect("the report as JSON");

@@ -65,7 +65,11 @@ async fn submit(run: &Run, http: &reqwest::Client, token: &str, n: u64, sent: In
             "subject": "Order 4711 arrived damaged",
             "segment": "gold",
             "language": "en",
-            "customer_id": format!("c-{}", n % 1000),
+            "customer_id": match plan.returning_customers {
+                0 => format!("c-{}-{n}", run.run_id),
+                customers => format!("c-{}", n % customers),
+            },
+            "order": n,
         },
     });
     run.tally.sending(&external_id, sent);

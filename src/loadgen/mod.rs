@@ -13,14 +13,16 @@
 
 mod agent;
 mod answer;
+mod feed;
 mod gateway;
 mod metrics;
 mod report;
 mod tally;
 mod tenant;
 
+pub use feed::FeedReport;
 pub use report::{Errors, Latencies, Latency, PerSec, Report, WriterReport};
-pub use tenant::write_tenant;
+pub use tenant::{BACKLOG_QUEUE, TenantPlan, write_tenant};
 
 use anyhow::{Context, bail, ensure};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -58,6 +60,13 @@ pub struct Plan {
     pub drain: Duration,
     /// Show a progress line on standard error.
     pub progress: bool,
+    /// Each submit's `customer_id` is one of this many customers, who come
+    /// back (a `last_agent` step then waits for the agent who last had
+    /// them); 0: each interaction is a new customer's.
+    pub returning_customers: u64,
+    /// A person (role reporter) who reads the event feed during the run,
+    /// measuring how far behind the changes it reads them.
+    pub feed_reader: Option<String>,
 }
 
 /// How the gateways submit.
@@ -176,6 +185,10 @@ pub async fn run(plan: Plan) -> anyhow::Result<Report> {
     let progress = progress_bar(plan.progress);
     progress.set_message(format!("{} agents logging in", plan.agents.len()));
     let agents = agent::log_in_all(&base, &plan).await?;
+    let feed_reader = match &plan.feed_reader {
+        Some(person) => Some(feed::FeedReader::start(&base, person, &plan.password).await?),
+        None => None,
+    };
 
     let started = Instant::now();
     let run = Arc::new(Run {
@@ -205,6 +218,10 @@ pub async fn run(plan: Plan) -> anyhow::Result<Report> {
     }
     ticker.abort();
     progress.finish_and_clear();
+    let feed = match feed_reader {
+        Some(reader) => Some(reader.finish().await?),
+        None => None,
+    };
 
     let after = metrics::scrape(&http, &run.base).await?;
     Ok(report::build(
@@ -213,6 +230,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<Report> {
         finished - started,
         &before,
         &after,
+        feed,
     ))
 }
 

@@ -1,5 +1,6 @@
 //! What a run measured: the JSON of `--json`, and the text otherwise.
 
+use super::feed::FeedReport;
 use super::metrics::Writer;
 use super::{Arrivals, Hold, Run};
 use hdrhistogram::Histogram;
@@ -45,6 +46,8 @@ pub struct Report {
     pub errors: Errors,
     /// The instance's writer during the run, from `/metrics`.
     pub writer: WriterReport,
+    /// The event feed's reader, with `--feed-reader`.
+    pub feed: Option<FeedReport>,
 }
 
 /// Rates: submitted over `submit_secs`, the others over `elapsed_secs`.
@@ -82,7 +85,7 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn of(histogram: &Histogram<u64>) -> Latency {
+    pub(super) fn of(histogram: &Histogram<u64>) -> Latency {
         let ms = |micros: u64| micros as f64 / 1000.0;
         Latency {
             count: histogram.len(),
@@ -162,6 +165,7 @@ pub(super) fn build(
     elapsed: Duration,
     before: &Writer,
     after: &Writer,
+    feed: Option<FeedReport>,
 ) -> Report {
     let plan = &run.plan;
     let counts = run.tally.counts();
@@ -221,6 +225,7 @@ pub(super) fn build(
         latency_ms,
         errors,
         writer: WriterReport::between(before, after),
+        feed,
     }
 }
 
@@ -296,6 +301,19 @@ impl fmt::Display for Report {
         if !sizes.is_empty() {
             write!(f, " (by size: {})", sizes.join(", "))?;
         }
-        writeln!(f)
+        writeln!(f)?;
+        if let Some(feed) = &self.feed {
+            let l = &feed.lag_ms;
+            writeln!(
+                f,
+                "event feed ({}): {} entries, behind the change (ms): p50 {:.2}, p90 {:.2}, \
+                 p99 {:.2}, max {:.2}",
+                feed.person, feed.entries, l.p50, l.p90, l.p99, l.max
+            )?;
+            if let Some(ended) = &feed.ended {
+                writeln!(f, "  its stream ended early: {ended}")?;
+            }
+        }
+        Ok(())
     }
 }
