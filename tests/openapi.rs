@@ -238,3 +238,45 @@ async fn answers_match_their_documented_schemas() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The README's way to look at the document, run by bash as written
+/// against an instance (its address changed).
+#[tokio::test]
+async fn the_readmes_way_to_browse_the_document_works() {
+    let readme = include_str!("../README.md");
+    let section = &readme[readme
+        .find("\n### The API's description: `/v1/openapi.json`\n")
+        .expect("the README's section on the document")..];
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|block| block.split("```").next())
+        .expect("a shell block in the section");
+    let instance = spawn_instance(Solution::Sales).await;
+    let script = block.replace(
+        "http://127.0.0.1:7201",
+        &format!("http://{}", instance.addr),
+    );
+    let scratch = tempfile::tempdir().expect("a scratch folder");
+    let output = tokio::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(scratch.path())
+        .output()
+        .await
+        .expect("run bash");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(
+        output.status.success(),
+        "the README's block failed (the validator: `pip install {VALIDATOR}`):\n{stdout}{stderr}"
+    );
+    for line in [
+        "POST /v1/interactions - gateway, agent",
+        "POST /v1/sessions - no token",
+        "ixs-openapi.json: OK",
+    ] {
+        assert!(stdout.contains(line), "no '{line}' in:\n{stdout}");
+    }
+}
