@@ -980,6 +980,71 @@ mod tests {
         }
     }
 
+    /// The roles each operation names are those `access` allows for what
+    /// it does (an administrator aside, who may do everything).
+    #[test]
+    fn the_documented_roles_are_the_ones_access_allows() {
+        use super::super::access::{Action, allowance};
+        use crate::directory::Role;
+        use Action::*;
+        let actions: &[(&str, &[Action])] = &[
+            ("submit", &[Submit]),
+            ("get_interaction", &[Read]),
+            ("find", &[Read]),
+            ("change_properties", &[ChangeProperties]),
+            ("place_in_queue", &[PlaceInQueue]),
+            ("stop", &[Stop]),
+            ("accept", &[Handle]),
+            ("reject", &[Handle]),
+            ("transfer", &[Handle, PlaceInQueue]),
+            ("offer", &[Pull]),
+            ("place_in_workbin", &[PlaceInWorkbin]),
+            ("take", &[Handle]),
+            ("workbin", &[SeeWorkbins]),
+            ("pull", &[Pull]),
+            ("explain", &[Explain]),
+            ("dry_run", &[DryRun]),
+            ("list_agents", &[SeeAgents]),
+            ("get_agent", &[Work, SeeAgents]),
+            ("login", &[Work]),
+            ("ready", &[Work]),
+            ("not_ready", &[Work]),
+            ("logout", &[Work]),
+            ("events", &[Work]),
+            ("feed", &[ReadEvents]),
+            ("list_queues", &[SeeQueues]),
+            ("queue_snapshot", &[SeeQueues]),
+            ("get_stats", &[SeeStats]),
+            ("stats_stream", &[SeeStats]),
+        ];
+        let doc: Value = serde_json::from_str(&SERVED).expect("the served document is JSON");
+        let mut checked = 0;
+        for item in doc["paths"].as_object().expect("paths").values() {
+            for operation in item.as_object().expect("a path item").values() {
+                let id = operation["operationId"].as_str().expect("an operation id");
+                let Some((_, done)) = actions.iter().find(|(op, _)| *op == id) else {
+                    continue;
+                };
+                let named: BTreeSet<&str> = operation["x-roles"]
+                    .as_array()
+                    .expect("x-roles")
+                    .iter()
+                    .filter_map(|role| role.as_str()?.split(' ').next())
+                    .filter(|role| *role != "admin")
+                    .collect();
+                let allowed: BTreeSet<&str> =
+                    [Role::Gateway, Role::Agent, Role::Router, Role::Reporter]
+                        .into_iter()
+                        .filter(|role| done.iter().any(|a| allowance(*role, *a).is_some()))
+                        .map(Role::as_str)
+                        .collect();
+                assert_eq!(named, allowed, "{id}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, actions.len(), "operations checked");
+    }
+
     /// The codes the error policy answers, with their statuses, are the
     /// ones the document names.
     #[test]
