@@ -9,6 +9,7 @@ use super::access::{Action, Reach};
 use super::auth::Caller;
 use super::extract::{JsonBody, MaybeJson, PathParams};
 use super::interactions::{MAX_NAME, MAX_REASON, durable, name};
+use super::openapi::schemas;
 use super::{ApiError, AppState, Shared};
 use crate::directory::Role;
 use crate::engine::AgentView;
@@ -20,6 +21,22 @@ use futures::Stream;
 use serde::Deserialize;
 use serde_json::json;
 use std::convert::Infallible;
+use utoipa::ToSchema;
+
+/// Who may act on an agent's state.
+const AGENT_ROLES: [&str; 2] = ["agent (`me`, itself)", "admin (any agent)"];
+/// What acting on an agent's state can be refused with, besides what every
+/// request can.
+const AGENT_CODES: [&str; 8] = [
+    "not_an_agent",
+    "not_logged_in",
+    "agent_busy",
+    "invalid_field",
+    "commit_pending",
+    "not_applied",
+    "not_stored",
+    "database_unavailable",
+];
 
 /// The agent a request under `/v1/agents/{name}` acts on: the caller itself
 /// for `me` (it must hold the agent role), another agent for an
@@ -44,30 +61,39 @@ fn acting_on(caller: &Caller, name: &str) -> Result<String, ApiError> {
     )))
 }
 
-#[derive(Debug, Deserialize)]
+/// The media to log in with.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
+    /// At least one media type.
     media: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The media to be ready for.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReadyBody {
+    /// All of its media when absent.
     #[serde(default)]
     media: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The media not to be ready for, and why.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotReadyBody {
+    /// All of its media when absent.
     #[serde(default)]
     media: Option<Vec<String>>,
+    /// 1 to 1024 characters.
     reason: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// How to log out.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogoutBody {
+    /// Place what it holds back in its queues, keeping their age.
     #[serde(default)]
     force: bool,
 }
@@ -104,6 +130,21 @@ async fn command(
     Ok(Json(view))
 }
 
+#[utoipa::path(
+    post,
+    path = "/agents/{name}/login",
+    tag = "agents",
+    summary = "Log an agent in",
+    description = "Logged in with those media, not ready; its capacity from its person's \
+        capacity rule (or `routing.default_capacity`).",
+    params(("name" = String, Path, description = "`me` for the caller, or (an administrator) another agent's name")),
+    request_body = LoginBody,
+    responses((status = 200, description = "The agent's state", body = schemas::Agent)),
+    extensions(
+        ("x-roles" = json!(AGENT_ROLES)),
+        ("x-error-codes" = json!(AGENT_CODES)),
+    )
+)]
 pub async fn login(
     Extract(shared): Extract<AppState>,
     caller: Caller,
@@ -115,6 +156,20 @@ pub async fn login(
     command(&shared, &agent, AgentCommand::Login { media }).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/agents/{name}/ready",
+    tag = "agents",
+    summary = "Set an agent ready",
+    description = "Ready for those media, all of its media when the body or `media` is absent.",
+    params(("name" = String, Path, description = "`me` for the caller, or (an administrator) another agent's name")),
+    request_body(content = Option<ReadyBody>, description = "Optional"),
+    responses((status = 200, description = "The agent's state", body = schemas::Agent)),
+    extensions(
+        ("x-roles" = json!(AGENT_ROLES)),
+        ("x-error-codes" = json!(AGENT_CODES)),
+    )
+)]
 pub async fn ready(
     Extract(shared): Extract<AppState>,
     caller: Caller,
@@ -134,6 +189,20 @@ pub async fn ready(
     command(&shared, &agent, command_).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/agents/{name}/not-ready",
+    tag = "agents",
+    summary = "Set an agent not ready",
+    description = "Not ready for those media (all of its media when `media` is absent), with the reason.",
+    params(("name" = String, Path, description = "`me` for the caller, or (an administrator) another agent's name")),
+    request_body = NotReadyBody,
+    responses((status = 200, description = "The agent's state", body = schemas::Agent)),
+    extensions(
+        ("x-roles" = json!(AGENT_ROLES)),
+        ("x-error-codes" = json!(AGENT_CODES)),
+    )
+)]
 pub async fn not_ready(
     Extract(shared): Extract<AppState>,
     caller: Caller,
@@ -151,6 +220,21 @@ pub async fn not_ready(
     command(&shared, &agent, command_).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/agents/{name}/logout",
+    tag = "agents",
+    summary = "Log an agent out",
+    description = "`409 agent_busy` while it holds offers or interactions, unless `force`, \
+        which places them back in their queues keeping their age. The body is optional.",
+    params(("name" = String, Path, description = "`me` for the caller, or (an administrator) another agent's name")),
+    request_body(content = Option<LogoutBody>, description = "Optional"),
+    responses((status = 200, description = "The agent's state", body = schemas::Agent)),
+    extensions(
+        ("x-roles" = json!(AGENT_ROLES)),
+        ("x-error-codes" = json!(AGENT_CODES)),
+    )
+)]
 pub async fn logout(
     Extract(shared): Extract<AppState>,
     caller: Caller,
@@ -162,6 +246,19 @@ pub async fn logout(
     command(&shared, &agent, AgentCommand::Logout { force }).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/agents/{name}",
+    operation_id = "get_agent",
+    tag = "agents",
+    summary = "An agent's state",
+    params(("name" = String, Path, description = "`me` for the caller, or (an administrator) another agent's name")),
+    responses((status = 200, description = "The agent's state", body = schemas::Agent)),
+    extensions(
+        ("x-roles" = json!(["agent (`me`)", "router", "reporter"])),
+        ("x-error-codes" = json!(["not_an_agent"])),
+    )
+)]
 pub async fn get_one(
     Extract(shared): Extract<AppState>,
     caller: Caller,
@@ -183,6 +280,15 @@ pub async fn get_one(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/agents",
+    operation_id = "list_agents",
+    tag = "agents",
+    summary = "Every agent of this instance",
+    responses((status = 200, description = "Every agent's state", body = schemas::Agents)),
+    extensions(("x-roles" = json!(["router", "reporter"])))
+)]
 pub async fn list(
     Extract(shared): Extract<AppState>,
     caller: Caller,
@@ -239,6 +345,28 @@ fn sse(item: StreamItem) -> Event {
 /// `GET /v1/agents/me/events`: the agent's live stream. Offers go only to
 /// agents whose stream is open; when the last one closes, the agent has
 /// `routing.desktop_grace` to come back before it is set not ready.
+#[utoipa::path(
+    get,
+    path = "/agents/{name}/events",
+    tag = "agents",
+    summary = "An agent desktop's live stream",
+    description = "Server-Sent Events: `state` (an `Agent`, first, then on each change of its \
+        own), `offer` (an `Offer`), `revoked` (a `Revoked`), `interaction` (an `Interaction`: a \
+        change to one it holds); a comment every 15 s. Offers go only to agents with an open \
+        stream; one gone for `routing.desktop_grace` is set not ready (`disconnected`).",
+    params(("name" = String, Path, description = "`me` for the caller, or (an administrator) another agent's name")),
+    responses((status = 200, description = "The stream of events", content_type = "text/event-stream", body = String)),
+    extensions(
+        ("x-roles" = json!(AGENT_ROLES)),
+        ("x-error-codes" = json!(["not_an_agent", "not_logged_in"])),
+        ("x-sse-events" = json!({
+            "state": {"$ref": "#/components/schemas/Agent"},
+            "offer": {"$ref": "#/components/schemas/Offer"},
+            "revoked": {"$ref": "#/components/schemas/Revoked"},
+            "interaction": {"$ref": "#/components/schemas/Interaction"}
+        })),
+    )
+)]
 pub async fn events(
     Extract(shared): Extract<AppState>,
     caller: Caller,

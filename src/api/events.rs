@@ -14,6 +14,7 @@
 use super::access::Action;
 use super::auth::Caller;
 use super::interactions::{MAX_NAME, name};
+use super::openapi::schemas;
 use super::{ApiError, AppState};
 use crate::engine::EventKind;
 use crate::metrics::FeedReaderGuard;
@@ -134,6 +135,41 @@ impl Request {
 }
 
 /// `GET /v1/events`.
+#[utoipa::path(
+    get,
+    path = "/events",
+    tag = "reporting",
+    summary = "The event feed",
+    description = "Server-Sent Events: every journal entry of this instance in commit order, \
+        only once durable; each an event without a name (`onmessage`) whose data is a \
+        `JournalEntry` and whose `id` is its position. It starts after the position in \
+        `Last-Event-ID` (which wins), else after `after`, else at the oldest entry kept; a \
+        reader that resumes after the last `id` it got misses nothing and gets nothing twice. \
+        Filters may be repeated (any of the values); different ones must all match. With \
+        `follow` (the default) it goes on with each commit, a comment every 15 s when there is \
+        nothing. A reader more than `reporting.feed_buffer` entries behind gets a last event \
+        `lagged`, and one whose entries retention deleted a last event `purged`, each with a \
+        `Resume`, and is disconnected.",
+    params(
+        ("after" = Option<i64>, Query, minimum = 0, description = "Entries after this position"),
+        ("follow" = Option<bool>, Query, description = "Go on with each commit (default true); false: send what exists and end"),
+        ("process" = Option<Vec<String>>, Query, explode = true, description = "Only these processes (403 `out_of_scope` for one not served)"),
+        ("queue" = Option<Vec<String>>, Query, explode = true, description = "Only these queues"),
+        ("agent" = Option<Vec<String>>, Query, explode = true, description = "Only involving these agents"),
+        ("kind" = Option<Vec<schemas::EventKind>>, Query, explode = true, description = "Only these kinds"),
+        ("Last-Event-ID" = Option<i64>, Header, description = "Entries after this position (wins over `after`)"),
+    ),
+    responses((status = 200, description = "The stream of journal entries", content_type = "text/event-stream", body = String)),
+    extensions(
+        ("x-roles" = json!(["reporter"])),
+        ("x-error-codes" = json!(["invalid_field", "out_of_scope", "purged", "database_unavailable"])),
+        ("x-sse-events" = json!({
+            "message": {"$ref": "#/components/schemas/JournalEntry"},
+            "lagged": {"$ref": "#/components/schemas/Resume"},
+            "purged": {"$ref": "#/components/schemas/Resume"}
+        })),
+    )
+)]
 pub async fn feed(
     Extract(shared): Extract<AppState>,
     caller: Caller,

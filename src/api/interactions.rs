@@ -3,6 +3,7 @@
 use super::access::{Action, Reach};
 use super::auth::Caller;
 use super::extract::{InteractionId, JsonBody};
+use super::openapi::schemas;
 use super::{ApiError, AppState, Shared};
 use crate::directory::Role;
 use crate::engine::{
@@ -15,6 +16,7 @@ use axum::extract::{Query, State as Extract};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use std::collections::HashMap;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub(super) const MAX_NAME: usize = 128;
@@ -24,38 +26,71 @@ const MAX_PROPERTY_KEY: usize = 128;
 const FIND_DEFAULT: i64 = 100;
 const FIND_MAX: i64 = 1000;
 
-#[derive(Debug, Deserialize)]
+/// What a change to an interaction (through the engine) can be refused
+/// with, besides what every request can.
+pub(super) const APPLY_CODES: [&str; 12] = [
+    "invalid_field",
+    "not_found",
+    "out_of_scope",
+    "unknown_queue",
+    "illegal_transition",
+    "agent_unavailable",
+    "reloading",
+    "commit_pending",
+    "not_applied",
+    "not_stored",
+    "database_unavailable",
+    "unknown_workbin",
+];
+
+/// An interaction to submit. Names are 1 to 128 characters.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitBody {
+    /// The business process (one this instance serves).
     process: String,
+    /// The queue; optional for an agent's own submission.
     #[serde(default)]
     queue: Option<String>,
     media_type: String,
+    /// `inbound` when absent.
     #[serde(rename = "type", default)]
     kind: Option<String>,
     #[serde(default)]
     subtype: Option<String>,
+    /// From `routing.min_priority` to `routing.max_priority` (0 to 100 by
+    /// default); 0 when absent.
     #[serde(default)]
     priority: Option<i64>,
+    /// The submitter's own id for it (1 to 255 characters), unique per
+    /// submitter: a repeated one answers the original.
     #[serde(default)]
     external_id: Option<String>,
+    /// Attached data: a JSON object of at most 64 KiB, without U+0000.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     properties: Option<Properties>,
+    /// Whose hands it starts in: the caller itself (an agent), or, for an
+    /// administrator, any agent.
     #[serde(default)]
     agent: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Where to place an interaction.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceInQueueBody {
     queue: String,
+    /// Another process than the interaction's (one this instance serves).
     #[serde(default)]
     process: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Why an interaction is stopped.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StopBody {
+    /// 1 to 1024 characters.
     reason: String,
 }
 
@@ -306,6 +341,25 @@ async fn explain_not_live(shared: &Shared, id: Option<Uuid>, scope: &ScopeState)
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/interactions",
+    tag = "interactions",
+    summary = "Submit an interaction",
+    description = "Submits an interaction into a queue of a business process. The submitter is \
+        the caller; a repeated `external_id` of the same submitter answers the original (200). \
+        An agent's submission starts in its own hands (`handling`), `queue` optional; only an \
+        administrator names another `agent`.",
+    request_body = SubmitBody,
+    responses(
+        (status = 201, description = "Submitted: the interaction", body = schemas::Interaction),
+        (status = 200, description = "The original interaction of this submitter with this `external_id`", body = schemas::Interaction),
+    ),
+    extensions(
+        ("x-roles" = json!(["gateway", "agent"])),
+        ("x-error-codes" = json!(APPLY_CODES)),
+    )
+)]
 pub async fn submit(
     Extract(shared): Extract<AppState>,
     caller: Caller,
@@ -323,6 +377,19 @@ pub async fn submit(
     Ok((status, Json(interaction)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/interactions/{id}",
+    operation_id = "get_interaction",
+    tag = "interactions",
+    summary = "Get an interaction",
+    params(("id" = Uuid, Path, description = "The interaction's id")),
+    responses((status = 200, description = "The interaction", body = schemas::Interaction)),
+    extensions(
+        ("x-roles" = json!(["gateway", "agent (its own)", "router", "reporter"])),
+        ("x-error-codes" = json!(["invalid_field", "not_found", "out_of_scope", "database_unavailable"])),
+    )
+)]
 pub async fn get_one(
     Extract(shared): Extract<AppState>,
     caller: Caller,
@@ -341,6 +408,25 @@ pub async fn get_one(
     Ok(Json(interaction))
 }
 
+#[utoipa::path(
+    get,
+    path = "/interactions",
+    tag = "interactions",
+    summary = "Find interactions",
+    description = "Interactions of the processes served, oldest first; an agent sees only its own.",
+    params(
+        ("process" = Option<String>, Query, description = "Only this process (403 `out_of_scope` when it is not served)"),
+        ("queue" = Option<String>, Query, description = "Only this queue"),
+        ("state" = Option<schemas::State>, Query, description = "Only in this state"),
+        ("external_id" = Option<String>, Query, description = "Only with this external id"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "At most this many (default 100)"),
+    ),
+    responses((status = 200, description = "The interactions found", body = schemas::Interactions)),
+    extensions(
+        ("x-roles" = json!(["gateway", "agent (its own)", "router", "reporter"])),
+        ("x-error-codes" = json!(["invalid_field", "out_of_scope", "database_unavailable"])),
+    )
+)]
 pub async fn find(
     Extract(shared): Extract<AppState>,
     caller: Caller,
@@ -397,6 +483,21 @@ pub async fn find(
     Ok(Json(serde_json::json!({ "interactions": found })))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/interactions/{id}/properties",
+    tag = "interactions",
+    summary = "Change an interaction's properties",
+    description = "Merges the object into the interaction's properties; `null` deletes a key. \
+        The properties stay at most 64 KiB of JSON.",
+    params(("id" = Uuid, Path, description = "The interaction's id")),
+    request_body = schemas::PropertiesPatch,
+    responses((status = 200, description = "The interaction, changed", body = schemas::Interaction)),
+    extensions(
+        ("x-roles" = json!(["gateway", "agent (its own)", "router"])),
+        ("x-error-codes" = json!(APPLY_CODES)),
+    )
+)]
 pub async fn change_properties(
     Extract(shared): Extract<AppState>,
     caller: Caller,
@@ -410,6 +511,21 @@ pub async fn change_properties(
     Ok(Json(interaction))
 }
 
+#[utoipa::path(
+    post,
+    path = "/interactions/{id}/place-in-queue",
+    tag = "interactions",
+    summary = "Place an interaction in a queue",
+    description = "Places it in the queue (of its own process unless `process` is given), \
+        keeping its original age.",
+    params(("id" = Uuid, Path, description = "The interaction's id")),
+    request_body = PlaceInQueueBody,
+    responses((status = 200, description = "The interaction, queued", body = schemas::Interaction)),
+    extensions(
+        ("x-roles" = json!(["agent (its own)", "router"])),
+        ("x-error-codes" = json!(APPLY_CODES)),
+    )
+)]
 pub async fn place_in_queue(
     Extract(shared): Extract<AppState>,
     caller: Caller,
@@ -427,6 +543,19 @@ pub async fn place_in_queue(
     Ok(Json(interaction))
 }
 
+#[utoipa::path(
+    post,
+    path = "/interactions/{id}/stop",
+    tag = "interactions",
+    summary = "Stop an interaction",
+    params(("id" = Uuid, Path, description = "The interaction's id")),
+    request_body = StopBody,
+    responses((status = 200, description = "The interaction, stopped", body = schemas::Interaction)),
+    extensions(
+        ("x-roles" = json!(["gateway", "agent (its own)", "router"])),
+        ("x-error-codes" = json!(APPLY_CODES)),
+    )
+)]
 pub async fn stop(
     Extract(shared): Extract<AppState>,
     caller: Caller,

@@ -9,6 +9,7 @@ mod events;
 mod extract;
 mod health;
 mod interactions;
+mod openapi;
 mod queues;
 mod routing;
 mod sessions;
@@ -25,10 +26,11 @@ use crate::metrics::Metrics;
 use crate::store::{Feed, PgStore};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, patch, post};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Request limits from the settings.
 #[derive(Debug, Clone)]
@@ -87,59 +89,55 @@ impl Shared {
     }
 }
 
-pub fn router(state: AppState) -> Router {
-    let body_limit = state.limits.max_body_bytes;
-    let http_metrics = state.metrics.http();
-    let v1 = Router::new()
-        .route(
-            "/interactions",
-            post(interactions::submit).get(interactions::find),
-        )
-        .route("/interactions/{id}", get(interactions::get_one))
-        .route(
-            "/interactions/{id}/properties",
-            patch(interactions::change_properties),
-        )
-        .route(
-            "/interactions/{id}/place-in-queue",
-            post(interactions::place_in_queue),
-        )
-        .route("/interactions/{id}/stop", post(interactions::stop))
-        .route("/interactions/{id}/accept", post(routing::accept))
-        .route("/interactions/{id}/reject", post(routing::reject))
-        .route("/interactions/{id}/transfer", post(routing::transfer))
-        .route("/interactions/{id}/offer", post(routing::offer))
-        .route(
-            "/interactions/{id}/place-in-workbin",
-            post(routing::place_in_workbin),
-        )
-        .route("/interactions/{id}/take", post(routing::take))
-        .route("/interactions/{id}/explain", get(routing::explain))
-        .route("/workbins/{process}/{workbin}", get(routing::workbin))
-        .route("/views/{process}/{queue}/{view}/pull", post(routing::pull))
-        .route("/route/dry-run", post(routing::dry_run))
-        .route("/agents", get(agents::list))
-        .route("/agents/{name}", get(agents::get_one))
-        .route("/agents/{name}/login", post(agents::login))
-        .route("/agents/{name}/ready", post(agents::ready))
-        .route("/agents/{name}/not-ready", post(agents::not_ready))
-        .route("/agents/{name}/logout", post(agents::logout))
-        .route("/agents/{name}/events", get(agents::events))
-        .route("/events", get(events::feed))
-        .route("/queues", get(queues::list))
-        .route("/stats", get(stats::get))
-        .route("/stats/stream", get(stats::stream))
-        .route("/queues/{process}/{queue}", get(queues::snapshot))
-        .route("/scope", get(health::scope))
-        .route("/sessions", post(sessions::log_in))
+/// Every route of the server with its documentation: each handler is
+/// registered together with its `#[utoipa::path]`, so that the OpenAPI
+/// document (`openapi::document`) covers what the server answers.
+fn documented() -> OpenApiRouter<AppState> {
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(interactions::submit, interactions::find))
+        .routes(routes!(interactions::get_one))
+        .routes(routes!(interactions::change_properties))
+        .routes(routes!(interactions::place_in_queue))
+        .routes(routes!(interactions::stop))
+        .routes(routes!(routing::accept))
+        .routes(routes!(routing::reject))
+        .routes(routes!(routing::transfer))
+        .routes(routes!(routing::offer))
+        .routes(routes!(routing::place_in_workbin))
+        .routes(routes!(routing::take))
+        .routes(routes!(routing::explain))
+        .routes(routes!(routing::workbin))
+        .routes(routes!(routing::pull))
+        .routes(routes!(routing::dry_run))
+        .routes(routes!(agents::list))
+        .routes(routes!(agents::get_one))
+        .routes(routes!(agents::login))
+        .routes(routes!(agents::ready))
+        .routes(routes!(agents::not_ready))
+        .routes(routes!(agents::logout))
+        .routes(routes!(agents::events))
+        .routes(routes!(events::feed))
+        .routes(routes!(queues::list))
+        .routes(routes!(stats::get))
+        .routes(routes!(stats::stream))
+        .routes(routes!(queues::snapshot))
+        .routes(routes!(health::scope))
+        .routes(routes!(sessions::log_in))
+        .routes(routes!(openapi::served))
         // Not around /readyz and the others: their 503 is the answer
         // working as designed, not a failure to log as an error.
         .layer(tower_http::trace::TraceLayer::new_for_http());
-    Router::new()
+    OpenApiRouter::new()
         .nest("/v1", v1)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+}
+
+/// The server's routes, fallbacks and layers, before the state is given.
+fn app(body_limit: usize, http_metrics: crate::metrics::HttpMetrics) -> Router<AppState> {
+    let (routes, _) = documented().split_for_parts();
+    routes
         .fallback(health::not_found)
         .method_not_allowed_fallback(health::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -149,5 +147,8 @@ pub fn router(state: AppState) -> Router {
             http_metrics,
             crate::metrics::track,
         ))
-        .with_state(state)
+}
+
+pub fn router(state: AppState) -> Router {
+    app(state.limits.max_body_bytes, state.metrics.http()).with_state(state)
 }

@@ -2,6 +2,7 @@
 
 use super::access::Action;
 use super::extract::PathParams;
+use super::openapi::schemas;
 use super::{ApiError, AppState, Caller};
 use crate::engine::QueueSnapshot;
 use axum::Json;
@@ -11,6 +12,15 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 
 /// Every served queue with its depth and oldest age.
+#[utoipa::path(
+    get,
+    path = "/queues",
+    operation_id = "list_queues",
+    tag = "queues",
+    summary = "Every served queue",
+    responses((status = 200, description = "Each queue's depth and oldest age", body = schemas::Queues)),
+    extensions(("x-roles" = json!(["router", "reporter"])))
+)]
 pub async fn list(State(shared): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.may(Action::SeeQueues)?;
     let live = shared.live()?;
@@ -38,6 +48,23 @@ pub struct QueuePath {
 
 /// Depth, oldest age and the first `limit` interactions in routing order
 /// (`priority desc, submitted_at asc`).
+#[utoipa::path(
+    get,
+    path = "/queues/{process}/{queue}",
+    operation_id = "queue_snapshot",
+    tag = "queues",
+    summary = "One queue's depth and head",
+    params(
+        ("process" = String, Path, description = "The business process"),
+        ("queue" = String, Path, description = "The queue"),
+        ("limit" = Option<u64>, Query, description = "How many of the first interactions (0 to `listen.snapshot_max`)"),
+    ),
+    responses((status = 200, description = "Its depth, oldest age and first interactions", body = schemas::QueueSnapshot)),
+    extensions(
+        ("x-roles" = json!(["router", "reporter"])),
+        ("x-error-codes" = json!(["invalid_field", "out_of_scope", "unknown_queue"])),
+    )
+)]
 pub async fn snapshot(
     State(shared): State<AppState>,
     caller: Caller,

@@ -7,7 +7,10 @@ use super::access::{Action, Reach};
 use super::agents::{own_or_any, query};
 use super::auth::Caller;
 use super::extract::{InteractionId, JsonBody, MaybeJson, PathParams};
-use super::interactions::{MAX_NAME, MAX_REASON, SubmitBody, apply, durable, name, optional_name};
+use super::interactions::{
+    APPLY_CODES, MAX_NAME, MAX_REASON, SubmitBody, apply, durable, name, optional_name,
+};
+use super::openapi::schemas;
 use super::{ApiError, AppState};
 use crate::engine::{Command, EngineError, Interaction};
 use crate::live::{Answered, Query};
@@ -17,48 +20,76 @@ use axum::extract::{Query as QueryString, State as Extract};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::HashMap;
+use utoipa::ToSchema;
 
 /// The most a pull takes at once.
 const MAX_PULL: usize = 1000;
 
-#[derive(Debug, Default, Deserialize)]
+/// Why an offer is rejected.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RejectBody {
+    /// 1 to 1024 characters.
     #[serde(default)]
     reason: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Where to transfer: either `agent`, or `queue` (with `process`
+/// optionally).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransferBody {
+    /// Offer it to this agent.
     #[serde(default)]
     agent: Option<String>,
+    /// Place it in this queue.
     #[serde(default)]
     queue: Option<String>,
+    /// The queue's process, when not the interaction's.
     #[serde(default)]
     process: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Whom to offer it to.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OfferBody {
     agent: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// Which workbin to park it in.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkbinBody {
     workbin: String,
+    /// One of the caller's agent groups, or (a router) any agent or group;
+    /// the caller when absent.
     #[serde(default)]
     owner: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// How many to pull.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PullBody {
+    /// 1 to 1000.
+    #[schema(minimum = 1, maximum = 1000)]
     count: usize,
 }
 
+#[utoipa::path(
+    post,
+    path = "/interactions/{id}/accept",
+    tag = "routing",
+    summary = "Accept an offer",
+    description = "The interaction offered to the caller is now `handling` by it.",
+    params(("id" = Uuid, Path, description = "The interaction's id")),
+    responses((status = 200, description = "The interaction, handled by the caller", body = schemas::Interaction)),
+    extensions(
+        ("x-roles" = json!(["agent (offered to it)"])),
+        ("x-error-codes" = json!(APPLY_CODES)),
+    )
+)]
 pub async fn accept(
     Extract(shared): Extract<AppState>,
     caller: Caller,
@@ -69,6 +100,20 @@ pub async fn accept(
     Ok(Json(interaction))
 }
 
+#[utoipa::path(
+    post,
+    path = "/interactions/{id}/reject",
+    tag = "routing",
+    summary = "Reject an offer",
+    description = "Back to its place in its queue, offered to the next candidate. The body is optional.",
+    params(("id" = Uuid, Path, description = "The interaction's id")),
+    request_body(content = Option<RejectBody>, description = "Optional"),
+    responses((status = 200, description = "The interaction, back in its queue", body = schemas::Interaction)),
+    extensions(
+        ("x-roles" = json!(["agent (offered to it)"])),
+        ("x-error-codes" = json!(APPLY_CODES)),
+    )
+)]
 pub async fn reject(
     Extract(shared): Extract<AppState>,
     caller: Caller,
@@ -83,6 +128,22 @@ pub async fn reject(
 
 /// `{"agent"}`: a new offer to that agent, the interaction staying with the
 /// caller until it is accepted; `{"queue", "process"?}`: as place in queue.
+#[utoipa::path(
+    post,
+    path = "/interactions/{id}/transfer",
+    tag = "routing",
+    summary = "Transfer an interaction",
+    description = "`{\"agent\"}`: an offer to that agent; the interaction stays with the caller \
+        until it is accepted, and stays if it is rejected. `{\"queue\", \"process\"?}`: placed \
+        in the queue, keeping its age.",
+    params(("id" = Uuid, Path, description = "The interaction's id")),
+    request_body = TransferBody,
+    responses((status = 200, description = "The interaction, offered or queued", body = schemas::Interaction)),
+    extensions(
+        ("x-roles" = json!(["agent (its own)", "router (to a queue)"])),
+        ("x-error-codes" = json!(APPLY_CODES)),
+    )
+)]
 pub async fn transfer(
     Extract(shared): Extract<AppState>,
     caller: Caller,
@@ -127,6 +188,21 @@ pub async fn transfer(
     Ok(Json(interaction))
 }
 
+#[utoipa::path(
+    post,
+    path = "/interactions/{id}/offer",
+    tag = "routing",
+    summary = "Offer an interaction to an agent",
+    description = "Offers a pulled or queued interaction to the agent; `409 agent_unavailable` \
+        with the reason when it cannot take it.",
+    params(("id" = Uuid, Path, description = "The interaction's id")),
+    request_body = OfferBody,
+    responses((status = 200, description = "The interaction, offered", body = schemas::Interaction)),
+    extensions(
+        ("x-roles" = json!(["router"])),
+        ("x-error-codes" = json!(APPLY_CODES)),
+    )
+)]
 pub async fn offer(
     Extract(shared): Extract<AppState>,
     caller: Caller,
@@ -139,6 +215,21 @@ pub async fn offer(
     Ok(Json(interaction))
 }
 
+#[utoipa::path(
+    post,
+    path = "/interactions/{id}/place-in-workbin",
+    tag = "routing",
+    summary = "Park an interaction in a workbin",
+    description = "`parked` in the workbin of the caller (or of `owner`: one of its agent \
+        groups), not counted against capacity.",
+    params(("id" = Uuid, Path, description = "The interaction's id")),
+    request_body = WorkbinBody,
+    responses((status = 200, description = "The interaction, parked", body = schemas::Interaction)),
+    extensions(
+        ("x-roles" = json!(["agent (its own)", "router"])),
+        ("x-error-codes" = json!(APPLY_CODES)),
+    )
+)]
 pub async fn place_in_workbin(
     Extract(shared): Extract<AppState>,
     caller: Caller,
@@ -155,6 +246,19 @@ pub async fn place_in_workbin(
     Ok(Json(interaction))
 }
 
+#[utoipa::path(
+    post,
+    path = "/interactions/{id}/take",
+    tag = "routing",
+    summary = "Take an interaction from a workbin",
+    description = "`handling` by the caller, within its capacity.",
+    params(("id" = Uuid, Path, description = "The interaction's id")),
+    responses((status = 200, description = "The interaction, handled by the caller", body = schemas::Interaction)),
+    extensions(
+        ("x-roles" = json!(["agent (its workbin or its groups')"])),
+        ("x-error-codes" = json!(APPLY_CODES)),
+    )
+)]
 pub async fn take(
     Extract(shared): Extract<AppState>,
     caller: Caller,
@@ -169,6 +273,23 @@ pub async fn take(
 
 /// `GET /v1/workbins/{process}/{workbin}?owner=`: an agent sees its own
 /// workbin and its groups'; routers, reporters and administrators any.
+#[utoipa::path(
+    get,
+    path = "/workbins/{process}/{workbin}",
+    tag = "routing",
+    summary = "What a workbin holds",
+    description = "The interactions parked there, oldest first; an agent sees its own and its groups'.",
+    params(
+        ("process" = String, Path, description = "The business process"),
+        ("workbin" = String, Path, description = "The workbin"),
+        ("owner" = Option<String>, Query, description = "Whose: an agent or an agent group (the caller's own for an agent when absent)"),
+    ),
+    responses((status = 200, description = "The interactions parked", body = schemas::Workbin)),
+    extensions(
+        ("x-roles" = json!(["agent (its own and its groups')", "router", "reporter"])),
+        ("x-error-codes" = json!(["invalid_field", "out_of_scope", "unknown_workbin"])),
+    )
+)]
 pub async fn workbin(
     Extract(shared): Extract<AppState>,
     caller: Caller,
@@ -227,6 +348,25 @@ fn agent_groups(shared: &super::Shared, person: &str) -> Vec<String> {
 }
 
 /// `POST /v1/views/{process}/{queue}/{view}/pull` `{"count"}`.
+#[utoipa::path(
+    post,
+    path = "/views/{process}/{queue}/{view}/pull",
+    tag = "routing",
+    summary = "Pull interactions from a view",
+    description = "Up to `count` interactions of a `pull = true` view in its order, now \
+        `routing` for the caller until offered, placed or stopped (or `routing.routing_timeout`).",
+    params(
+        ("process" = String, Path, description = "The business process"),
+        ("queue" = String, Path, description = "The queue"),
+        ("view" = String, Path, description = "The view (with `pull = true`)"),
+    ),
+    request_body = PullBody,
+    responses((status = 200, description = "The interactions pulled", body = schemas::Interactions)),
+    extensions(
+        ("x-roles" = json!(["router"])),
+        ("x-error-codes" = json!(["out_of_scope", "unknown_queue", "unknown_view", "not_pulled", "commit_pending", "not_applied", "not_stored", "database_unavailable"])),
+    )
+)]
 pub async fn pull(
     Extract(shared): Extract<AppState>,
     caller: Caller,
@@ -253,6 +393,22 @@ pub async fn pull(
 
 /// `GET /v1/interactions/{id}/explain`: its recent routing decisions, and
 /// while it waits, why it waits now.
+#[utoipa::path(
+    get,
+    path = "/interactions/{id}/explain",
+    tag = "routing",
+    summary = "Why an interaction went where it did",
+    description = "Its recent routing decisions (view, strategy, step, selection, the agent \
+        chosen, each agent passed over with its reason), and while it waits, why it waits now; \
+        kept in memory while the interaction is, and after it stops only the last decision, \
+        until ten minutes later.",
+    params(("id" = Uuid, Path, description = "The interaction's id")),
+    responses((status = 200, description = "Its decisions", body = schemas::Explanation)),
+    extensions(
+        ("x-roles" = json!(["router", "reporter", "agent (its own)"])),
+        ("x-error-codes" = json!(["invalid_field", "not_found", "database_unavailable"])),
+    )
+)]
 pub async fn explain(
     Extract(shared): Extract<AppState>,
     caller: Caller,
@@ -282,6 +438,20 @@ pub async fn explain(
 
 /// `POST /v1/route/dry-run` with a submit body: who would get it now, by
 /// which step, and why the others would not. Nothing changes.
+#[utoipa::path(
+    post,
+    path = "/route/dry-run",
+    tag = "routing",
+    summary = "Who would get an interaction now",
+    description = "With a submit body: who would get it now, by which step, and why the others \
+        would not. Nothing changes.",
+    request_body = SubmitBody,
+    responses((status = 200, description = "The agent and the decisions", body = schemas::DryRun)),
+    extensions(
+        ("x-roles" = json!(["router"])),
+        ("x-error-codes" = json!(["out_of_scope", "unknown_queue"])),
+    )
+)]
 pub async fn dry_run(
     Extract(shared): Extract<AppState>,
     caller: Caller,

@@ -4,6 +4,7 @@
 //! by answers 503 `not_active`, as it does to every other request.
 
 use super::extract::JsonBody;
+use super::openapi::schemas;
 use super::tokens::IssueError;
 use super::{ApiError, AppState};
 use crate::store::StoreError;
@@ -16,13 +17,32 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::info;
 
-#[derive(Deserialize)]
+/// A person's credentials.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogIn {
+    /// 1 to 128 characters.
     person: String,
+    /// 1 to 1024 characters.
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
 }
 
+#[utoipa::path(
+    post,
+    path = "/sessions",
+    tag = "sessions",
+    summary = "Log in",
+    description = "A person logs in with the credentials the configuration server knows, and \
+        gets a token of this instance. Only the instance holding its database lease issues \
+        tokens.",
+    request_body = LogIn,
+    responses((status = 201, description = "The session", body = schemas::Session)),
+    extensions(
+        ("x-roles" = json!([])),
+        ("x-error-codes" = json!(["invalid_credentials", "not_active", "busy", "config_server_unavailable", "database_unavailable", "internal"])),
+    )
+)]
 pub async fn log_in(
     State(shared): State<AppState>,
     JsonBody(body): JsonBody<LogIn>,

@@ -9,6 +9,7 @@
 
 use super::access::Action;
 use super::agents::query;
+use super::openapi::schemas;
 use super::{ApiError, AppState, Caller, Shared};
 use crate::directory::Queue;
 use crate::live::{Answered, Query};
@@ -30,6 +31,18 @@ const MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// committed: the window rolls on.
 const REFRESH: Duration = Duration::from_secs(10);
 /// `GET /v1/stats`.
+#[utoipa::path(
+    get,
+    path = "/stats",
+    operation_id = "get_stats",
+    tag = "reporting",
+    summary = "The live statistics",
+    description = "Each queue of the processes served and each agent: their state now and \
+        their figures over the last `reporting.window` (15 minutes by default), from the \
+        journal; a request sees every change committed before it.",
+    responses((status = 200, description = "The figures", body = schemas::Stats)),
+    extensions(("x-roles" = json!(["router", "reporter"])), ("x-error-codes" = json!(["database_unavailable"])))
+)]
 pub async fn get(State(shared): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.may(Action::SeeStats)?;
     Ok(Json(gather(&shared).await?))
@@ -39,6 +52,21 @@ pub async fn get(State(shared): State<AppState>, caller: Caller) -> Result<Json<
 /// (`event: stats`), at first and then when something was committed, at
 /// most once a second, and every ten seconds anyway; ends when the
 /// instance stops.
+#[utoipa::path(
+    get,
+    path = "/stats/stream",
+    operation_id = "stats_stream",
+    tag = "reporting",
+    summary = "The live statistics as a stream",
+    description = "Server-Sent Events `stats` (a `Stats`): at once, then after each commit (at \
+        most once a second) and every 10 s; a comment every 15 s; ends when the instance stops.",
+    responses((status = 200, description = "The stream of figures", content_type = "text/event-stream", body = String)),
+    extensions(
+        ("x-roles" = json!(["router", "reporter"])),
+        ("x-error-codes" = json!(["database_unavailable"])),
+        ("x-sse-events" = json!({"stats": {"$ref": "#/components/schemas/Stats"}})),
+    )
+)]
 pub async fn stream(State(shared): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.may(Action::SeeStats)?;
     let first = gather(&shared).await?;
