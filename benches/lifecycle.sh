@@ -6,9 +6,9 @@
 #   pgbench  8 clients, single-row INSERT transactions, for scale
 #   a        submit only, 64 concurrent clients
 #   b        full lifecycle (submit → offer → accept → stop), 200 agents of
-#            capacity 5, as fast as it goes (64 clients); then open loop at
-#            half that rate for the submit→offer latency, with a reader of
-#            the event feed measuring its lag
+#            capacity 5, as fast as it goes (64 clients), with a reader of
+#            the event feed measuring its lag; then open loop at half that
+#            rate for the submit→offer latency
 #   c        deep queue: submit→offer at a moderate rate with the queue
 #            empty, then again with DEEP (1,000,000) interactions queued in
 #            the queue `backlog`, which no agent of the run is eligible for
@@ -163,11 +163,14 @@ if wants b; then
     echo
     echo "== b: full lifecycle, 200 agents of capacity 5, 64 clients, ${SECS}s =="
     start_demo >/dev/null
-    bench b --clients 64 --agents 200 --duration "${SECS}s"
+    bench b --clients 64 --agents 200 --duration "${SECS}s" --feed-reader rita
     B=$(field b per_sec.completed)
     printf 'completed/s: %.0f  end to end p50 %s ms  p99 %s ms  errors %s\n' \
         "$B" "$(field b latency_ms.end_to_end.p50)" "$(field b latency_ms.end_to_end.p99)" \
         "$(field b errors.total)"
+    printf 'event feed: %s entries, lag p50 %s ms  p99 %s ms  max %s ms  (ended early: %s)\n' \
+        "$(field b feed.entries)" "$(field b feed.lag_ms.p50)" \
+        "$(field b feed.lag_ms.p99)" "$(field b feed.lag_ms.max)" "$(field b feed.ended)"
     HALF=$(python3 -c "print(max(1, round($B / 2)))")
     echo
     echo "== b, at half that rate ($HALF/s, open loop), with a reader of the event feed =="
@@ -220,10 +223,20 @@ fi
 if wants f; then
     echo
     echo "== f: graphile-worker beside it =="
-    if [ -x benches/run-graphile-bench.sh ]; then
-        benches/run-graphile-bench.sh
-    else
-        echo "benches/run-graphile-bench.sh is missing" >&2
-        exit 1
-    fi
+    # The same 64 clients as b's gateways: each add its own commit, as
+    # graphile-worker's add_job does; then adds grouped per commit (the
+    # group commit ixs's writer does, which graphile-worker does not).
+    for add in sql batch; do
+        echo "\$ benches/run-graphile-bench.sh --duration $SECS --clients 64 --add $add --json"
+        benches/run-graphile-bench.sh --duration "$SECS" --clients 64 --add "$add" --json \
+            2>/dev/null >"$WORK/f-$add.json"
+        printf 'graphile-worker (--add %s): completed/s %s  add→completed p50 %s ms  p99 %s ms\n' \
+            "$add" "$(field f-$add completed_per_sec)" \
+            "$(field f-$add latency_ms.add_to_completed.p50)" \
+            "$(field f-$add latency_ms.add_to_completed.p99)"
+        if [ -n "${B:-}" ]; then
+            printf '  ixs (b) / graphile-worker: %.2f\n' \
+                "$(echo "$B / $(field f-$add completed_per_sec)" | bc -l)"
+        fi
+    done
 fi

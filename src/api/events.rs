@@ -143,7 +143,8 @@ impl Request {
     description = "Server-Sent Events: every journal entry of this instance in commit order, \
         only once durable; each an event without a name (`onmessage`) whose data is a \
         `JournalEntry` and whose `id` is its position. It starts after the position in \
-        `Last-Event-ID` (which wins), else after `after`, else at the oldest entry kept; a \
+        `Last-Event-ID` (which wins), else after `after` (`end`: the newest entry), else at the \
+        oldest entry kept; a \
         reader that resumes after the last `id` it got misses nothing and gets nothing twice. \
         Filters may be repeated (any of the values); different ones must all match. With \
         `follow` (the default) it goes on with each commit, a comment every 15 s when there is \
@@ -151,7 +152,7 @@ impl Request {
         `lagged`, and one whose entries retention deleted a last event `purged`, each with a \
         `Resume`, and is disconnected.",
     params(
-        ("after" = Option<i64>, Query, minimum = 0, description = "Entries after this position"),
+        ("after" = Option<String>, Query, pattern = "^([0-9]+|end)$", description = "Entries after this position (a whole number, 0 or more); `end`: after the newest entry, only what commits from now on"),
         ("follow" = Option<bool>, Query, description = "Go on with each commit (default true); false: send what exists and end"),
         ("process" = Option<Vec<String>>, Query, explode = true, description = "Only these processes (403 `out_of_scope` for one not served)"),
         ("queue" = Option<Vec<String>>, Query, explode = true, description = "Only these queues"),
