@@ -18,6 +18,7 @@ mod agents;
 pub mod config;
 mod decide;
 mod explain;
+mod live;
 mod pull;
 mod steps;
 mod subject;
@@ -33,6 +34,7 @@ pub use config::{
     Select, Step, Strategy, Timing, View,
 };
 pub use explain::{Decision, Pass, Passed};
+pub use live::Live;
 pub use pull::PullError;
 pub use subject::{Candidate, Subject};
 
@@ -43,9 +45,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use uuid::Uuid;
 use views::{SortKey, ViewIndex, sort_key};
-
-/// The interactions the router works from: the engine's live set.
-pub type Live = BTreeMap<Uuid, Interaction>;
 
 /// Why an agent request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
