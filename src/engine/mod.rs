@@ -32,7 +32,7 @@ pub use scope::{Served, ServedProcess};
 pub use state::{Action, State};
 
 use chrono::{DateTime, Duration, Utc};
-use routing::{Decision, Pass, Router, RoutingConfig};
+use routing::{Decision, Live, Pass, Router, RoutingConfig};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -230,7 +230,7 @@ pub struct Engine {
     /// hash map doubles its table all at once, which held every command up
     /// for 377 ms at the 458 753rd live interaction; a B-tree grows a node
     /// at a time.
-    live: BTreeMap<Uuid, Interaction>,
+    live: Live,
     /// (submitted_by, external_id) → id, for live and recently stopped ones.
     external: BTreeMap<(String, String), Uuid>,
     queues: BTreeMap<(String, String), QueueIndex>,

@@ -320,7 +320,7 @@ struct Run {
 /// What a refused command must leave as it was.
 #[derive(Debug, PartialEq)]
 struct Snapshot {
-    live: BTreeMap<Uuid, Interaction>,
+    live: Live,
     agents: Vec<AgentView>,
     timeout: Option<DateTime<Utc>>,
 }
@@ -680,14 +680,14 @@ impl Run {
         if matches!(op, Op::Reconfigure) {
             // What waited entered the new views afresh (and may have been
             // offered since); what was offered will when its offer ends.
-            for (id, interaction) in &before.live {
+            for (id, interaction) in before.live.iter() {
                 match interaction.state {
                     State::Queued => {
                         let entry = self.entry(interaction);
-                        self.entries.insert(*id, entry);
+                        self.entries.insert(id, entry);
                     }
                     _ => {
-                        self.entries.remove(id);
+                        self.entries.remove(&id);
                     }
                 }
             }

@@ -96,11 +96,9 @@ impl Router {
 
     /// Whether `agent` rejected `id` (or let its offer time out) before.
     fn turned_down(&self, id: Uuid, agent: &str) -> bool {
-        self.rejected.contains(&id)
-            && self
-                .routed
-                .get(&id)
-                .is_some_and(|r| r.rejected_by.iter().any(|a| a == agent))
+        self.rejected
+            .get(&id)
+            .is_some_and(|by| by.iter().any(|a| a == agent))
     }
 
     /// Whether the agent `agent` (number `number`) is admitted by the
@@ -179,14 +177,10 @@ impl Router {
         };
         let subject = Subject { interaction, now };
         let media = &interaction.media_type;
-        let rejected = if self.rejected.contains(&interaction.id) {
-            self.routed
-                .get(&interaction.id)
-                .map(|r| r.rejected_by.clone())
-                .unwrap_or_default()
-        } else {
-            Vec::new()
-        };
+        let rejected: &[String] = self
+            .rejected
+            .get(&interaction.id)
+            .map_or(&[], Vec::as_slice);
         // By number, in name order: every agent, or the one the step waits
         // for, or those free for the media.
         let (every, only, free) = match (full, &in_view.reserved_for) {

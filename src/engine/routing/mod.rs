@@ -18,6 +18,7 @@ mod agents;
 pub mod config;
 mod decide;
 mod explain;
+mod live;
 mod pull;
 mod steps;
 mod subject;
@@ -33,6 +34,7 @@ pub use config::{
     Select, Step, Strategy, Timing, View,
 };
 pub use explain::{Decision, Pass, Passed};
+pub use live::Live;
 pub use pull::PullError;
 pub use subject::{Candidate, Subject};
 
@@ -43,9 +45,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use uuid::Uuid;
 use views::{SortKey, ViewIndex, sort_key};
-
-/// The interactions the router works from: the engine's live set.
-pub type Live = BTreeMap<Uuid, Interaction>;
 
 /// Why an agent request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -118,9 +117,6 @@ struct Routed {
     media: Arc<str>,
     in_views: Vec<InView>,
     offered: bool,
-    /// Agents who rejected it or let its offer time out, the most recent
-    /// last.
-    rejected_by: Vec<String>,
     /// The last step of this view ran out while the interaction was
     /// offered.
     exhausted: Option<usize>,
@@ -140,10 +136,6 @@ impl RoutedMap {
 
     fn get_mut(&mut self, id: &Uuid) -> Option<&mut Routed> {
         self.0.get_mut(&id.as_u128())
-    }
-
-    fn contains_key(&self, id: &Uuid) -> bool {
-        self.0.contains_key(&id.as_u128())
     }
 
     fn insert(&mut self, id: Uuid, routed: Routed) {
@@ -201,8 +193,10 @@ pub struct Router {
     /// now.
     free: BTreeMap<String, BTreeSet<usize>>,
     /// The routed interactions some agent turned down (a small set, so that
-    /// most decisions need not look).
-    rejected: BTreeSet<Uuid>,
+    /// most decisions need not look), with the agents who rejected each or
+    /// let its offer time out, the most recent last. Here rather than in
+    /// [`Routed`], which every waiting interaction has.
+    rejected: BTreeMap<Uuid, Vec<String>>,
     /// The names of the media routed interactions and offers are of, each
     /// held once.
     media_names: BTreeSet<Arc<str>>,
@@ -229,9 +223,7 @@ impl Router {
             .collect();
         let routed: Vec<Uuid> = self.routed.iter().map(|(id, _)| id).collect();
         for id in &routed {
-            self.leave_views(*id);
-            self.routed.remove(id);
-            self.rejected.remove(id);
+            self.leave(*id);
         }
         self.dirty_interactions.clear();
         self.step_timers = timers::StepTimers::default();
@@ -326,10 +318,7 @@ impl Router {
     /// down) goes; an offer of it still pending stays.
     pub fn queued(&mut self, interaction: &Interaction, now: DateTime<Utc>) {
         let id = interaction.id;
-        if self.routed.contains_key(&id) {
-            self.leave_views(id);
-            self.routed.remove(&id);
-            self.rejected.remove(&id);
+        if self.leave(id).is_some() {
             self.dirty_interactions.remove(&id);
         }
         let Some(queue) = &interaction.queue else {
@@ -404,9 +393,7 @@ impl Router {
     /// `id` leaves routing (accepted, stopped, moved, parked, pulled). A
     /// pending offer of it is revoked: the agent it was for is returned.
     pub fn gone(&mut self, id: Uuid, now: DateTime<Utc>) -> Option<String> {
-        self.leave_views(id);
-        self.routed.remove(&id);
-        self.rejected.remove(&id);
+        self.leave(id);
         self.dirty_interactions.remove(&id);
         let offer = self.offers.remove(&id)?;
         self.timers.remove(&(offer.deadline, Timer::Offer(id)));
@@ -449,9 +436,7 @@ impl Router {
             return;
         };
         self.timers.remove(&(offer.deadline, Timer::Offer(id)));
-        self.leave_views(id);
-        self.routed.remove(&id);
-        self.rejected.remove(&id);
+        self.leave(id);
         if let Some(agent) = self.agents.get_mut(&offer.agent) {
             agent.missed_in_row = 0;
         }
@@ -499,9 +484,9 @@ impl Router {
         }
         if let Some(routed) = self.routed.get_mut(&id) {
             routed.offered = false;
-            routed.rejected_by.retain(|a| *a != offer.agent);
-            routed.rejected_by.push(offer.agent.clone());
-            self.rejected.insert(id);
+            let rejected_by = self.rejected.entry(id).or_default();
+            rejected_by.retain(|a| *a != offer.agent);
+            rejected_by.push(offer.agent.clone());
             for in_view in &routed.in_views {
                 self.indexes[in_view.view].insert(in_view, &routed.media);
             }

@@ -7,7 +7,7 @@
 //! is skipped at once.
 
 use super::subject::{Candidate, Subject};
-use super::{Exhausted, InView, Live, Router, Timer, customer_id};
+use super::{Exhausted, InView, Live, Routed, Router, Timer, customer_id};
 use crate::engine::Interaction;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -85,11 +85,12 @@ impl Router {
         def.target.eval(&candidate).then_some(name)
     }
 
-    /// Takes `id` out of every view, timers included.
-    pub(super) fn leave_views(&mut self, id: Uuid) {
-        let Some(routed) = self.routed.get(&id) else {
-            return;
-        };
+    /// Takes `id` out of routing: out of every view, timers included, and
+    /// of the routed and the turned-down interactions. Returns what was
+    /// kept of it.
+    pub(super) fn leave(&mut self, id: Uuid) -> Option<Routed> {
+        let routed = self.routed.remove(&id)?;
+        self.rejected.remove(&id);
         for in_view in &routed.in_views {
             if !routed.offered {
                 self.indexes[in_view.view].remove(in_view, &routed.media);
@@ -100,6 +101,7 @@ impl Router {
             self.timers
                 .remove(&(in_view.deadline, Timer::Step(id, in_view.view)));
         }
+        Some(routed)
     }
 
     /// The step timer of `id` in `view` ran out: the next step that applies,

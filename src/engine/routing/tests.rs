@@ -244,7 +244,7 @@ impl Sim {
                 );
             }
         }
-        for (id, interaction) in &self.live {
+        for (id, interaction) in self.live.iter() {
             if interaction.state != State::Queued {
                 continue;
             }
