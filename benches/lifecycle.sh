@@ -91,8 +91,12 @@ echo "load average:       $(cut -d' ' -f1-3 /proc/loadavg)"
 "$IXS" bench --write-tenant "$WORK/tenant" --agents 200 --capacity 5 >/dev/null
 
 # Starts the demo on the bench tenant, on fresh databases unless `keep`;
-# prints the seconds from its start to the instance's /readyz 200.
+# sets READY to the seconds from its start to the instance's /readyz 200.
 start_demo() {
+    if curl -s -o /dev/null "$INSTANCE/readyz"; then
+        echo "something already answers on $INSTANCE: stop it first" >&2
+        exit 1
+    fi
     if [ "${1:-}" != keep ]; then
         sql "DROP DATABASE IF EXISTS ixs_bench_sales WITH (FORCE)" >/dev/null
         sql "DROP DATABASE IF EXISTS ixs_bench_support WITH (FORCE)" >/dev/null
@@ -105,7 +109,7 @@ start_demo() {
     for _ in $(seq 1 6000); do
         if curl -sf -o /dev/null "$INSTANCE/readyz"; then
             now=$(date +%s.%N)
-            echo "$now - $started" | bc
+            READY=$(echo "$now - $started" | bc)
             return 0
         fi
         kill -0 "$DEMO_PID" 2>/dev/null || { cat "$WORK/demo.log" >&2; exit 1; }
@@ -120,7 +124,9 @@ bench() {
     local name=$1; shift
     echo "\$ ixs bench --url $INSTANCE $*"
     "$IXS" bench --url "$INSTANCE" --json "$@" >"$WORK/$name.json" ||
-        echo "(the run reported errors or unfinished interactions; see below)"
+        echo "(the run reported errors or unfinished interactions)"
+    python3 -c "import json; json.load(open('$WORK/$name.json'))" 2>/dev/null ||
+        { echo "ixs bench made no report" >&2; exit 1; }
 }
 
 # A field of a report, e.g. `field b .per_sec.completed`.
@@ -147,7 +153,7 @@ fi
 if wants a; then
     echo
     echo "== a: submit only, 64 clients, ${SECS}s =="
-    start_demo >/dev/null
+    start_demo
     bench a --clients 64 --duration "${SECS}s"
     stop_demo
     A=$(field a per_sec.submitted)
@@ -162,7 +168,7 @@ fi
 if wants b; then
     echo
     echo "== b: full lifecycle, 200 agents of capacity 5, 64 clients, ${SECS}s =="
-    start_demo >/dev/null
+    start_demo
     bench b --clients 64 --agents 200 --duration "${SECS}s" --feed-reader rita
     B=$(field b per_sec.completed)
     printf 'completed/s: %.0f  end to end p50 %s ms  p99 %s ms  errors %s\n' \
@@ -187,7 +193,7 @@ fi
 if wants c || wants e || wants d; then
     echo
     echo "== c: deep queue; first with it empty, $RATE/s, ${SECS}s =="
-    start_demo >/dev/null
+    start_demo
     bench c-empty --rate "$RATE" --agents 200 --duration "${SECS}s"
     EMPTY=$(field c-empty latency_ms.submit_to_offer.p50)
     printf 'submit→offer p50 %s ms  p99 %s ms\n' "$EMPTY" "$(field c-empty latency_ms.submit_to_offer.p99)"
@@ -215,7 +221,7 @@ if wants c || wants e || wants d; then
     echo
     echo "== d: recovery with $DEEP live interactions =="
     stop_demo
-    READY=$(start_demo keep)
+    start_demo keep
     printf 'from start to ready: %.1f s\n' "$READY"
     stop_demo
 fi

@@ -674,7 +674,13 @@ async fn commit_batch(
     let event_at: Vec<DateTime<Utc>> = events.iter().map(|e| e.at).collect();
     let event_data: Vec<Json<&RawValue>> = events.iter().map(|e| Json(e.data.as_raw())).collect();
     type Answer = (bool, bool, Vec<Uuid>, Vec<Uuid>, Vec<i64>);
+    // Not a prepared statement kept on the connection: PostgreSQL would
+    // settle on a generic plan, which cannot see how many rows the arrays
+    // hold and, once the table is deep, updates by scanning all of it (a
+    // commit took time in proportion to the interactions stored). Planned
+    // with each batch's arrays, it finds them by their primary key.
     let (held, claimed, written_new, written_changed, positions): Answer = sqlx::query_as(COMMIT)
+        .persistent(false)
         .bind(id)
         .bind(external_id)
         .bind(submitted_by)
