@@ -1,12 +1,10 @@
 //! A simulated agent: logs in, holds its live stream open, and accepts,
 //! holds and stops every interaction offered to it.
 
-use super::answer::{log_in, send};
+use super::answer::{Events, log_in, open_events, send};
 use super::{Plan, Run};
-use anyhow::{Context, bail, ensure};
-use eventsource_stream::Eventsource;
-use futures::{Stream, StreamExt, TryStreamExt};
-use std::pin::Pin;
+use anyhow::{Context, ensure};
+use futures::{StreamExt, TryStreamExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -15,8 +13,6 @@ use tokio_util::task::TaskTracker;
 /// Agents logging in at the same time: each log-in is a password check
 /// (argon2) on the instance.
 const LOG_INS_AT_ONCE: usize = 8;
-
-type Events = Pin<Box<dyn Stream<Item = anyhow::Result<eventsource_stream::Event>> + Send>>;
 
 /// An agent logged in, ready, its live stream open.
 pub(super) struct Agent {
@@ -61,20 +57,8 @@ impl Agent {
         .map_err(|(_, detail)| anyhow::anyhow!(detail))?;
         ensure!(login.status.is_success(), login.refused("agent log-in").1);
 
-        let response = http
-            .get(format!("{base}/v1/agents/me/events"))
-            .header(reqwest::header::AUTHORIZATION, &token)
-            .send()
-            .await?;
-        let status = response.status();
-        if !status.is_success() {
-            bail!("live stream: HTTP {status}: {}", response.text().await?);
-        }
-        let mut events: Events = response
-            .bytes_stream()
-            .eventsource()
-            .map_err(|e| anyhow::anyhow!("live stream: {e}"))
-            .boxed();
+        let url = format!("{base}/v1/agents/me/events");
+        let mut events = open_events(&http, &url, &token, "live stream").await?;
         let first = tokio::time::timeout(Duration::from_secs(10), events.next())
             .await
             .context("live stream: no state within 10 s")?

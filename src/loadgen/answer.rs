@@ -1,6 +1,38 @@
 //! Talking to the instance: log-in, and how a failed request is counted.
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use eventsource_stream::Eventsource;
+use futures::{Stream, StreamExt, TryStreamExt};
+use std::pin::Pin;
+
+/// Server-Sent Events as they arrive, each failure named by what was read.
+pub(super) type Events =
+    Pin<Box<dyn Stream<Item = anyhow::Result<eventsource_stream::Event>> + Send>>;
+
+/// Opens the event stream at `url` with `token` (`Bearer …`); `what` names
+/// it in errors.
+pub(super) async fn open_events(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    what: &'static str,
+) -> anyhow::Result<Events> {
+    let response = http
+        .get(url)
+        .header(reqwest::header::AUTHORIZATION, token)
+        .send()
+        .await
+        .with_context(|| what)?;
+    let status = response.status();
+    if !status.is_success() {
+        bail!("{what}: HTTP {status}: {}", response.text().await?);
+    }
+    Ok(response
+        .bytes_stream()
+        .eventsource()
+        .map_err(move |e| anyhow::anyhow!("{what}: {e}"))
+        .boxed())
+}
 
 /// A bearer token of `person` on the instance at `base`.
 pub(super) async fn log_in(

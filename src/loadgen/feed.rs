@@ -6,12 +6,11 @@
 //! the engine made the change, before the change was committed: an upper
 //! bound of the lag behind the commit, on the same machine's clock.
 
-use super::answer::log_in;
+use super::answer::{Events, log_in, open_events};
 use super::report::Latency;
 use super::tally::histogram;
-use anyhow::{Context, bail};
+use anyhow::Context;
 use chrono::{DateTime, Utc};
-use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -54,22 +53,10 @@ impl FeedReader {
         let token = log_in(&http, base, person, password)
             .await
             .with_context(|| format!("log-in of the feed reader {person:?}"))?;
-        let response = http
-            .get(format!("{base}/v1/events?after=end"))
-            .header(reqwest::header::AUTHORIZATION, token)
-            .send()
-            .await
-            .context("the event feed")?;
-        let status = response.status();
-        if !status.is_success() {
-            bail!("the event feed: HTTP {status}: {}", response.text().await?);
-        }
+        let url = format!("{base}/v1/events?after=end");
+        let events = open_events(&http, &url, &token, "the event feed").await?;
         let stop = CancellationToken::new();
-        let task = tokio::spawn(read(
-            response.bytes_stream().eventsource(),
-            person.to_owned(),
-            stop.clone(),
-        ));
+        let task = tokio::spawn(read(events, person.to_owned(), stop.clone()));
         Ok(FeedReader { task, stop })
     }
 
@@ -80,16 +67,7 @@ impl FeedReader {
     }
 }
 
-async fn read<S>(events: S, person: String, stop: CancellationToken) -> FeedReport
-where
-    S: futures::Stream<
-            Item = Result<
-                eventsource_stream::Event,
-                eventsource_stream::EventStreamError<reqwest::Error>,
-            >,
-        >,
-{
-    let mut events = std::pin::pin!(events);
+async fn read(mut events: Events, person: String, stop: CancellationToken) -> FeedReport {
     let mut lag: Histogram<u64> = histogram();
     let mut entries = 0;
     let ended = loop {
