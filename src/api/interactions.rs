@@ -327,7 +327,7 @@ async fn explain_not_live(shared: &Shared, id: Option<Uuid>, scope: &ScopeState)
     match shared.store.get(id).await {
         Ok(None) => ApiError::NotFound(format!("no interaction {id}")),
         Ok(Some(found)) if !scope.served.serves(&found.process) => {
-            ApiError::OutOfScope(found.process)
+            ApiError::OutOfScope(found.process.into())
         }
         Ok(Some(found)) if found.state == State::Stopped => ApiError::Illegal {
             state: State::Stopped,

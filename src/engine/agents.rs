@@ -37,7 +37,7 @@ impl Engine {
         self.changes.events.push(Event::about_agent(
             EventKind::Revoked,
             &changed,
-            Some(agent.to_owned()),
+            Some(agent.into()),
             now,
             EventData::of(&json!({
                 "reason": "logged_out", "from": { "state": current.state }, "queue": changed.queue

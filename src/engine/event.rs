@@ -7,7 +7,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use super::Interaction;
+use super::{Interaction, Name};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -90,15 +90,15 @@ pub struct Event {
     pub kind: EventKind,
     /// The interaction it is about; `None` for an agent's own events.
     pub interaction_id: Option<Uuid>,
-    pub process: Option<String>,
+    pub process: Option<Name>,
     /// The interaction's queue and media type after the change; `None` for
     /// an agent's own events (and the queue also while it is in none).
     #[serde(default)]
-    pub queue: Option<String>,
+    pub queue: Option<Name>,
     #[serde(default)]
-    pub media_type: Option<String>,
+    pub media_type: Option<Name>,
     /// The agent involved, where one is.
-    pub agent: Option<String>,
+    pub agent: Option<Name>,
     pub at: DateTime<Utc>,
     /// Details of the change (the submitted interaction, the patch, the queues,
     /// the stop reason).
@@ -130,7 +130,7 @@ impl Event {
     pub fn about_agent(
         kind: EventKind,
         interaction: &Interaction,
-        agent: Option<String>,
+        agent: Option<Name>,
         at: DateTime<Utc>,
         data: EventData,
     ) -> Self {
@@ -148,7 +148,7 @@ impl Event {
             process: None,
             queue: None,
             media_type: None,
-            agent: Some(agent.to_owned()),
+            agent: Some(agent.into()),
             at,
             data,
         }

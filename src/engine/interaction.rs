@@ -6,6 +6,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+/// A short text an interaction names (a process, a queue, an agent, a
+/// media type…): held in place when short, as most are, so that an
+/// interaction and its copies are one allocation rather than one per name.
+pub type Name = compact_str::CompactString;
+
 /// Attached data of an interaction: a JSON object.
 pub type Properties = Map<String, Value>;
 
@@ -14,30 +19,30 @@ pub type Properties = Map<String, Value>;
 pub struct Interaction {
     pub id: Uuid,
     /// The submitter's own id for it; unique per submitter.
-    pub external_id: Option<String>,
+    pub external_id: Option<Name>,
     /// Who submitted it (a gateway or an agent).
-    pub submitted_by: String,
-    pub process: String,
-    pub queue: Option<String>,
-    pub workbin: Option<String>,
+    pub submitted_by: Name,
+    pub process: Name,
+    pub queue: Option<Name>,
+    pub workbin: Option<Name>,
     /// Whose workbin it is parked in: an agent, or an agent group.
     #[serde(default)]
-    pub owner: Option<String>,
+    pub owner: Option<Name>,
     pub state: State,
-    pub media_type: String,
+    pub media_type: Name,
     #[serde(rename = "type")]
-    pub kind: String,
-    pub subtype: Option<String>,
+    pub kind: Name,
+    pub subtype: Option<Name>,
     pub priority: i32,
     pub properties: Properties,
     /// The agent it is offered to or handled by.
-    pub agent: Option<String>,
+    pub agent: Option<Name>,
     pub submitted_at: DateTime<Utc>,
     pub placed_in_queue_at: Option<DateTime<Utc>>,
     pub offered_at: Option<DateTime<Utc>>,
     pub assigned_at: Option<DateTime<Utc>>,
     pub stopped_at: Option<DateTime<Utc>>,
-    pub stop_reason: Option<String>,
+    pub stop_reason: Option<Name>,
     /// Incremented by every change; 1 after submit.
     pub version: i64,
 }

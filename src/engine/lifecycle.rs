@@ -4,7 +4,7 @@
 
 use super::routing::Pass;
 use super::{
-    Applied, Engine, EngineError, Event, EventData, EventKind, Interaction, Properties,
+    Applied, Engine, EngineError, Event, EventData, EventKind, Interaction, Name, Properties,
     PropertiesChangedData, State, Submit, check_properties_size, merge_properties,
 };
 use crate::engine::state::Action;
@@ -43,10 +43,10 @@ impl Engine {
         let by_agent = submit.agent.is_some();
         Ok(Interaction {
             id,
-            external_id: submit.external_id,
-            submitted_by: submit.submitted_by,
-            process: submit.process,
-            queue: submit.queue,
+            external_id: submit.external_id.map(Name::from),
+            submitted_by: submit.submitted_by.into(),
+            process: submit.process.into(),
+            queue: submit.queue.map(Name::from),
             workbin: None,
             owner: None,
             state: if by_agent {
@@ -54,12 +54,12 @@ impl Engine {
             } else {
                 State::Queued
             },
-            media_type: submit.media_type,
-            kind: submit.kind,
-            subtype: submit.subtype,
+            media_type: submit.media_type.into(),
+            kind: submit.kind.into(),
+            subtype: submit.subtype.map(Name::from),
             priority: submit.priority,
             properties: submit.properties,
-            agent: submit.agent,
+            agent: submit.agent.map(Name::from),
             submitted_at: now,
             placed_in_queue_at: (!by_agent).then_some(now),
             offered_at: None,
@@ -77,7 +77,10 @@ impl Engine {
         new_id: impl FnOnce() -> Uuid,
     ) -> Result<Applied, EngineError> {
         if let Some(external_id) = &submit.external_id {
-            let key = (submit.submitted_by.clone(), external_id.clone());
+            let key = (
+                Name::from(submit.submitted_by.as_str()),
+                Name::from(external_id.as_str()),
+            );
             if let Some(existing) = self.external.get(&key).and_then(|id| self.get(*id)) {
                 return Ok(Applied {
                     interaction: existing.clone(),
@@ -140,7 +143,7 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<Applied, EngineError> {
         let current = self.check(id, Action::PlaceInQueue)?;
-        let process = process.unwrap_or_else(|| current.process.clone());
+        let process = process.unwrap_or_else(|| current.process.to_string());
         self.check_queue(&process, &queue)?;
         if current.state == State::Queued
             && current.process == process
@@ -161,8 +164,8 @@ impl Engine {
         let mut changed = current.clone();
         let from = json!({ "process": changed.process, "queue": changed.queue,
             "state": changed.state, "agent": changed.agent });
-        changed.process = process;
-        changed.queue = Some(queue);
+        changed.process = process.into();
+        changed.queue = Some(queue.into());
         changed.workbin = None;
         changed.owner = None;
         changed.state = State::Queued;
@@ -215,7 +218,7 @@ impl Engine {
         self.check_queue(process, queue)?;
         let waiting = self
             .queues
-            .get(&(process.to_owned(), queue.to_owned()))
+            .get(&(Name::from(process), Name::from(queue)))
             .map(|index| index.in_order().collect::<Vec<_>>())
             .unwrap_or_default();
         let ids = self.router.pull(
@@ -277,7 +280,7 @@ impl Engine {
             .is_some_and(|p| p.workbins.contains(&workbin));
         if !has_workbin {
             return Err(EngineError::UnknownWorkbin {
-                process: current.process.clone(),
+                process: current.process.to_string(),
                 workbin,
             });
         }
@@ -297,7 +300,7 @@ impl Engine {
             .router
             .config()
             .group_workbins
-            .contains(&(current.process.clone(), workbin.clone()));
+            .contains(&(current.process.to_string(), workbin.clone()));
         // A workbin is one per agent, or one per agent group: the owner
         // must be of that kind.
         let known = if shared {
@@ -314,12 +317,12 @@ impl Engine {
         let from =
             json!({ "queue": changed.queue, "state": changed.state, "agent": changed.agent });
         changed.state = State::Parked;
-        changed.workbin = Some(workbin);
-        changed.owner = Some(owner);
+        changed.workbin = Some(workbin.into());
+        changed.owner = Some(owner.into());
         changed.agent = None;
         changed.version += 1;
         self.changes.events.push(Event {
-            agent: agent.map(str::to_owned),
+            agent: agent.map(Name::from),
             ..Event::about(
                 EventKind::PlacedInWorkbin,
                 &changed,
@@ -343,10 +346,10 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<Applied, EngineError> {
         let current = self.check(id, Action::TakeFromWorkbin)?;
-        let owner = current.owner.clone().unwrap_or_default();
+        let owner = current.owner.as_deref().unwrap_or_default().to_owned();
         if !self.may_use(agent, &owner) {
             return Err(EngineError::NotYourWorkbin {
-                workbin: current.workbin.clone().unwrap_or_default(),
+                workbin: current.workbin.as_deref().unwrap_or_default().to_owned(),
                 owner,
             });
         }
@@ -363,7 +366,7 @@ impl Engine {
         let workbin = changed.workbin.take();
         changed.owner = None;
         changed.state = State::Handling;
-        changed.agent = Some(agent.to_owned());
+        changed.agent = Some(agent.into());
         changed.assigned_at = Some(now);
         changed.version += 1;
         self.changes.events.push(Event::about(
@@ -403,7 +406,7 @@ impl Engine {
         }
         let mut held: Vec<Interaction> = self
             .parked
-            .get(&(process.to_owned(), workbin.to_owned()))
+            .get(&(Name::from(process), Name::from(workbin)))
             .into_iter()
             .flatten()
             .filter_map(|id| self.live.get(id))

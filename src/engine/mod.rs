@@ -26,7 +26,7 @@ pub mod state;
 
 pub use effects::{AgentRecord, AgentView, Changes, MediaView, Notice, OfferView};
 pub use event::{Event, EventData, EventKind};
-pub use interaction::{Interaction, Properties, json_size, merge_properties};
+pub use interaction::{Interaction, Name, Properties, json_size, merge_properties};
 pub use queue::QueueIndex;
 pub use scope::{Served, ServedProcess};
 pub use state::{Action, State};
@@ -232,8 +232,8 @@ pub struct Engine {
     /// at a time.
     live: Live,
     /// (submitted_by, external_id) → id, for live and recently stopped ones.
-    external: BTreeMap<(String, String), Uuid>,
-    queues: BTreeMap<(String, String), QueueIndex>,
+    external: BTreeMap<(Name, Name), Uuid>,
+    queues: BTreeMap<(Name, Name), QueueIndex>,
     recently_stopped: BTreeMap<Uuid, Interaction>,
     stopped_order: VecDeque<(DateTime<Utc>, Uuid)>,
     /// Interactions set aside until the store's version of them is loaded
@@ -249,7 +249,7 @@ pub struct Engine {
     deadlines: BTreeMap<Uuid, (DateTime<Utc>, Deadline)>,
     timers: BTreeSet<(DateTime<Utc>, Uuid)>,
     /// (process, workbin) → the interactions parked in it.
-    parked: BTreeMap<(String, String), BTreeSet<Uuid>>,
+    parked: BTreeMap<(Name, Name), BTreeSet<Uuid>>,
     /// What the calls since the last [`Engine::take_changes`] changed.
     changes: Changes,
 }
@@ -370,14 +370,14 @@ impl Engine {
             let gone: Vec<Uuid> = self
                 .live
                 .values()
-                .filter(|i| left.contains(&i.process))
+                .filter(|i| left.iter().any(|p| *p == i.process))
                 .map(|i| i.id)
                 .collect();
             for id in gone {
                 self.drop_live(id, now);
             }
             self.queues
-                .retain(|(process, _), _| !left.contains(process));
+                .retain(|(process, _), _| !left.iter().any(|p| p == process));
         }
         self.served = served;
         if *routing != *self.router.config() {
@@ -393,7 +393,7 @@ impl Engine {
             }
         }
         for interaction in entering {
-            if joined.contains(&interaction.process)
+            if joined.iter().any(|p| *p == interaction.process)
                 && interaction.state.is_live()
                 && !self.live.contains_key(&interaction.id)
             {
@@ -524,7 +524,7 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<QueueSnapshot, EngineError> {
         self.check_queue(process, queue)?;
-        let index = self.queues.get(&(process.to_owned(), queue.to_owned()));
+        let index = self.queues.get(&(Name::from(process), Name::from(queue)));
         let (depth, oldest, interactions) = match index {
             None => (0, None, Vec::new()),
             Some(index) => (
@@ -559,7 +559,7 @@ impl Engine {
         let current = self.held_interaction(id)?;
         if !self.served.serves(&current.process) {
             return Err(EngineError::OutOfScope {
-                process: current.process.clone(),
+                process: current.process.to_string(),
             });
         }
         match state::next(current.state, action) {
@@ -601,7 +601,10 @@ impl Engine {
             (State::Handling, Some(agent)) => {
                 self.router.hold(&agent, &interaction.media_type, now);
                 self.router.remember_agent(&interaction, &agent);
-                self.held.entry(agent).or_default().insert(interaction.id);
+                self.held
+                    .entry(agent.to_string())
+                    .or_default()
+                    .insert(interaction.id);
                 self.set_deadline(interaction.id, Deadline::Handling, now);
             }
             (State::Routing, _) => self.set_deadline(interaction.id, Deadline::Routing, now),
@@ -662,7 +665,7 @@ impl Engine {
         self.drop_live(id, now);
         if let Some(old) = self.recently_stopped.remove(&id) {
             self.router.forget(id);
-            self.forget_external(old);
+            self.forget_external(&old);
         }
     }
 
@@ -683,7 +686,8 @@ impl Engine {
         }
         self.clear_deadline(id);
         self.router.forget(id);
-        self.forget_external(old);
+        self.forget_external(&old);
+        self.live.recycle(old);
     }
 
     /// Puts the new version of a live interaction in place, keeping the
@@ -692,6 +696,7 @@ impl Engine {
     fn put(&mut self, changed: Interaction) {
         if let Some(old) = self.live.remove(&changed.id) {
             self.unindex(&old);
+            self.live.recycle(old);
         }
         self.changes.rows.push(changed.clone());
         if changed.state.is_live() {
@@ -757,10 +762,10 @@ impl Engine {
 
     /// Forgets the external id of `interaction`, which the engine no longer
     /// holds.
-    fn forget_external(&mut self, interaction: Interaction) {
-        if let Some(external_id) = interaction.external_id {
+    fn forget_external(&mut self, interaction: &Interaction) {
+        if let Some(external_id) = &interaction.external_id {
             self.external
-                .remove(&(interaction.submitted_by, external_id));
+                .remove(&(interaction.submitted_by.clone(), external_id.clone()));
         }
     }
 
@@ -772,7 +777,7 @@ impl Engine {
             self.stopped_order.pop_front();
             if let Some(gone) = self.recently_stopped.remove(&id) {
                 self.router.forget(id);
-                self.forget_external(gone);
+                self.forget_external(&gone);
             }
         }
     }

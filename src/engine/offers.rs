@@ -113,11 +113,11 @@ impl Engine {
                         self.router.hold(agent, &new.media_type, now);
                         self.router.remember_agent(new, agent);
                     }
-                    self.held.entry(agent.clone()).or_default().insert(id);
+                    self.held.entry(agent.to_string()).or_default().insert(id);
                     self.set_deadline(id, Deadline::Handling, now);
                 }
                 self.changes.notices.push(Notice::Interaction {
-                    agent: agent.clone(),
+                    agent: agent.to_string(),
                     interaction: new.clone(),
                 });
             }
@@ -133,11 +133,14 @@ impl Engine {
             {
                 if let Some(agent) = &old.agent {
                     self.changes.notices.push(Notice::Interaction {
-                        agent: agent.clone(),
+                        agent: agent.to_string(),
                         interaction: new.clone(),
                     });
                 }
             }
+        }
+        if let Some(old) = old {
+            self.live.recycle(old);
         }
     }
 
@@ -149,7 +152,7 @@ impl Engine {
             };
             let mut changed = current.clone();
             changed.state = State::Offered;
-            changed.agent = Some(offer.agent.clone());
+            changed.agent = Some(offer.agent.as_str().into());
             changed.offered_at = Some(now);
             changed.version += 1;
             self.changes.events.push(Event::about(
@@ -164,7 +167,7 @@ impl Engine {
                 })),
             ));
             self.changes.notices.push(Notice::Offer {
-                agent: offer.agent,
+                agent: offer.agent.to_string(),
                 interaction: changed.clone(),
                 deadline: offer.deadline,
             });
@@ -207,7 +210,7 @@ impl Engine {
         };
         let mut changed = current.clone();
         changed.state = State::Handling;
-        changed.agent = Some(agent.to_owned());
+        changed.agent = Some(agent.into());
         changed.assigned_at = Some(now);
         changed.version += 1;
         self.changes.events.push(Event::about(
@@ -223,7 +226,7 @@ impl Engine {
             })),
         ));
         if let Some(from) = transfer_from {
-            self.revoked(from, id, "transferred");
+            self.revoked(from.to_string(), id, "transferred");
         }
         self.update(changed.clone(), "accepted", now);
         Ok(Applied {
@@ -249,7 +252,7 @@ impl Engine {
             self.changes.events.push(Event::about_agent(
                 EventKind::Rejected,
                 &changed,
-                Some(agent.to_owned()),
+                Some(agent.into()),
                 now,
                 EventData::of(&json!({ "reason": reason, "transfer": true })),
             ));
@@ -259,7 +262,7 @@ impl Engine {
             self.changes.events.push(Event::about_agent(
                 EventKind::Rejected,
                 &changed,
-                Some(agent.to_owned()),
+                Some(agent.into()),
                 now,
                 EventData::of(&json!({ "reason": reason, "queue": changed.queue })),
             ));
@@ -345,7 +348,7 @@ impl Engine {
             })?;
         let mut changed = current.clone();
         changed.state = State::Offered;
-        changed.agent = Some(to.to_owned());
+        changed.agent = Some(to.into());
         changed.offered_at = Some(now);
         changed.version += 1;
         self.update(changed.clone(), "offered", now);
@@ -455,7 +458,7 @@ impl Engine {
                 })),
             ));
             if let Some(agent) = agent {
-                self.revoked(agent, id, reason);
+                self.revoked(agent.to_string(), id, reason);
             }
             self.update(changed, reason, now);
         }
@@ -479,7 +482,7 @@ impl Engine {
         self.changes.events.push(Event::about_agent(
             EventKind::OfferTimedOut,
             &changed,
-            Some(agent.clone()),
+            Some(agent.as_str().into()),
             now,
             EventData::of(&json!({ "transfer": transfer, "queue": changed.queue })),
         ));
@@ -503,7 +506,7 @@ impl Engine {
             if current.queue.as_deref() == Some(queue.as_str()));
         match action {
             Exhausted::PlaceInQueue(queue) if self.served.has_queue(&current.process, &queue) => {
-                changed.queue = Some(queue);
+                changed.queue = Some(queue.into());
                 changed.placed_in_queue_at = Some(now);
                 self.changes.events.push(Event::about(
                     EventKind::PlacedInQueue,
@@ -535,7 +538,7 @@ impl Engine {
         let from = changed.state;
         changed.state = State::Stopped;
         changed.stopped_at = Some(now);
-        changed.stop_reason = Some(reason.to_owned());
+        changed.stop_reason = Some(reason.into());
         self.changes.events.push(Event::about(
             EventKind::ProcessingStopped,
             changed,

@@ -384,7 +384,7 @@ impl Run {
         let mut offers: Vec<(Uuid, String)> = self
             .in_state(State::Offered)
             .into_iter()
-            .filter_map(|i| Some((i.id, i.agent?)))
+            .filter_map(|i| Some((i.id, i.agent?.to_string())))
             .collect();
         offers.extend(self.transfer_offers());
         (!offers.is_empty()).then(|| offers[pick % offers.len()].clone())
@@ -641,7 +641,7 @@ impl Run {
                 (row.state, &row.agent, routing::customer_id(row))
             {
                 if before.is_none_or(|b| b.state != State::Handling || b.agent != row.agent) {
-                    self.last_agent.insert(customer, agent.clone());
+                    self.last_agent.insert(customer, agent.to_string());
                 }
             }
             if row.state == State::Offered {
@@ -703,7 +703,7 @@ impl Run {
             let Some(strategy) = view.strategy() else {
                 continue;
             };
-            if Some(&view.queue) != interaction.queue.as_ref() {
+            if Some(view.queue.as_str()) != interaction.queue.as_deref() {
                 continue;
             }
             let step = &strategy.steps[0];
@@ -758,14 +758,14 @@ impl Run {
         for i in self.engine().live.values() {
             if let (State::Offered | State::Handling, Some(agent)) = (i.state, &i.agent) {
                 *held
-                    .entry(agent.clone())
+                    .entry(agent.to_string())
                     .or_default()
-                    .entry(i.media_type.clone())
+                    .entry(i.media_type.to_string())
                     .or_default() += 1;
             }
         }
         for (id, agent) in self.transfer_offers() {
-            let media = self.engine().live[&id].media_type.clone();
+            let media = self.engine().live[&id].media_type.to_string();
             *held.entry(agent).or_default().entry(media).or_default() += 1;
         }
         held
@@ -853,7 +853,7 @@ impl Run {
                 .filter(|v| {
                     v.strategy().is_some()
                         && v.process == interaction.process
-                        && Some(&v.queue) == interaction.queue.as_ref()
+                        && Some(v.queue.as_str()) == interaction.queue.as_deref()
                         && v.condition.eval(&subject)
                 })
                 .map(|v| v.name.as_str())

@@ -352,14 +352,14 @@ impl World {
     fn offered_to(&self, id: Uuid) -> Option<String> {
         let interaction = self.get(id);
         (interaction.state == State::Offered)
-            .then(|| interaction.agent.clone())
+            .then(|| interaction.agent.as_deref().map(str::to_owned))
             .flatten()
     }
 
     fn handled_by(&self, id: Uuid) -> Option<String> {
         let interaction = self.get(id);
         (interaction.state == State::Handling)
-            .then(|| interaction.agent.clone())
+            .then(|| interaction.agent.as_deref().map(str::to_owned))
             .flatten()
     }
 
@@ -1377,7 +1377,7 @@ fn an_offer_pending_across_a_new_routing_configuration_ends_in_the_new_views() {
         .router()
         .why_waiting(w.get(id), w.now)
         .iter()
-        .map(|d| (d.view.clone(), d.step))
+        .map(|d| (d.view.to_string(), d.step))
         .collect();
     assert_eq!(waits, vec![("all".to_owned(), 1)]);
     w.ready("a");

@@ -269,7 +269,7 @@ impl Window {
         let event = &entry.event;
         if let (Some(process), Some(queue)) = (&event.process, &event.queue) {
             self.queues
-                .entry((process.clone(), queue.clone()))
+                .entry((process.to_string(), queue.to_string()))
                 .or_default()
                 .push_back((event.at, mark));
         }
@@ -372,8 +372,12 @@ impl Window {
         };
         let at = event.at;
         let after = match event.kind {
-            EventKind::Accepted | EventKind::TakenFromWorkbin => event.agent.clone(),
-            EventKind::Submitted if data.state() == Some("handling") => event.agent.clone(),
+            EventKind::Accepted | EventKind::TakenFromWorkbin => {
+                event.agent.as_deref().map(str::to_owned)
+            }
+            EventKind::Submitted if data.state() == Some("handling") => {
+                event.agent.as_deref().map(str::to_owned)
+            }
             EventKind::PropertiesChanged | EventKind::Transferred | EventKind::Offered => return,
             EventKind::Rejected | EventKind::OfferTimedOut if transfer => return,
             _ => None,
@@ -386,7 +390,7 @@ impl Window {
                 _ if data.previous_state() == Some("handling") => data
                     .previous_agent()
                     .map(str::to_owned)
-                    .or_else(|| event.agent.clone()),
+                    .or_else(|| event.agent.as_deref().map(str::to_owned)),
                 _ => None,
             };
             if let Some(agent) = &said {

@@ -239,7 +239,7 @@ impl Store for FakeStore {
             state
                 .rows
                 .values()
-                .filter(|i| i.state.is_live() && processes.contains(&i.process))
+                .filter(|i| i.state.is_live() && processes.iter().any(|p| *p == i.process))
                 .cloned()
                 .collect()
         }))

@@ -6,7 +6,7 @@ use super::{
     StoreError,
 };
 use crate::backoff::Backoff;
-use crate::engine::{AgentRecord, Event, EventData, EventKind, Interaction, State};
+use crate::engine::{AgentRecord, Event, EventData, EventKind, Interaction, Name, State};
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -93,25 +93,25 @@ impl TryFrom<Row> for Interaction {
         };
         Ok(Interaction {
             id: row.id,
-            external_id: row.external_id,
-            submitted_by: row.submitted_by,
-            process: row.process,
-            queue: row.queue,
-            workbin: row.workbin,
-            owner: row.owner,
+            external_id: row.external_id.map(Name::from),
+            submitted_by: row.submitted_by.into(),
+            process: row.process.into(),
+            queue: row.queue.map(Name::from),
+            workbin: row.workbin.map(Name::from),
+            owner: row.owner.map(Name::from),
             state,
-            media_type: row.media_type,
-            kind: row.kind,
-            subtype: row.subtype,
+            media_type: row.media_type.into(),
+            kind: row.kind.into(),
+            subtype: row.subtype.map(Name::from),
             priority: row.priority,
             properties,
-            agent: row.agent,
+            agent: row.agent.map(Name::from),
             submitted_at: row.submitted_at,
             placed_in_queue_at: row.placed_in_queue_at,
             offered_at: row.offered_at,
             assigned_at: row.assigned_at,
             stopped_at: row.stopped_at,
-            stop_reason: row.stop_reason,
+            stop_reason: row.stop_reason.map(Name::from),
             version: row.version,
         })
     }
@@ -456,10 +456,10 @@ impl TryFrom<EventRow> for JournalEntry {
             event: Event {
                 kind,
                 interaction_id: row.interaction_id,
-                process: row.process,
-                queue: row.queue,
-                media_type: row.media_type,
-                agent: row.agent,
+                process: row.process.map(Name::from),
+                queue: row.queue.map(Name::from),
+                media_type: row.media_type.map(Name::from),
+                agent: row.agent.map(Name::from),
                 at: row.at,
                 data: EventData::from_raw(row.data.0),
             },
@@ -480,10 +480,12 @@ pub struct FeedFilter {
 impl FeedFilter {
     /// Whether `event` passes the filter.
     pub fn matches(&self, event: &Event) -> bool {
-        fn any(values: &Option<Vec<String>>, value: &Option<String>) -> bool {
-            values
-                .as_ref()
-                .is_none_or(|values| value.as_ref().is_some_and(|v| values.contains(v)))
+        fn any(values: &Option<Vec<String>>, value: &Option<Name>) -> bool {
+            values.as_ref().is_none_or(|values| {
+                value
+                    .as_ref()
+                    .is_some_and(|v| values.iter().any(|w| w == v))
+            })
         }
         any(&self.processes, &event.process)
             && any(&self.queues, &event.queue)

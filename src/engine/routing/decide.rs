@@ -5,7 +5,7 @@ use super::explain::{Decision, Pass};
 use super::subject::{Candidate, Subject};
 use super::views::SortKey;
 use super::{InView, Live, NewOffer, Offer, Router, Select, Timer};
-use crate::engine::Interaction;
+use crate::engine::{Interaction, Name};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
@@ -136,7 +136,7 @@ impl Router {
         // common case of a deep queue, decided without building a decision.
         let none_free = self
             .free
-            .get(&interaction.media_type)
+            .get(interaction.media_type.as_str())
             .is_none_or(BTreeSet::is_empty);
         for in_view in &routed.in_views {
             if none_free && in_view.reserved_for.is_none() {
@@ -165,10 +165,10 @@ impl Router {
         let step = &strategy.steps[in_view.step];
         let mut decision = Decision {
             at: now,
-            process: view.process.clone(),
-            queue: view.queue.clone(),
-            view: view.name.clone(),
-            strategy: strategy.name.clone(),
+            process: view.process.as_str().into(),
+            queue: view.queue.as_str().into(),
+            view: view.name.as_str().into(),
+            strategy: strategy.name.as_str().into(),
             step: in_view.step + 1,
             select: step.select.as_str(),
             chosen: None,
@@ -186,7 +186,7 @@ impl Router {
         let (every, only, free) = match (full, &in_view.reserved_for) {
             (true, _) => (0..self.agent_names.len(), None, None),
             (false, Some(agent)) => (0..0, self.agent_number(agent), None),
-            (false, None) => (0..0, None, self.free.get(media)),
+            (false, None) => (0..0, None, self.free.get(media.as_str())),
         };
         let numbers = every.chain(only).chain(free.into_iter().flatten().copied());
         let (mut fresh, mut again) = (Vec::new(), Vec::new());
@@ -249,7 +249,7 @@ impl Router {
                 decision.pass(name, Pass::NotSelected, None);
             }
         }
-        decision.chosen = chosen.map(str::to_owned);
+        decision.chosen = chosen.map(Name::from);
         decision
     }
 
@@ -336,8 +336,16 @@ impl Router {
                         continue;
                     }
                     Some(Some(_)) => {
-                        // The head it may take: the first it did not turn down.
-                        for key in keys {
+                        // The head it may take: the first it did not turn
+                        // down. Most often the head itself, read without a
+                        // walk down the index.
+                        if let Some(head) = keys.head() {
+                            if !self.turned_down(head.id(), name) {
+                                consider(head, view_number, *step, &mut best);
+                                continue;
+                            }
+                        }
+                        for key in keys.iter() {
                             let id = key.id();
                             if self.turned_down(id, name) {
                                 passed_over.push(id);
@@ -351,7 +359,7 @@ impl Router {
                         // The target reads the interaction: the first, in the
                         // view's order, whose target admits this agent.
                         let target = &strategy.steps[*step].target;
-                        for key in keys {
+                        for key in keys.iter() {
                             let id = key.id();
                             let Some(interaction) = live.get(&id) else {
                                 continue;
@@ -399,7 +407,7 @@ impl Router {
     fn make_offer(
         &mut self,
         interaction: &Interaction,
-        agent: String,
+        agent: Name,
         decision: Decision,
         now: DateTime<Utc>,
     ) -> NewOffer {
@@ -410,7 +418,7 @@ impl Router {
             }
             routed.offered = true;
         }
-        if let Some(a) = self.agents.get_mut(&agent) {
+        if let Some(a) = self.agents.get_mut(agent.as_str()) {
             a.hold(&interaction.media_type);
         }
         if decision.select == Select::RoundRobin.as_str() {
@@ -419,7 +427,7 @@ impl Router {
                     && v.queue == decision.queue
                     && v.name == decision.view
             }) {
-                self.round_robin.insert(view, agent.clone());
+                self.round_robin.insert(view, agent.to_string());
             }
         }
         self.refresh_free(&agent, now);
@@ -467,7 +475,7 @@ impl Router {
         self.offers.insert(
             id,
             Offer {
-                agent: agent.to_owned(),
+                agent: agent.into(),
                 media,
                 deadline,
             },

@@ -3,6 +3,7 @@
 //! interaction and a bounded number of agents per decision, never written
 //! to the journal.
 
+use crate::engine::Name;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
@@ -54,7 +55,7 @@ impl Pass {
 /// One agent passed over, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Passed {
-    pub agent: String,
+    pub agent: Name,
     pub reason: Pass,
     /// The step the reason refers to (1-based), where it refers to one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -65,15 +66,15 @@ pub struct Passed {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
     pub at: DateTime<Utc>,
-    pub process: String,
-    pub queue: String,
-    pub view: String,
-    pub strategy: String,
+    pub process: Name,
+    pub queue: Name,
+    pub view: Name,
+    pub strategy: Name,
     /// The step in force (1-based).
     pub step: usize,
     pub select: &'static str,
     /// The agent offered the interaction; `None`: it waits.
-    pub chosen: Option<String>,
+    pub chosen: Option<Name>,
     /// Agents passed over, up to [`MAX_PASSED`].
     pub passed: Vec<Passed>,
     /// How many agents were passed over for each reason, all of them.
@@ -90,7 +91,7 @@ impl Decision {
         *self.counts.entry(reason.as_str()).or_default() += 1;
         if self.passed.len() < MAX_PASSED {
             self.passed.push(Passed {
-                agent: agent.to_owned(),
+                agent: agent.into(),
                 reason,
                 step,
             });

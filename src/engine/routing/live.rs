@@ -12,14 +12,35 @@
 //!   values a search and a change touch fit in a few cache lines, and an
 //!   insert or a removal shifts 8-byte pointers within a node rather than
 //!   whole interactions.
+//!
+//! The box of an interaction that leaves is kept for the next one to come
+//! in (a few of them): a box just left is still in the processor's cache,
+//! where a fresh one, with a million others around it, is mostly not, and
+//! filling it would wait on memory.
 
 use crate::engine::Interaction;
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Live(BTreeMap<u128, Box<Interaction>>);
+/// How many boxes of interactions that left are kept for new ones.
+const SPARE: usize = 16;
+
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    map: BTreeMap<u128, Box<Interaction>>,
+    /// Boxes of interactions that left, their content stale: the boxes
+    /// themselves are the point, to be refilled in place.
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<Interaction>>,
+}
+
+impl PartialEq for Live {
+    /// The same interactions; spare boxes do not count.
+    fn eq(&self, other: &Self) -> bool {
+        self.map == other.map
+    }
+}
 
 impl Live {
     pub fn new() -> Self {
@@ -27,53 +48,78 @@ impl Live {
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.map.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.map.is_empty()
     }
 
     pub fn get(&self, id: &Uuid) -> Option<&Interaction> {
-        self.0.get(&id.as_u128()).map(|boxed| &**boxed)
+        self.map.get(&id.as_u128()).map(|boxed| &**boxed)
     }
 
     pub fn get_mut(&mut self, id: &Uuid) -> Option<&mut Interaction> {
-        self.0.get_mut(&id.as_u128()).map(|boxed| &mut **boxed)
+        self.map.get_mut(&id.as_u128()).map(|boxed| &mut **boxed)
     }
 
     pub fn contains_key(&self, id: &Uuid) -> bool {
-        self.0.contains_key(&id.as_u128())
+        self.map.contains_key(&id.as_u128())
     }
 
     /// Puts `interaction` in under `id`; returns the one it replaces, whose
     /// box it takes over.
     pub fn insert(&mut self, id: Uuid, interaction: Interaction) -> Option<Interaction> {
-        match self.0.entry(id.as_u128()) {
+        match self.map.entry(id.as_u128()) {
             Entry::Occupied(mut held) => {
                 Some(std::mem::replace(&mut **held.get_mut(), interaction))
             }
             Entry::Vacant(place) => {
-                place.insert(Box::new(interaction));
+                let boxed = match self.spare.pop() {
+                    Some(mut boxed) => {
+                        *boxed = interaction;
+                        boxed
+                    }
+                    None => Box::new(interaction),
+                };
+                place.insert(boxed);
                 None
             }
         }
     }
 
-    pub fn remove(&mut self, id: &Uuid) -> Option<Interaction> {
-        self.0.remove(&id.as_u128()).map(|boxed| *boxed)
+    /// Takes `id` out, in its box: the interaction is not moved, so that
+    /// a caller who only reads it does not copy it. Give the box back with
+    /// [`Live::recycle`] once done with it.
+    pub fn remove(&mut self, id: &Uuid) -> Option<Box<Interaction>> {
+        self.map.remove(&id.as_u128())
+    }
+
+    /// Keeps the box of an interaction that left for the next one to come
+    /// in.
+    pub fn recycle(&mut self, boxed: Box<Interaction>) {
+        if self.spare.len() < SPARE {
+            self.spare.push(boxed);
+        }
+    }
+
+    /// Takes `id` out and keeps its box for the next one.
+    pub fn discard(&mut self, id: &Uuid) {
+        if let Some(boxed) = self.remove(id) {
+            self.recycle(boxed);
+        }
     }
 
     /// In the order of the ids.
     pub fn iter(&self) -> impl Iterator<Item = (Uuid, &Interaction)> {
-        self.0
+        self.map
             .iter()
             .map(|(id, interaction)| (Uuid::from_u128(*id), &**interaction))
     }
 
     /// In the order of the ids.
     pub fn values(&self) -> impl Iterator<Item = &Interaction> {
-        self.0.values().map(|interaction| &**interaction)
+        self.map.values().map(|interaction| &**interaction)
     }
 }
 

@@ -38,9 +38,10 @@ pub use live::Live;
 pub use pull::PullError;
 pub use subject::{Candidate, Subject};
 
-use crate::engine::Interaction;
+use crate::engine::{Interaction, Name};
 use chrono::{DateTime, Utc};
 use explain::Explanations;
+use smallvec::SmallVec;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -61,7 +62,7 @@ pub enum AgentError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewOffer {
     pub id: Uuid,
-    pub agent: String,
+    pub agent: Name,
     pub deadline: DateTime<Utc>,
     pub decision: Decision,
 }
@@ -115,7 +116,9 @@ struct InView {
 struct Routed {
     /// Shared with every interaction of the media ([`Router::media`]).
     media: Arc<str>,
-    in_views: Vec<InView>,
+    /// Most interactions wait in one view: held in place, not in an
+    /// allocation of their own.
+    in_views: SmallVec<[InView; 1]>,
     offered: bool,
     /// The last step of this view ran out while the interaction was
     /// offered.
@@ -127,22 +130,22 @@ struct Routed {
 /// each of the comparisons a lookup makes in a map of a million is two
 /// integer comparisons rather than a byte-wise one.
 #[derive(Debug, Default)]
-struct RoutedMap(BTreeMap<u128, Routed>);
+struct RoutedMap(BTreeMap<u128, Box<Routed>>);
 
 impl RoutedMap {
     fn get(&self, id: &Uuid) -> Option<&Routed> {
-        self.0.get(&id.as_u128())
+        self.0.get(&id.as_u128()).map(|boxed| &**boxed)
     }
 
     fn get_mut(&mut self, id: &Uuid) -> Option<&mut Routed> {
-        self.0.get_mut(&id.as_u128())
+        self.0.get_mut(&id.as_u128()).map(|boxed| &mut **boxed)
     }
 
     fn insert(&mut self, id: Uuid, routed: Routed) {
-        self.0.insert(id.as_u128(), routed);
+        self.0.insert(id.as_u128(), Box::new(routed));
     }
 
-    fn remove(&mut self, id: &Uuid) -> Option<Routed> {
+    fn remove(&mut self, id: &Uuid) -> Option<Box<Routed>> {
         self.0.remove(&id.as_u128())
     }
 
@@ -150,13 +153,13 @@ impl RoutedMap {
     fn iter(&self) -> impl Iterator<Item = (Uuid, &Routed)> {
         self.0
             .iter()
-            .map(|(id, routed)| (Uuid::from_u128(*id), routed))
+            .map(|(id, routed)| (Uuid::from_u128(*id), &**routed))
     }
 }
 
 #[derive(Debug, Clone)]
 struct Offer {
-    agent: String,
+    agent: Name,
     media: Arc<str>,
     deadline: DateTime<Utc>,
 }
@@ -328,7 +331,7 @@ impl Router {
             return;
         };
         let subject = Subject { interaction, now };
-        let mut in_views = Vec::with_capacity(views.len());
+        let mut in_views: SmallVec<[InView; 1]> = SmallVec::new();
         for &view in views {
             let def = &self.config.views[view];
             if def.condition.eval(&subject) {
@@ -350,7 +353,7 @@ impl Router {
         // reached a step of, in a vector of that size: it is kept for as
         // long as the interaction waits.
         let offered = self.offers.contains_key(&id);
-        let mut placed_views = Vec::with_capacity(in_views.len());
+        let mut placed_views: SmallVec<[InView; 1]> = SmallVec::new();
         for in_view in in_views {
             if let Some(placed) = self.enter_step(interaction, in_view, 0, now) {
                 if !offered {
@@ -397,11 +400,11 @@ impl Router {
         self.dirty_interactions.remove(&id);
         let offer = self.offers.remove(&id)?;
         self.timers.remove(&(offer.deadline, Timer::Offer(id)));
-        if let Some(agent) = self.agents.get_mut(&offer.agent) {
+        if let Some(agent) = self.agents.get_mut(offer.agent.as_str()) {
             agent.release(&offer.media);
         }
         self.refresh_free(&offer.agent, now);
-        Some(offer.agent)
+        Some(offer.agent.to_string())
     }
 
     /// The properties of `interaction`, waiting where it was, changed: a
@@ -437,7 +440,7 @@ impl Router {
         };
         self.timers.remove(&(offer.deadline, Timer::Offer(id)));
         self.leave(id);
-        if let Some(agent) = self.agents.get_mut(&offer.agent) {
+        if let Some(agent) = self.agents.get_mut(offer.agent.as_str()) {
             agent.missed_in_row = 0;
         }
         self.remember_agent(interaction, &offer.agent);
@@ -447,8 +450,10 @@ impl Router {
     /// `last_agent` steps.
     pub fn remember_agent(&mut self, interaction: &Interaction, agent: &str) {
         if let Some(customer) = customer_id(interaction) {
-            self.last_agent
-                .insert((interaction.process.clone(), customer), agent.to_owned());
+            self.last_agent.insert(
+                (interaction.process.to_string(), customer),
+                agent.to_owned(),
+            );
         }
     }
 
@@ -463,13 +468,13 @@ impl Router {
         self.timers.remove(&(offer.deadline, Timer::Offer(id)));
         let limit = self.config.timing.missed_offers_limit;
         let mut paused = None;
-        if let Some(agent) = self.agents.get_mut(&offer.agent) {
+        if let Some(agent) = self.agents.get_mut(offer.agent.as_str()) {
             agent.release(&offer.media);
             agent.missed_in_row += 1;
             if limit > 0 && agent.missed_in_row >= limit {
                 agent.set_ready(None, false, Some("missed_offers"));
                 agent.missed_in_row = 0;
-                paused = Some(offer.agent.clone());
+                paused = Some(offer.agent.to_string());
             }
         }
         self.refresh_free(&offer.agent, now);
@@ -485,8 +490,8 @@ impl Router {
         if let Some(routed) = self.routed.get_mut(&id) {
             routed.offered = false;
             let rejected_by = self.rejected.entry(id).or_default();
-            rejected_by.retain(|a| *a != offer.agent);
-            rejected_by.push(offer.agent.clone());
+            rejected_by.retain(|a| offer.agent != a.as_str());
+            rejected_by.push(offer.agent.to_string());
             for in_view in &routed.in_views {
                 self.indexes[in_view.view].insert(in_view, &routed.media);
             }
@@ -692,7 +697,7 @@ impl Router {
                     if let Some(offer) = self.offers.get(&id) {
                         out.push(Expired::OfferTimedOut {
                             id,
-                            agent: offer.agent.clone(),
+                            agent: offer.agent.to_string(),
                         });
                     }
                 }

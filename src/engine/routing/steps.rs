@@ -73,7 +73,7 @@ impl Router {
         } else {
             let customer = customer_id(interaction)?;
             self.last_agent
-                .get(&(interaction.process.clone(), customer))?
+                .get(&(interaction.process.to_string(), customer))?
                 .clone()
         };
         let agent = self.agents.get(&name)?;
@@ -88,7 +88,7 @@ impl Router {
     /// Takes `id` out of routing: out of every view, timers included, and
     /// of the routed and the turned-down interactions. Returns what was
     /// kept of it.
-    pub(super) fn leave(&mut self, id: Uuid) -> Option<Routed> {
+    pub(super) fn leave(&mut self, id: Uuid) -> Option<Box<Routed>> {
         let routed = self.routed.remove(&id)?;
         self.rejected.remove(&id);
         for in_view in &routed.in_views {

@@ -29,7 +29,7 @@ fn text(value: &str) -> Value<'_> {
     Value::Str(Cow::Borrowed(value))
 }
 
-fn optional(value: &Option<String>) -> Value<'_> {
+fn optional(value: &Option<crate::engine::Name>) -> Value<'_> {
     value.as_deref().map_or(Value::Null, text)
 }
 

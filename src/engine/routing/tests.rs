@@ -142,7 +142,7 @@ impl Sim {
         while let Some(offer) = self.router.next_offer(&self.live, self.now) {
             let interaction = self.live.get_mut(&offer.id).unwrap();
             interaction.state = State::Offered;
-            interaction.agent = Some(offer.agent.clone());
+            interaction.agent = Some(offer.agent.as_str().into());
             made.push(offer.clone());
             self.offers.push(offer);
         }
@@ -160,7 +160,7 @@ impl Sim {
         self.router.accepted(&interaction);
         *self
             .handled
-            .entry(interaction.agent.clone().unwrap())
+            .entry(interaction.agent.as_deref().unwrap().to_owned())
             .or_default() += 1;
         self.drain();
     }
@@ -201,7 +201,7 @@ impl Sim {
             }
             Exhausted::PlaceInQueue(queue) => {
                 let interaction = self.live.get_mut(&id).unwrap();
-                interaction.queue = Some(queue.clone());
+                interaction.queue = Some(queue.as_str().into());
                 let interaction = interaction.clone();
                 self.router.queued(&interaction, self.now);
             }

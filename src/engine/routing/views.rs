@@ -159,14 +159,52 @@ impl SortKey {
     }
 }
 
+/// Interactions in a view's order, with the first kept apart: a freed
+/// agent reads the head of every index it is eligible for, and reading it
+/// here costs the same with a hundred waiting as with a million, where
+/// finding it in the tree walks down a path that grows with the depth.
+#[derive(Debug, Default)]
+pub struct Waiting {
+    keys: BTreeSet<SortKey>,
+    head: Option<SortKey>,
+}
+
+impl Waiting {
+    /// The first in the view's order.
+    pub fn head(&self) -> Option<&SortKey> {
+        self.head.as_ref()
+    }
+
+    /// All of them, in the view's order.
+    pub fn iter(&self) -> impl Iterator<Item = &SortKey> {
+        self.keys.iter()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn insert(&mut self, key: SortKey) {
+        if self.keys.insert(key) && self.head.is_none_or(|head| key < head) {
+            self.head = Some(key);
+        }
+    }
+
+    pub fn remove(&mut self, key: &SortKey) {
+        if self.keys.remove(key) && self.head.as_ref() == Some(key) {
+            self.head = self.keys.first().copied();
+        }
+    }
+}
+
 /// The waiting interactions of one view.
 #[derive(Debug, Default)]
 pub struct ViewIndex {
     /// step → media → in the view's order. Only steps open to several
     /// agents. (Nested, so that a lookup borrows the media's name.)
-    pub open: BTreeMap<usize, BTreeMap<String, BTreeSet<SortKey>>>,
+    pub open: BTreeMap<usize, BTreeMap<String, Waiting>>,
     /// agent → the interactions whose step waits for that agent alone.
-    pub reserved: BTreeMap<String, BTreeSet<SortKey>>,
+    pub reserved: BTreeMap<String, Waiting>,
 }
 
 impl ViewIndex {
