@@ -160,9 +160,9 @@ impl Engine {
                 &changed,
                 now,
                 EventData::of(&json!({
-                    "view": offer.decision.view,
-                    "strategy": offer.decision.strategy,
-                    "step": offer.decision.step,
+                    "view": offer.view,
+                    "strategy": offer.strategy,
+                    "step": offer.step,
                     "deadline": offer.deadline,
                 })),
             ));

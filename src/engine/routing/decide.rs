@@ -7,6 +7,7 @@ use super::views::SortKey;
 use super::{InView, Live, NewOffer, Offer, Router, Select, Timer};
 use crate::engine::{Interaction, Name};
 use chrono::{DateTime, Utc};
+use smallvec::SmallVec;
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
@@ -189,7 +190,9 @@ impl Router {
             (false, None) => (0..0, None, self.free.get(media.as_str())),
         };
         let numbers = every.chain(only).chain(free.into_iter().flatten().copied());
-        let (mut fresh, mut again) = (Vec::new(), Vec::new());
+        // Most decisions see a few free agents: no allocation for them.
+        let (mut fresh, mut again): (SmallVec<[&str; 8]>, SmallVec<[&str; 8]>) =
+            (SmallVec::new(), SmallVec::new());
         for number in numbers {
             let name = &self.agent_names[number];
             let Some(agent) = self.agents.get(name) else {
@@ -442,13 +445,16 @@ impl Router {
                 deadline,
             },
         );
-        self.explanations.record(id, decision.clone());
-        NewOffer {
+        let offer = NewOffer {
             id,
             agent,
             deadline,
-            decision,
-        }
+            view: decision.view.clone(),
+            strategy: decision.strategy.clone(),
+            step: decision.step,
+        };
+        self.explanations.record(id, decision);
+        offer
     }
 
     /// Offers `interaction` to `agent` outside any view (a routing

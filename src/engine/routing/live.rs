@@ -26,13 +26,34 @@ use uuid::Uuid;
 /// How many boxes of interactions that left are kept for new ones.
 const SPARE: usize = 16;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Default)]
 pub struct Live {
     map: BTreeMap<u128, Box<Interaction>>,
     /// Boxes of interactions that left, their content stale: the boxes
     /// themselves are the point, to be refilled in place.
     #[allow(clippy::vec_box)]
     spare: Vec<Box<Interaction>>,
+}
+
+impl Clone for Live {
+    /// The same interactions, without spare boxes.
+    fn clone(&self) -> Self {
+        Live {
+            map: self.map.clone(),
+            spare: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Live {
+    /// The interactions; of the spare boxes, how many (their content is
+    /// stale).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live")
+            .field("map", &self.map)
+            .field("spare", &self.spare.len())
+            .finish()
+    }
 }
 
 impl PartialEq for Live {

@@ -64,7 +64,11 @@ pub struct NewOffer {
     pub id: Uuid,
     pub agent: Name,
     pub deadline: DateTime<Utc>,
-    pub decision: Decision,
+    /// Where the decision was made: the view, its strategy and the step
+    /// (1-based). The decision itself is kept for `explain`.
+    pub view: Name,
+    pub strategy: Name,
+    pub step: usize,
 }
 
 /// What the end of an offer (rejected or timed out) brought about.
@@ -350,8 +354,8 @@ impl Router {
         }
         // Not offered again while an offer of it is pending: it takes its
         // places in the indexes when that offer ends. Only the views it
-        // reached a step of, in a vector of that size: it is kept for as
-        // long as the interaction waits.
+        // reached a step of: one is held in place, more in a vector of
+        // that size, kept for as long as the interaction waits.
         let offered = self.offers.contains_key(&id);
         let mut placed_views: SmallVec<[InView; 1]> = SmallVec::new();
         for in_view in in_views {
