@@ -471,6 +471,41 @@ fn longest_idle_shares_a_thousand_interactions_evenly() {
     assert!(max - min <= 1, "handled counts {handled:?}");
 }
 
+#[test]
+fn round_robin_takes_agents_in_name_order_in_each_view_on_its_own() {
+    let agents: Vec<AgentProfile> = ["a0", "a1", "a2"]
+        .iter()
+        .map(|name| agent(name, &[], 1))
+        .collect();
+    let views = vec![
+        routed("inbound", any_agent(Select::RoundRobin, 10_000), None),
+        routed("overflow", any_agent(Select::RoundRobin, 10_000), None),
+    ];
+    let mut w = World::new(config(views, agents, timing()));
+    // Idle longest in the reverse of name order: not what round robin
+    // goes by.
+    for (t, name) in ["a2", "a1", "a0"].into_iter().enumerate() {
+        w.advance_to(t as i64 + 1);
+        w.ready(name);
+    }
+    let mut t = 10;
+    let mut handle = |w: &mut World, queue: &str| {
+        let id = w.submit_with(queue, 1, "email", json!({}));
+        t += 1;
+        w.advance_to(t);
+        let agent = w.accept(id);
+        w.stop(id);
+        agent
+    };
+    let inbound: Vec<String> = (0..4).map(|_| handle(&mut w, "inbound")).collect();
+    assert_eq!(inbound, ["a0", "a1", "a2", "a0"]);
+    // The other view keeps its own turn: it starts from the first name.
+    assert_eq!(handle(&mut w, "overflow"), "a0");
+    assert_eq!(handle(&mut w, "overflow"), "a1");
+    // And the first view carries on after its own last.
+    assert_eq!(handle(&mut w, "inbound"), "a1");
+}
+
 // ---- Strategies: steps, exhaustion, rejects, timeouts ----
 
 /// Billing skill 8, then 5, then 1, then `on_exhausted`.

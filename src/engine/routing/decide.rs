@@ -145,7 +145,8 @@ impl Router {
             }
             let decision = self.consider(interaction, in_view, now, false);
             if let Some(agent) = decision.chosen.clone() {
-                return Some(self.make_offer(interaction, agent, decision, now));
+                let view = in_view.view;
+                return Some(self.make_offer(interaction, agent, view, decision, now));
             }
         }
         None
@@ -402,15 +403,16 @@ impl Router {
         // this one included.
         let decision = self.consider(interaction, &in_view, now, false);
         let chosen = decision.chosen.clone()?;
-        Some(self.make_offer(interaction, chosen, decision, now))
+        Some(self.make_offer(interaction, chosen, view, decision, now))
     }
 
-    /// Reserves the agent's capacity for `interaction` and starts the offer's
-    /// timer.
+    /// Reserves the agent's capacity for `interaction`, decided in view
+    /// number `view`, and starts the offer's timer.
     fn make_offer(
         &mut self,
         interaction: &Interaction,
         agent: Name,
+        view: usize,
         decision: Decision,
         now: DateTime<Utc>,
     ) -> NewOffer {
@@ -425,13 +427,7 @@ impl Router {
             a.hold(&interaction.media_type);
         }
         if decision.select == Select::RoundRobin.as_str() {
-            if let Some(view) = self.config.views.iter().position(|v| {
-                v.process == decision.process
-                    && v.queue == decision.queue
-                    && v.name == decision.view
-            }) {
-                self.round_robin.insert(view, agent.to_string());
-            }
+            self.round_robin.insert(view, agent.to_string());
         }
         self.refresh_free(&agent, now);
         let deadline = now + self.config.timing.delivery_timeout;
