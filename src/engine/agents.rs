@@ -181,7 +181,7 @@ impl Engine {
             .push(Event::of_agent(kind, agent, now, EventData::of(&data)));
         if let Ok(view) = self.agent_view(agent) {
             self.changes.notices.push(Notice::State {
-                agent: agent.to_owned(),
+                agent: agent.into(),
                 state: view,
             });
         }

@@ -4,7 +4,7 @@
 //! agents' desktops once all of it is committed.
 
 use super::routing::{Agent, MediaState};
-use super::{Event, Interaction};
+use super::{Event, Interaction, Name};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -37,21 +37,21 @@ impl Changes {
 pub enum Notice {
     /// An interaction is offered to the agent until `deadline`.
     Offer {
-        agent: String,
+        agent: Name,
         interaction: Interaction,
         deadline: DateTime<Utc>,
     },
     /// An offer or a handled interaction was taken from the agent.
     Revoked {
-        agent: String,
+        agent: Name,
         id: Uuid,
         reason: String,
     },
     /// The agent's own state changed.
-    State { agent: String, state: AgentView },
+    State { agent: Name, state: AgentView },
     /// An interaction the agent holds changed.
     Interaction {
-        agent: String,
+        agent: Name,
         interaction: Interaction,
     },
 }

@@ -117,7 +117,7 @@ impl Engine {
                     self.set_deadline(id, Deadline::Handling, now);
                 }
                 self.changes.notices.push(Notice::Interaction {
-                    agent: agent.to_string(),
+                    agent: agent.clone(),
                     interaction: new.clone(),
                 });
             }
@@ -133,7 +133,7 @@ impl Engine {
             {
                 if let Some(agent) = &old.agent {
                     self.changes.notices.push(Notice::Interaction {
-                        agent: agent.to_string(),
+                        agent: agent.clone(),
                         interaction: new.clone(),
                     });
                 }
@@ -167,7 +167,7 @@ impl Engine {
                 })),
             ));
             self.changes.notices.push(Notice::Offer {
-                agent: offer.agent.to_string(),
+                agent: offer.agent.clone(),
                 interaction: changed.clone(),
                 deadline: offer.deadline,
             });
@@ -177,7 +177,7 @@ impl Engine {
 
     pub(super) fn revoked(&mut self, agent: String, id: Uuid, reason: &str) {
         self.changes.notices.push(Notice::Revoked {
-            agent,
+            agent: agent.into(),
             id,
             reason: reason.to_owned(),
         });
@@ -317,7 +317,7 @@ impl Engine {
             EventData::of(&json!({ "from": agent, "to": to, "deadline": deadline })),
         ));
         self.changes.notices.push(Notice::Offer {
-            agent: to.to_owned(),
+            agent: to.into(),
             interaction: changed.clone(),
             deadline,
         });
@@ -366,7 +366,7 @@ impl Engine {
             EventData::of(&json!({ "by": "routing_client", "deadline": deadline })),
         ));
         self.changes.notices.push(Notice::Offer {
-            agent: to.to_owned(),
+            agent: to.into(),
             interaction: changed.clone(),
             deadline,
         });
