@@ -43,7 +43,7 @@ impl Engine {
                 "reason": "logged_out", "from": { "state": current.state }, "queue": changed.queue
             })),
         ));
-        self.revoked(agent.to_owned(), current.id, "logged_out");
+        self.revoked(agent, current.id, "logged_out");
         self.update(changed, "logged_out", now);
     }
 

@@ -242,7 +242,7 @@ pub struct Engine {
     suspended: BTreeMap<Uuid, u32>,
     router: Router,
     /// Agent → the interactions it handles.
-    held: BTreeMap<String, BTreeSet<Uuid>>,
+    held: BTreeMap<Name, BTreeSet<Uuid>>,
     /// Handled interactions offered on to another agent: id → that agent.
     transfers: BTreeMap<Uuid, String>,
     /// The handling and routing timeouts: when each runs out.
@@ -601,10 +601,7 @@ impl Engine {
             (State::Handling, Some(agent)) => {
                 self.router.hold(&agent, &interaction.media_type, now);
                 self.router.remember_agent(&interaction, &agent);
-                self.held
-                    .entry(agent.to_string())
-                    .or_default()
-                    .insert(interaction.id);
+                self.held.entry(agent).or_default().insert(interaction.id);
                 self.set_deadline(interaction.id, Deadline::Handling, now);
             }
             (State::Routing, _) => self.set_deadline(interaction.id, Deadline::Routing, now),
@@ -678,7 +675,7 @@ impl Engine {
         };
         self.unindex(&old);
         if let Some(agent) = self.router.gone(id, now) {
-            self.revoked(agent, id, "withdrawn");
+            self.revoked(&agent, id, "withdrawn");
         }
         self.transfers.remove(&id);
         if let (State::Handling, Some(agent)) = (old.state, &old.agent) {

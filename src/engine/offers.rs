@@ -42,7 +42,7 @@ impl Engine {
                         // Still offered (its properties changed).
                     } else if new.state != State::Queued {
                         if let Some(agent) = self.router.gone(id, now) {
-                            self.revoked(agent, id, why);
+                            self.revoked(&agent, id, why);
                         }
                     }
                 }
@@ -56,7 +56,7 @@ impl Engine {
                         } else if !still {
                             self.transfers.remove(&id);
                             if let Some(agent) = self.router.gone(id, now) {
-                                self.revoked(agent, id, why);
+                                self.revoked(&agent, id, why);
                             }
                         }
                     }
@@ -113,7 +113,7 @@ impl Engine {
                         self.router.hold(agent, &new.media_type, now);
                         self.router.remember_agent(new, agent);
                     }
-                    self.held.entry(agent.to_string()).or_default().insert(id);
+                    self.held.entry(agent.clone()).or_default().insert(id);
                     self.set_deadline(id, Deadline::Handling, now);
                 }
                 self.changes.notices.push(Notice::Interaction {
@@ -152,7 +152,7 @@ impl Engine {
             };
             let mut changed = current.clone();
             changed.state = State::Offered;
-            changed.agent = Some(offer.agent.as_str().into());
+            changed.agent = Some(offer.agent.clone());
             changed.offered_at = Some(now);
             changed.version += 1;
             self.changes.events.push(Event::about(
@@ -175,7 +175,7 @@ impl Engine {
         }
     }
 
-    pub(super) fn revoked(&mut self, agent: String, id: Uuid, reason: &str) {
+    pub(super) fn revoked(&mut self, agent: &str, id: Uuid, reason: &str) {
         self.changes.notices.push(Notice::Revoked {
             agent: agent.into(),
             id,
@@ -226,7 +226,7 @@ impl Engine {
             })),
         ));
         if let Some(from) = transfer_from {
-            self.revoked(from.to_string(), id, "transferred");
+            self.revoked(&from, id, "transferred");
         }
         self.update(changed.clone(), "accepted", now);
         Ok(Applied {
@@ -458,7 +458,7 @@ impl Engine {
                 })),
             ));
             if let Some(agent) = agent {
-                self.revoked(agent.to_string(), id, reason);
+                self.revoked(&agent, id, reason);
             }
             self.update(changed, reason, now);
         }
@@ -486,7 +486,7 @@ impl Engine {
             now,
             EventData::of(&json!({ "transfer": transfer, "queue": changed.queue })),
         ));
-        self.revoked(agent, id, "offer_timed_out");
+        self.revoked(&agent, id, "offer_timed_out");
         self.update(changed, "offer_timed_out", now);
     }
 
