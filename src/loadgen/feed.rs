@@ -32,6 +32,13 @@ pub struct FeedReport {
     pub lag_ms: Latency,
 }
 
+/// When told to stop, the reader still reads what the feed has to give of
+/// the run (every change of it is committed by then, and reaches the feed
+/// a few milliseconds later): until no entry came for this long…
+const CAUGHT_UP_AFTER: Duration = Duration::from_millis(300);
+/// …or, with other clients still writing, for this long at most.
+const CATCH_UP_AT_MOST: Duration = Duration::from_secs(5);
+
 /// The reader, running.
 pub(super) struct FeedReader {
     task: JoinHandle<FeedReport>,
@@ -60,7 +67,8 @@ impl FeedReader {
         Ok(FeedReader { task, stop })
     }
 
-    /// Stops reading and reports.
+    /// Reads what the feed still has to give of the run, then stops and
+    /// reports.
     pub(super) async fn finish(self) -> anyhow::Result<FeedReport> {
         self.stop.cancel();
         self.task.await.context("the feed reader's task")
@@ -70,10 +78,23 @@ impl FeedReader {
 async fn read(mut events: Events, person: String, stop: CancellationToken) -> FeedReport {
     let mut lag: Histogram<u64> = histogram();
     let mut entries = 0;
+    let mut catching_up_until = None;
     let ended = loop {
-        let event = tokio::select! {
-            () = stop.cancelled() => break None,
-            event = events.next() => event,
+        let event = match catching_up_until {
+            None => tokio::select! {
+                () = stop.cancelled() => {
+                    catching_up_until = Some(tokio::time::Instant::now() + CATCH_UP_AT_MOST);
+                    continue;
+                }
+                event = events.next() => event,
+            },
+            Some(until) => {
+                let quiet = tokio::time::Instant::now() + CAUGHT_UP_AFTER;
+                match tokio::time::timeout_at(quiet.min(until), events.next()).await {
+                    Ok(event) => event,
+                    Err(_) => break None,
+                }
+            }
         };
         let event = match event {
             None => break Some("the stream ended".to_owned()),
